@@ -1,0 +1,43 @@
+# pgrunbook — build, test and rehearse.
+#
+#   make build   build bin/pgrunbook
+#   make test    run every test (starts its own throwaway PostgreSQL)
+#   make lint    gofmt and go vet
+#   make demo    stage incidents on a throwaway PostgreSQL and run the playbooks
+#   make bench   Go benchmarks
+#   make golden  regenerate golden files after an intended output change
+
+GO       ?= go
+BIN      := bin/pgrunbook
+PKGS     := ./...
+# Tests share a few throwaway clusters; keep package parallelism modest.
+TESTFLAGS ?= -race -count=1 -timeout 15m
+
+.PHONY: build test lint demo bench golden fuzz clean
+
+build:
+	$(GO) build -o $(BIN) ./cmd/pgrunbook
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	$(GO) vet $(PKGS)
+
+test: lint
+	$(GO) test $(TESTFLAGS) $(PKGS)
+
+demo:
+	$(GO) run ./internal/demo
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+golden:
+	$(GO) test ./internal/cli -run 'Golden' -update
+
+fuzz:
+	$(GO) test ./internal/playbook -run '^$$' -fuzz FuzzParse -fuzztime $${FUZZTIME:-30s}
+	$(GO) test ./internal/transcript -run '^$$' -fuzz FuzzRead -fuzztime $${FUZZTIME:-30s}
+
+clean:
+	rm -rf bin

@@ -1,0 +1,131 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/pgrunbook/pgrunbook/internal/activity"
+	"github.com/pgrunbook/pgrunbook/internal/playbook"
+	"github.com/pgrunbook/pgrunbook/internal/transcript"
+)
+
+// action cancels or terminates the sessions of a set. Sessions that did
+// not pass through a confirm step are confirmed here, so nothing is ever
+// signalled in an interactive run without the operator's answer.
+//
+// Round trips: one Signal statement for the whole set (plus, only if the
+// server refuses it with 42501, one per target); no snapshot is taken here,
+// the identity check is in the signalling statement itself.
+func (r *runner) action(ctx context.Context, st *playbook.Step) error {
+	a := st.Action
+	rows := r.scope.Sessions(a.Targets)
+	limit := r.limitOf(st)
+	var targets []activity.Session
+	if src := r.stepByID(a.Targets.Step); src != nil && src.Kind == playbook.KindConfirm && a.Targets.Part == "" {
+		// Approved already; the safety rules and the limit still hold.
+		var excluded []transcript.Excluded
+		var err error
+		targets, excluded, err = r.eligible(rows, a.BackendTypes)
+		if err != nil {
+			return err
+		}
+		if len(excluded) > 0 {
+			sel := r.stepEvent(st, transcript.Selected)
+			sel.Set, sel.Rows, sel.Excluded = st.ID, targets, excluded
+			if err := r.emit(sel); err != nil {
+				return err
+			}
+		}
+		if len(targets) > limit {
+			return &stopError{Result{Outcome: OutcomeRefused, ExitCode: ExitFailed,
+				Message: fmt.Sprintf("step %d: %d approved sessions exceed max_targets %d; nothing was signalled", st.Index+1, len(targets), limit)}}
+		}
+	} else {
+		var err error
+		targets, err = r.approve(ctx, st, rows, st.Kind, "", limit, a.BackendTypes)
+		if err != nil {
+			return err
+		}
+	}
+
+	fn := activity.Cancel
+	if st.Kind == playbook.KindTerminate {
+		fn = activity.Terminate
+	}
+	sets := playbook.ActionSets{}
+	if len(targets) == 0 {
+		note := r.stepEvent(st, transcript.Note)
+		note.Text = "No session to " + st.Kind + "."
+		r.scope.Put(st.ID, sets)
+		return r.emit(note)
+	}
+	reqs := make([]activity.SignalTarget, len(targets))
+	ids := make([]activity.Identity, len(targets))
+	for i, s := range targets {
+		ids[i] = s.Identity()
+		reqs[i] = activity.SignalTarget{Identity: ids[i], CheckQuery: fn == activity.Cancel}
+	}
+	// The intent is on disk before anything is sent.
+	intent := r.stepEvent(st, transcript.Intent)
+	intent.Function, intent.Targets = fn, ids
+	if err := r.emit(intent); err != nil {
+		return err
+	}
+
+	var results []activity.SignalResult
+	if r.opts.Mode == DryRun {
+		results = make([]activity.SignalResult, len(targets))
+		for i, s := range targets {
+			results[i] = activity.SignalResult{PID: s.PID, Outcome: activity.DryRun}
+		}
+	} else {
+		// A Ctrl-C after the intent must not leave the outcome unknown:
+		// the statement is bounded by statement_timeout anyway.
+		var err error
+		results, err = r.opts.DB.Signal(context.WithoutCancel(ctx), fn, reqs, a.BackendTypes)
+		if err != nil {
+			results = make([]activity.SignalResult, len(targets))
+			for i, s := range targets {
+				results[i] = activity.SignalResult{PID: s.PID, Outcome: activity.Error, Message: err.Error()}
+			}
+		}
+	}
+	for i, res := range results {
+		s := targets[i]
+		ev := r.stepEvent(st, transcript.Action)
+		bs := s.BackendStart
+		ev.Function, ev.PID, ev.BackendStart, ev.Outcome, ev.Message = fn, s.PID, &bs, string(res.Outcome), res.Message
+		if fn == activity.Cancel {
+			qs := s.QueryStart
+			ev.QueryStart = &qs
+		}
+		if err := r.emit(ev); err != nil {
+			return err
+		}
+		switch res.Outcome {
+		case activity.Signalled, activity.DryRun:
+			sets.Signalled = append(sets.Signalled, s)
+		case activity.NotFound:
+			sets.NotFound = append(sets.NotFound, s)
+		case activity.Changed:
+			sets.Changed = append(sets.Changed, s)
+		case activity.Denied:
+			sets.Denied = append(sets.Denied, s)
+			r.problems = append(r.problems, fmt.Sprintf("%s of pid %d was denied: %s", fn, s.PID, res.Message))
+		default:
+			sets.Error = append(sets.Error, s)
+			r.problems = append(r.problems, fmt.Sprintf("%s of pid %d failed: %s", fn, s.PID, res.Message))
+		}
+	}
+	r.scope.Put(st.ID, sets)
+	return nil
+}
+
+func (r *runner) stepByID(id string) *playbook.Step {
+	for _, st := range r.pb.Steps {
+		if st.ID == id {
+			return st
+		}
+	}
+	return nil
+}

@@ -1,0 +1,171 @@
+package engine_test
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/pgrunbook/pgrunbook/engine"
+	"github.com/pgrunbook/pgrunbook/internal/pg"
+	"github.com/pgrunbook/pgrunbook/internal/pg/incident"
+	"github.com/pgrunbook/pgrunbook/internal/pg/pgtest"
+	"github.com/pgrunbook/pgrunbook/internal/playbook"
+	"github.com/pgrunbook/pgrunbook/internal/render"
+	"github.com/pgrunbook/pgrunbook/internal/transcript"
+	"github.com/pgrunbook/pgrunbook/playbooks"
+)
+
+// run is the outcome of one engine run in a test.
+type run struct {
+	res    engine.Result
+	events []transcript.Event
+	shown  string
+	ownPID int
+	path   string
+}
+
+// scriptedPrompter answers confirmations from a list, in order.
+type scriptedPrompter struct {
+	t       *testing.T
+	answers []func(q engine.Question) engine.Answer
+	asked   []engine.Question
+}
+
+func (p *scriptedPrompter) Choose(_ context.Context, q engine.Question) (engine.Answer, error) {
+	p.asked = append(p.asked, q)
+	if len(p.answers) == 0 {
+		p.t.Fatalf("unexpected question: %s", q.Text)
+	}
+	a := p.answers[0]
+	p.answers = p.answers[1:]
+	return a(q), nil
+}
+
+func builtin(t *testing.T, name string) *playbook.Playbook {
+	t.Helper()
+	src, ok := playbooks.Source(name)
+	if !ok {
+		t.Fatalf("no built-in playbook %s", name)
+	}
+	pb, err := playbook.Parse("builtin:"+name, src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pb
+}
+
+// runPlaybook runs a playbook against the test server with the given mode
+// and --set values, and reads its transcript back.
+func runPlaybook(t *testing.T, pb *playbook.Playbook, mode engine.Mode, prompter engine.Prompter, sets ...string) run {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	vals, err := pb.Resolve(sets)
+	if err != nil {
+		t.Fatal(err)
+	}
+	client, err := pg.Connect(ctx, pg.Options{DSN: pgtest.DSN()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close(ctx)
+	path := filepath.Join(t.TempDir(), "run.jsonl")
+	tw, err := transcript.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var shown bytes.Buffer
+	rd := &render.Renderer{W: &shown, Width: 160}
+	res, err := engine.Run(ctx, engine.Options{
+		Playbook: pb, Params: vals, DB: client, Mode: mode, Prompter: prompter,
+		Transcript: tw, Show: rd.Event, Server: transcript.Server{BackendPID: client.Info().PID},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tw.Close()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	rr, err := transcript.Read(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if t.Failed() || testing.Verbose() {
+		t.Log("\n" + shown.String())
+	}
+	return run{res: res, events: rr.Events, shown: shown.String(), ownPID: client.Info().PID, path: path}
+}
+
+// actions returns the action events for a function, as pid → outcome.
+func (r run) actions(fn string) map[int]string {
+	out := map[int]string{}
+	for _, ev := range r.events {
+		if ev.Type == transcript.Action && string(ev.Function) == fn {
+			out[ev.PID] = ev.Outcome
+		}
+	}
+	return out
+}
+
+// signalled lists every pid any action event names.
+func (r run) signalled() []int {
+	var pids []int
+	for _, ev := range r.events {
+		if ev.Type == transcript.Action {
+			pids = append(pids, ev.PID)
+		}
+	}
+	return pids
+}
+
+// verified returns the verified event of a step.
+func (r run) verified(t *testing.T, step string) transcript.Event {
+	t.Helper()
+	for _, ev := range r.events {
+		if ev.Type == transcript.Verified && ev.Step == step {
+			return ev
+		}
+	}
+	t.Fatalf("no verified event for step %s", step)
+	return transcript.Event{}
+}
+
+// assertUntouched fails if any of the pids (or our own backend) was named
+// by an action.
+func (r run) assertUntouched(t *testing.T, what string, pids ...int) {
+	t.Helper()
+	for _, p := range append(pids, r.ownPID) {
+		if slices.Contains(r.signalled(), p) {
+			t.Errorf("%s (pid %d) was targeted by an action", what, p)
+		}
+	}
+}
+
+// stager returns a function that takes what an incident constructor
+// returns, fails the test on error and closes the session at the end.
+func stager(t *testing.T) func(*incident.Session, error) *incident.Session {
+	return func(s *incident.Session, err error) *incident.Session {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(s.Close)
+		return s
+	}
+}
+
+func waitDone(t *testing.T, s *incident.Session, what string) {
+	t.Helper()
+	select {
+	case <-s.Done():
+	case <-time.After(30 * time.Second):
+		t.Fatalf("%s (pid %d) did not finish", what, s.PID)
+	}
+}

@@ -1,0 +1,103 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/pgrunbook/pgrunbook/internal/activity"
+	"github.com/pgrunbook/pgrunbook/internal/playbook"
+	"github.com/pgrunbook/pgrunbook/internal/transcript"
+)
+
+// Database is where sessions are read and signalled: a live server through
+// the pg package, or a recorded source in tests.
+type Database interface {
+	// Snapshot reads pg_stat_activity now, with derived fields filled in.
+	Snapshot(ctx context.Context) (*activity.Snapshot, error)
+	// Signal sends fn to each target whose identity still holds and
+	// returns one result per target, in order.
+	Signal(ctx context.Context, fn activity.Function, targets []activity.SignalTarget, backendTypes []string) ([]activity.SignalResult, error)
+}
+
+// Mode is how a run answers its questions and whether it signals.
+type Mode string
+
+// Run modes.
+const (
+	// Interactive asks the operator at every confirmation.
+	Interactive Mode = "interactive"
+	// DryRun reads the live server and evaluates everything, records each
+	// action it would take, and signals nothing.
+	DryRun Mode = "dry-run"
+	// Yes answers every confirmation with "all", for automation; the
+	// blast-radius limits still apply.
+	Yes Mode = "yes"
+)
+
+// Choice is the operator's answer to a confirmation.
+type Choice string
+
+// Answers to a confirmation.
+const (
+	ChooseAll    Choice = "all"
+	ChooseSubset Choice = "subset"
+	ChooseSkip   Choice = "skip"
+	ChooseAbort  Choice = "abort"
+)
+
+// Question asks what to do with a set of sessions.
+type Question struct {
+	// Text is the question, e.g. "Cancel the statements of these 3 sessions?".
+	Text string
+	// Action is "cancel" or "terminate".
+	Action string
+	// Rows are the sessions the answer applies to.
+	Rows []activity.Session
+	// Limit is the most sessions that may be chosen; when len(Rows) is
+	// above it, ChooseAll is not offered.
+	Limit int
+}
+
+// Answer is the operator's decision. PIDs lists the chosen sessions when
+// Choice is ChooseSubset.
+type Answer struct {
+	Choice Choice
+	PIDs   []int
+}
+
+// Prompter asks the operator. It is used only in Interactive mode.
+type Prompter interface {
+	Choose(ctx context.Context, q Question) (Answer, error)
+}
+
+// ErrInterrupted is returned by a Prompter when the operator pressed
+// Ctrl-C at a prompt.
+var ErrInterrupted = errors.New("interrupted")
+
+// Options configure one run.
+type Options struct {
+	Playbook *playbook.Playbook
+	// Params are the run's parameter values (playbook.Resolve).
+	Params playbook.Values
+	DB     Database
+	Mode   Mode
+	// Prompter answers confirmations in Interactive mode.
+	Prompter Prompter
+	// Transcript records every event before it is shown. Required.
+	Transcript *transcript.Writer
+	// Show displays an event to the operator; nil shows nothing.
+	Show func(transcript.Event)
+	// Server describes the connection for the run_started event.
+	Server transcript.Server
+	// Protect holds run-level protection rules (--protect), compiled with
+	// playbook.CompileProtect, added to the playbook's own.
+	Protect []*playbook.Expr
+	// MaxTargets, when positive, overrides every action step's limit.
+	MaxTargets int
+	// Version is pgrunbook's version, for the transcript.
+	Version string
+	// PollInterval is the first pause between verify polls; it grows to
+	// MaxPollInterval. Defaults: 10ms and 200ms.
+	PollInterval, MaxPollInterval time.Duration
+}

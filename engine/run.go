@@ -1,0 +1,246 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/pgrunbook/pgrunbook/internal/activity"
+	"github.com/pgrunbook/pgrunbook/internal/playbook"
+	"github.com/pgrunbook/pgrunbook/internal/transcript"
+)
+
+// Exit codes, as documented for the pgrunbook command.
+const (
+	ExitOK          = 0
+	ExitFailed      = 1
+	ExitUsage       = 2
+	ExitAborted     = 3
+	ExitInterrupted = 130
+)
+
+// Run outcomes, as recorded in run_finished.
+const (
+	OutcomeDone        = "done"
+	OutcomeFailed      = "failed"
+	OutcomeRefused     = "refused"
+	OutcomeAborted     = "aborted"
+	OutcomeInterrupted = "interrupted"
+	OutcomeError       = "error"
+)
+
+// Result is how a run ended.
+type Result struct {
+	Outcome  string
+	ExitCode int
+	// Message explains a run that did not end done.
+	Message string
+}
+
+// runner is the state of one run.
+type runner struct {
+	opts    Options
+	pb      *playbook.Playbook
+	scope   *playbook.Scope
+	protect []*playbook.Expr
+	// lastVerify holds, per session, whether the latest verify that
+	// checked it passed: a session that fails a verify and is not passed
+	// by a later one makes the run fail.
+	lastVerify map[identityKey]bool
+	// problems counts outcomes that make the run fail: denied and error
+	// signals.
+	problems []string
+}
+
+type identityKey struct {
+	pid   int
+	start int64
+}
+
+func keyOf(s *activity.Session) identityKey {
+	return identityKey{pid: s.PID, start: s.BackendStart.UnixNano()}
+}
+
+// stopError ends a run early with an outcome.
+type stopError struct{ result Result }
+
+func (e *stopError) Error() string { return e.result.Message }
+
+// Run executes the playbook. The returned error is non-nil only when the
+// transcript could not be written; every other ending, including database
+// errors, is a Result with its exit code, recorded as run_finished.
+func Run(ctx context.Context, opts Options) (Result, error) {
+	if opts.Transcript == nil {
+		return Result{}, errors.New("engine: a transcript is required")
+	}
+	if opts.PollInterval <= 0 {
+		opts.PollInterval = 10 * time.Millisecond
+	}
+	if opts.MaxPollInterval <= 0 {
+		opts.MaxPollInterval = 200 * time.Millisecond
+	}
+	r := &runner{
+		opts:       opts,
+		pb:         opts.Playbook,
+		scope:      opts.Playbook.NewScope(opts.Params),
+		protect:    append(append([]*playbook.Expr{}, opts.Playbook.Protect...), opts.Protect...),
+		lastVerify: map[identityKey]bool{},
+	}
+	if err := r.emit(r.startEvent()); err != nil {
+		return Result{}, err
+	}
+	if g := r.pb.Guidance; g != "" {
+		if err := r.emit(transcript.Event{Type: transcript.Note, Title: "About this playbook", Text: g}); err != nil {
+			return Result{}, err
+		}
+	}
+	res := r.steps(ctx)
+	code := res.ExitCode
+	// The closing event is written even after Ctrl-C: the transcript does
+	// not depend on the run's context.
+	if err := r.emit(transcript.Event{Type: transcript.RunFinished, Outcome: res.Outcome, ExitCode: &code, Message: res.Message}); err != nil {
+		return res, err
+	}
+	return res, nil
+}
+
+func (r *runner) startEvent() transcript.Event {
+	params := map[string]any{}
+	for _, p := range r.pb.Params {
+		if v, ok := r.opts.Params[p.Name]; ok {
+			params[p.Name] = jsonValue(v)
+		}
+	}
+	server := r.opts.Server
+	return transcript.Event{
+		Type: transcript.RunStarted, Playbook: r.pb.Name, Path: r.pb.Path, SHA256: r.pb.SHA256,
+		Summary: r.pb.Summary, Params: params, Mode: string(r.opts.Mode), Server: &server,
+		Version: r.opts.Version, Steps: len(r.pb.Steps),
+	}
+}
+
+// jsonValue renders durations as text ("5m0s") so transcripts read well.
+func jsonValue(v any) any {
+	if d, ok := v.(time.Duration); ok {
+		return d.String()
+	}
+	return v
+}
+
+// emit records an event in the transcript, then shows it.
+func (r *runner) emit(ev transcript.Event) error {
+	ev, err := r.opts.Transcript.Write(ev)
+	if err != nil {
+		return err
+	}
+	if r.opts.Show != nil {
+		r.opts.Show(ev)
+	}
+	return nil
+}
+
+// steps runs every step and decides the outcome.
+func (r *runner) steps(ctx context.Context) Result {
+	for _, st := range r.pb.Steps {
+		if err := r.step(ctx, st); err != nil {
+			return r.endWith(ctx, err)
+		}
+	}
+	var survivors int
+	for _, passed := range r.lastVerify {
+		if !passed {
+			survivors++
+		}
+	}
+	switch {
+	case survivors > 0 && len(r.problems) > 0:
+		return Result{Outcome: OutcomeFailed, ExitCode: ExitFailed,
+			Message: fmt.Sprintf("%d session(s) failed their last verify; %s", survivors, joinProblems(r.problems))}
+	case survivors > 0:
+		return Result{Outcome: OutcomeFailed, ExitCode: ExitFailed,
+			Message: fmt.Sprintf("%d session(s) failed their last verify", survivors)}
+	case len(r.problems) > 0:
+		return Result{Outcome: OutcomeFailed, ExitCode: ExitFailed, Message: joinProblems(r.problems)}
+	}
+	return Result{Outcome: OutcomeDone, ExitCode: ExitOK}
+}
+
+func joinProblems(p []string) string {
+	if len(p) == 1 {
+		return p[0]
+	}
+	return fmt.Sprintf("%s (and %d more)", p[0], len(p)-1)
+}
+
+// endWith turns the error that stopped the run into its result.
+func (r *runner) endWith(ctx context.Context, err error) Result {
+	var stop *stopError
+	switch {
+	case errors.As(err, &stop):
+		return stop.result
+	case errors.Is(err, ErrInterrupted) || ctx.Err() != nil:
+		return Result{Outcome: OutcomeInterrupted, ExitCode: ExitInterrupted, Message: "interrupted by the operator (Ctrl-C)"}
+	}
+	return Result{Outcome: OutcomeError, ExitCode: ExitFailed, Message: err.Error()}
+}
+
+func (r *runner) stepEvent(st *playbook.Step, typ string) transcript.Event {
+	return transcript.Event{Type: typ, Step: st.ID, StepIndex: st.Index + 1, Kind: st.Kind, Title: st.DisplayTitle()}
+}
+
+// step runs one step, or records why it is skipped.
+func (r *runner) step(ctx context.Context, st *playbook.Step) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if st.If != nil {
+		ok, err := r.scope.Condition(st.If)
+		if err != nil {
+			return fmt.Errorf("step %d: %w", st.Index+1, err)
+		}
+		if !ok {
+			ev := r.stepEvent(st, transcript.StepSkipped)
+			ev.Text = "condition is false: " + st.If.Source
+			return r.emit(ev)
+		}
+	}
+	ev := r.stepEvent(st, transcript.StepStarted)
+	ev.Text = st.Explain
+	if err := r.emit(ev); err != nil {
+		return err
+	}
+	switch st.Kind {
+	case playbook.KindActivity:
+		return r.activity(ctx, st)
+	case playbook.KindFilter:
+		return r.filter(st)
+	case playbook.KindConfirm:
+		return r.confirm(ctx, st)
+	case playbook.KindCancel, playbook.KindTerminate:
+		return r.action(ctx, st)
+	case playbook.KindWait:
+		return r.wait(ctx, st)
+	case playbook.KindVerify:
+		return r.verify(ctx, st)
+	case playbook.KindNote:
+		ev := r.stepEvent(st, transcript.Note)
+		ev.Text = st.Note.Text
+		return r.emit(ev)
+	}
+	return fmt.Errorf("step %d: unknown kind %q", st.Index+1, st.Kind)
+}
+
+func (r *runner) activity(ctx context.Context, st *playbook.Step) error {
+	snap, err := r.opts.DB.Snapshot(ctx)
+	if err != nil {
+		return err
+	}
+	ev := r.stepEvent(st, transcript.Snapshot)
+	ev.Taken, ev.Rows = &snap.Taken, snap.Rows
+	if err := r.emit(ev); err != nil {
+		return err
+	}
+	r.scope.Put(st.ID, snap.Rows)
+	return nil
+}

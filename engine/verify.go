@@ -1,0 +1,123 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/pgrunbook/pgrunbook/internal/activity"
+	"github.com/pgrunbook/pgrunbook/internal/playbook"
+	"github.com/pgrunbook/pgrunbook/internal/transcript"
+)
+
+// verify checks the expectation for each target on fresh snapshots until
+// every target passes or the timeout ends, and splits the targets into
+// passed and failed. A dry run checks once and does not wait, since it
+// signalled nothing.
+//
+// Round trips: one snapshot statement per poll.
+func (r *runner) verify(ctx context.Context, st *playbook.Step) error {
+	v := st.Verify
+	targets := r.scope.Sessions(v.Targets)
+	sets := playbook.VerifySets{Passed: []activity.Session{}, Failed: []activity.Session{}}
+	ev := r.stepEvent(st, transcript.Verified)
+	ev.Expect = v.Expect
+	if len(targets) == 0 {
+		r.scope.Put(st.ID, sets)
+		ev.Text = "nothing to verify"
+		return r.emit(ev)
+	}
+	pending := map[int]bool{}
+	// latest is each target's most recent row, so the sets hand later
+	// steps (a terminate of verify.failed) what the session looks like now.
+	latest := map[int]activity.Session{}
+	for _, t := range targets {
+		pending[t.PID] = true
+		latest[t.PID] = t
+	}
+	start := time.Now()
+	deadline := start.Add(v.Timeout)
+	interval := r.opts.PollInterval
+	polls := 0
+	for {
+		snap, err := r.opts.DB.Snapshot(ctx)
+		if err != nil {
+			return err
+		}
+		polls++
+		eval := r.scope.RowEvaluator()
+		for i := range targets {
+			t := &targets[i]
+			if !pending[t.PID] {
+				continue
+			}
+			ok, now, err := expectationHolds(v, eval, t, snap)
+			if err != nil {
+				return fmt.Errorf("step %d (verify): %w", st.Index+1, err)
+			}
+			if now != nil {
+				latest[t.PID] = *now
+			}
+			if ok {
+				delete(pending, t.PID)
+			}
+		}
+		if len(pending) == 0 || r.opts.Mode == DryRun || !time.Now().Add(interval).Before(deadline) {
+			break
+		}
+		if err := sleep(ctx, interval); err != nil {
+			return err
+		}
+		interval = min(interval*3/2, r.opts.MaxPollInterval)
+	}
+	for _, t := range targets {
+		if pending[t.PID] {
+			sets.Failed = append(sets.Failed, latest[t.PID])
+			ev.Failed = append(ev.Failed, t.PID)
+		} else {
+			sets.Passed = append(sets.Passed, latest[t.PID])
+			ev.Passed = append(ev.Passed, t.PID)
+		}
+		if r.opts.Mode != DryRun {
+			r.lastVerify[keyOf(&t)] = !pending[t.PID]
+		}
+	}
+	ev.Polls, ev.Elapsed = polls, time.Since(start)
+	ev.TimedOut = len(pending) > 0 && r.opts.Mode != DryRun
+	if r.opts.Mode == DryRun {
+		ev.Text = "dry run: checked once without waiting; nothing was signalled, so sessions still running show as failed"
+	}
+	r.scope.Put(st.ID, sets)
+	return r.emit(ev)
+}
+
+// expectationHolds checks one target against a fresh snapshot. It also
+// returns the target's row in that snapshot, nil if the session is gone.
+func expectationHolds(v *playbook.VerifyStep, eval *playbook.RowEvaluator, t *activity.Session, snap *activity.Snapshot) (bool, *activity.Session, error) {
+	now := snap.Find(t.Identity())
+	switch v.Expect {
+	case playbook.ExpectGone:
+		return now == nil, now, nil
+	case playbook.ExpectQueryStopped:
+		return now == nil || !now.QueryStart.Equal(t.QueryStart) || now.State != "active", now, nil
+	}
+	// An expression: a session that has ended has stopped whatever the
+	// expression was waiting for it to stop.
+	if now == nil {
+		return true, nil, nil
+	}
+	ok, err := eval.Bool(v.Condition, now)
+	return ok, now, err
+}
+
+// sleep waits d or until ctx ends.
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}

@@ -1,0 +1,86 @@
+package activity
+
+import (
+	"time"
+)
+
+// ClientBackend is the backend_type of an ordinary client session, the only
+// kind pgrunbook signals unless a playbook names another kind explicitly.
+const ClientBackend = "client backend"
+
+// HiddenQuery is the text PostgreSQL shows in place of another role's query
+// when the reader lacks pg_read_all_stats.
+const HiddenQuery = "<insufficient privilege>"
+
+// Session is one row of pg_stat_activity with derived fields. Null columns
+// are zero values: "" for text, 0 for numbers, the zero time for timestamps.
+// Field tags name the fields as playbook expressions and transcripts see
+// them, which are the catalog's column names.
+type Session struct {
+	PID             int       `expr:"pid" json:"pid"`
+	Datname         string    `expr:"datname" json:"datname,omitempty"`
+	Usename         string    `expr:"usename" json:"usename,omitempty"`
+	ApplicationName string    `expr:"application_name" json:"application_name,omitempty"`
+	ClientAddr      string    `expr:"client_addr" json:"client_addr,omitempty"`
+	ClientHostname  string    `expr:"client_hostname" json:"client_hostname,omitempty"`
+	ClientPort      int       `expr:"client_port" json:"client_port,omitempty"`
+	BackendStart    time.Time `expr:"backend_start" json:"backend_start"`
+	XactStart       time.Time `expr:"xact_start" json:"xact_start"`
+	QueryStart      time.Time `expr:"query_start" json:"query_start"`
+	StateChange     time.Time `expr:"state_change" json:"state_change"`
+	WaitEventType   string    `expr:"wait_event_type" json:"wait_event_type,omitempty"`
+	WaitEvent       string    `expr:"wait_event" json:"wait_event,omitempty"`
+	State           string    `expr:"state" json:"state,omitempty"`
+	BackendXID      string    `expr:"backend_xid" json:"backend_xid,omitempty"`
+	BackendXmin     string    `expr:"backend_xmin" json:"backend_xmin,omitempty"`
+	Query           string    `expr:"query" json:"query,omitempty"`
+	BackendType     string    `expr:"backend_type" json:"backend_type,omitempty"`
+	LeaderPID       int       `expr:"leader_pid" json:"leader_pid,omitempty"`
+	QueryID         int64     `expr:"query_id" json:"query_id,omitempty"`
+
+	// Derived fields, relative to the snapshot's time.
+	QueryRuntime   time.Duration `expr:"query_runtime" json:"query_runtime"`
+	XactRuntime    time.Duration `expr:"xact_runtime" json:"xact_runtime"`
+	StateRuntime   time.Duration `expr:"state_runtime" json:"state_runtime"`
+	BackendRuntime time.Duration `expr:"backend_runtime" json:"backend_runtime"`
+	// BlockedBy lists the pids this session waits for (pg_blocking_pids),
+	// read only for sessions waiting on a lock.
+	BlockedBy []int `expr:"blocked_by" json:"blocked_by,omitempty"`
+	// RootBlockers lists, for a session waiting on a lock, the sessions at
+	// the heads of its lock chains: those it waits for, directly or through
+	// others, that wait on nobody themselves.
+	RootBlockers []int `expr:"root_blockers" json:"root_blockers,omitempty"`
+	// Blocking counts the sessions of the snapshot that wait on this one.
+	Blocking int `expr:"blocking" json:"blocking,omitempty"`
+	// IsRootBlocker is true for a session that blocks others and waits on
+	// nobody: ending it is what releases a lock chain.
+	IsRootBlocker bool `expr:"is_root_blocker" json:"is_root_blocker,omitempty"`
+	// IsSelf marks pgrunbook's own backend, which is never a target.
+	IsSelf bool `expr:"is_self" json:"is_self,omitempty"`
+}
+
+// Hidden reports whether the row's identity is invisible to the reader
+// (another role's session without pg_read_all_stats). Such a row can be
+// shown but never targeted, because its identity cannot be checked.
+func (s *Session) Hidden() bool {
+	return s.BackendStart.IsZero() || s.Query == HiddenQuery
+}
+
+// Identity is what makes a session the same session over time: its pid
+// and the start of its backend. QueryStart identifies the running statement
+// and is checked too when a statement, not a session, is the target.
+type Identity struct {
+	PID          int       `json:"pid"`
+	BackendStart time.Time `json:"backend_start"`
+	QueryStart   time.Time `json:"query_start,omitzero"`
+}
+
+// Identity returns the session's identity.
+func (s *Session) Identity() Identity {
+	return Identity{PID: s.PID, BackendStart: s.BackendStart, QueryStart: s.QueryStart}
+}
+
+// SameSession reports whether two rows describe the same backend.
+func (s *Session) SameSession(o *Session) bool {
+	return s.PID == o.PID && s.BackendStart.Equal(o.BackendStart)
+}

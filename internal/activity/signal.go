@@ -1,0 +1,51 @@
+package activity
+
+// Function is a PostgreSQL signalling function, by its SQL name.
+type Function string
+
+// The two functions pgrunbook signals sessions with.
+const (
+	// Cancel stops the statement a session is running; the session stays.
+	Cancel Function = "pg_cancel_backend"
+	// Terminate ends the session: its transaction is rolled back, its
+	// locks released and its client disconnected.
+	Terminate Function = "pg_terminate_backend"
+)
+
+// Outcome is what happened to one target of a cancel or terminate.
+type Outcome string
+
+// Outcomes of a signal, as recorded in transcripts.
+const (
+	// Signalled: the identity matched and the function returned true. It
+	// only means the signal was sent; a verify decides whether it worked.
+	Signalled Outcome = "signalled"
+	// NotFound: the session had ended before it could be signalled.
+	NotFound Outcome = "not_found"
+	// Changed: the pid is now a different session, or (for a cancel) the
+	// session runs a different statement; it was not signalled.
+	Changed Outcome = "changed"
+	// Denied: the server refused the signal (SQLSTATE 42501).
+	Denied Outcome = "denied"
+	// Error: the outcome is unknown because of another error.
+	Error Outcome = "error"
+	// DryRun: a dry run recorded the signal instead of sending it.
+	DryRun Outcome = "dry_run"
+)
+
+// SignalTarget is a session to signal, with the identity it must still
+// have when the signal is sent.
+type SignalTarget struct {
+	Identity
+	// CheckQuery makes the running statement part of the identity: the
+	// signal is sent only if query_start is unchanged (used for cancel).
+	CheckQuery bool
+}
+
+// SignalResult is the outcome for one target.
+type SignalResult struct {
+	PID     int
+	Outcome Outcome
+	// Message explains a denied or error outcome (the server's message).
+	Message string
+}

@@ -1,0 +1,83 @@
+package activity
+
+import (
+	"sort"
+	"time"
+)
+
+// Snapshot is the set of sessions read from pg_stat_activity at one instant.
+type Snapshot struct {
+	// Taken is the server's clock when the rows were read; every runtime in
+	// the rows is measured from it.
+	Taken time.Time `json:"taken"`
+	// Rows are the sessions, in the order the server returned them.
+	Rows []Session `json:"rows"`
+}
+
+// Derive fills the derived fields of every row from its timestamps and the
+// blocked_by lists: runtimes relative to Taken, Blocking and IsRootBlocker.
+func (s *Snapshot) Derive() {
+	blocking := make(map[int]int)
+	blockedBy := make(map[int][]int)
+	for i := range s.Rows {
+		for _, p := range s.Rows[i].BlockedBy {
+			blocking[p]++
+		}
+		if len(s.Rows[i].BlockedBy) > 0 {
+			blockedBy[s.Rows[i].PID] = s.Rows[i].BlockedBy
+		}
+	}
+	for i := range s.Rows {
+		r := &s.Rows[i]
+		r.QueryRuntime = since(s.Taken, r.QueryStart)
+		r.XactRuntime = since(s.Taken, r.XactStart)
+		r.StateRuntime = since(s.Taken, r.StateChange)
+		r.BackendRuntime = since(s.Taken, r.BackendStart)
+		r.Blocking = blocking[r.PID]
+		r.IsRootBlocker = r.Blocking > 0 && len(r.BlockedBy) == 0
+		r.RootBlockers = rootsOf(r.PID, blockedBy)
+	}
+}
+
+// rootsOf follows the waits-for graph from pid to the sessions that wait on
+// nobody. A cycle (a deadlock the server has not broken yet) has no root.
+func rootsOf(pid int, blockedBy map[int][]int) []int {
+	if len(blockedBy[pid]) == 0 {
+		return nil
+	}
+	var roots []int
+	seen := map[int]bool{pid: true}
+	stack := append([]int(nil), blockedBy[pid]...)
+	for len(stack) > 0 {
+		p := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		if seen[p] {
+			continue
+		}
+		seen[p] = true
+		if next := blockedBy[p]; len(next) > 0 {
+			stack = append(stack, next...)
+		} else {
+			roots = append(roots, p)
+		}
+	}
+	sort.Ints(roots)
+	return roots
+}
+
+// Find returns the row of the session with the given identity, or nil.
+func (s *Snapshot) Find(id Identity) *Session {
+	for i := range s.Rows {
+		if s.Rows[i].PID == id.PID && s.Rows[i].BackendStart.Equal(id.BackendStart) {
+			return &s.Rows[i]
+		}
+	}
+	return nil
+}
+
+func since(now, t time.Time) time.Duration {
+	if t.IsZero() || now.Before(t) {
+		return 0
+	}
+	return now.Sub(t)
+}

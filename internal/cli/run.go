@@ -1,0 +1,225 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"golang.org/x/term"
+
+	"github.com/pgrunbook/pgrunbook/engine"
+	"github.com/pgrunbook/pgrunbook/internal/pg"
+	"github.com/pgrunbook/pgrunbook/internal/playbook"
+	"github.com/pgrunbook/pgrunbook/internal/prompt"
+	"github.com/pgrunbook/pgrunbook/internal/render"
+	"github.com/pgrunbook/pgrunbook/internal/transcript"
+)
+
+const runUsage = `Usage: pgrunbook run PLAYBOOK [FLAGS]
+
+Runs a playbook: a built-in name (see pgrunbook list) or a path to a YAML file.
+By default it is interactive and asks before every cancel or terminate.
+
+Flags (before or after PLAYBOOK):
+  -d, --dsn DSN           connection string or URI, as psql takes it; the libpq
+                          variables PGHOST, PGPORT, PGUSER, PGPASSWORD, PGDATABASE,
+                          PGSERVICE, PGSSLMODE and PGPASSFILE apply too
+      --dry-run           read the live server and show every action the run
+                          would take; signal nothing
+  -y, --yes               answer every confirmation with "all", for automation;
+                          blast-radius limits still apply
+      --set NAME=VALUE    set a playbook parameter (repeatable)
+      --protect EXPR      never target sessions for which EXPR is true, e.g.
+                          'usename == "replicator"' (repeatable)
+      --max-targets N     blast-radius limit for every cancel/terminate step,
+                          overriding the playbook's max_targets
+      --transcript FILE   where to write the transcript (default: a new file in
+                          $PGRUNBOOK_TRANSCRIPT_DIR, else
+                          $XDG_STATE_HOME/pgrunbook/transcripts, else
+                          ~/.local/state/pgrunbook/transcripts)
+      --redact-queries    write "<redacted>" instead of query text in the transcript
+      --statement-timeout DURATION
+                          bound on each of pgrunbook's own statements (default 10s)
+
+Without a terminal, give --yes or --dry-run.
+Exit codes: 0 done and verified; 1 something failed; 2 bad usage or invalid
+playbook; 3 aborted by the operator; 130 interrupted.
+`
+
+type runFlags struct {
+	dsn, transcript  string
+	dryRun, yes      bool
+	redact           bool
+	sets, protect    stringList
+	maxTargets       int
+	statementTimeout time.Duration
+}
+
+func addDSNFlag(fs *flag.FlagSet, dsn *string) {
+	fs.StringVar(dsn, "dsn", "", "")
+	fs.StringVar(dsn, "d", "", "")
+}
+
+func runCommand(ctx context.Context, args []string, stdio IO) error {
+	var f runFlags
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	addDSNFlag(fs, &f.dsn)
+	fs.BoolVar(&f.dryRun, "dry-run", false, "")
+	fs.BoolVar(&f.yes, "yes", false, "")
+	fs.BoolVar(&f.yes, "y", false, "")
+	fs.Var(&f.sets, "set", "")
+	fs.Var(&f.protect, "protect", "")
+	fs.IntVar(&f.maxTargets, "max-targets", 0, "")
+	fs.StringVar(&f.transcript, "transcript", "", "")
+	fs.BoolVar(&f.redact, "redact-queries", false, "")
+	fs.DurationVar(&f.statementTimeout, "statement-timeout", pg.DefaultStatementTimeout, "")
+	pos, err := parseInterleaved(fs, args, runUsage, stdio.Out)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return usageErrorf("run takes one playbook, got %d arguments\n\n%s", len(pos), runUsage)
+	}
+	if f.maxTargets < 0 {
+		return usageErrorf("--max-targets must be at least 1")
+	}
+
+	pb, err := resolvePlaybook(pos[0])
+	if err != nil {
+		return err
+	}
+	vals, err := pb.Resolve(f.sets)
+	if err != nil {
+		return usageErrorf("%v", err)
+	}
+	protect, err := pb.CompileProtect(f.protect)
+	if err != nil {
+		return usageErrorf("%v", err)
+	}
+
+	mode := engine.Interactive
+	switch {
+	case f.dryRun:
+		mode = engine.DryRun
+	case f.yes:
+		mode = engine.Yes
+	case !isTerminal(stdio.In) || !isTerminal(stdio.OutFile):
+		return usageErrorf("not a terminal, and nobody can answer the confirmations: use --dry-run to see what the run would do, or --yes to act without asking (blast-radius limits still apply)")
+	}
+
+	// The transcript exists before we connect: nothing is signalled
+	// without a record.
+	path := f.transcript
+	if path == "" {
+		path, err = defaultTranscriptPath(pb.Name, time.Now())
+		if err != nil {
+			return failf("%v (give --transcript FILE)", err)
+		}
+	}
+	tw, err := transcript.Create(path)
+	if err != nil {
+		return failf("%v; nothing was done", err)
+	}
+	tw.RedactQueries = f.redact
+	defer tw.Close()
+
+	client, err := pg.Connect(ctx, pg.Options{DSN: f.dsn, StatementTimeout: f.statementTimeout})
+	if err != nil {
+		tw.Close()
+		os.Remove(path)
+		return failf("%v", err)
+	}
+	defer client.Close(ctx)
+
+	width := terminalWidth(stdio.OutFile)
+	rd := &render.Renderer{W: stdio.Out, Width: width, TranscriptPath: path}
+	info := client.Info()
+	opts := engine.Options{
+		Playbook:   pb,
+		Params:     vals,
+		DB:         client,
+		Mode:       mode,
+		Transcript: tw,
+		Show:       rd.Event,
+		Server: transcript.Server{
+			Host: info.Host, Port: info.Port, User: info.User, Database: info.Database, Version: info.Version,
+			BackendPID: info.PID, Superuser: info.Privileges.Superuser,
+			SignalBackend: info.Privileges.SignalBackend, ReadAllStats: info.Privileges.ReadAllStats,
+		},
+		Protect:    protect,
+		MaxTargets: f.maxTargets,
+		Version:    version(),
+	}
+	if mode == engine.Interactive {
+		opts.Prompter = &prompt.Terminal{In: stdio.In, Out: stdio.OutFile, Err: stdio.Err, Width: width}
+	}
+	res, err := engine.Run(ctx, opts)
+	if err != nil {
+		return failf("the transcript could not be written, so the run stopped: %v", err)
+	}
+	if res.ExitCode != 0 {
+		return &silentExit{code: res.ExitCode}
+	}
+	return nil
+}
+
+// resolvePlaybook loads a playbook from a path, or a built-in by name.
+func resolvePlaybook(arg string) (*playbook.Playbook, error) {
+	if looksLikePath(arg) {
+		pb, err := playbook.Load(arg)
+		var list playbook.ErrorList
+		if err != nil && !errors.As(err, &list) {
+			return nil, usageErrorf("cannot read playbook: %v", err)
+		}
+		return pb, err
+	}
+	pb, err := builtinPlaybook(arg)
+	if err != nil {
+		return nil, err
+	}
+	return pb, nil
+}
+
+func looksLikePath(arg string) bool {
+	if strings.ContainsRune(arg, os.PathSeparator) || strings.HasSuffix(arg, ".yaml") || strings.HasSuffix(arg, ".yml") {
+		return true
+	}
+	_, err := os.Stat(arg)
+	return err == nil
+}
+
+// defaultTranscriptPath names a new transcript file for a run.
+func defaultTranscriptPath(name string, now time.Time) (string, error) {
+	dir := os.Getenv("PGRUNBOOK_TRANSCRIPT_DIR")
+	if dir == "" {
+		state := os.Getenv("XDG_STATE_HOME")
+		if state == "" {
+			home, err := os.UserHomeDir()
+			if err != nil {
+				return "", fmt.Errorf("no home directory for the default transcript location")
+			}
+			state = filepath.Join(home, ".local", "state")
+		}
+		dir = filepath.Join(state, "pgrunbook", "transcripts")
+	}
+	file := fmt.Sprintf("%s-%s-%d.jsonl", now.UTC().Format("20060102T150405Z"), name, os.Getpid())
+	return filepath.Join(dir, file), nil
+}
+
+func isTerminal(f *os.File) bool {
+	return f != nil && term.IsTerminal(int(f.Fd()))
+}
+
+func terminalWidth(f *os.File) int {
+	if f != nil {
+		if w, _, err := term.GetSize(int(f.Fd())); err == nil && w > 0 {
+			return w
+		}
+	}
+	return 120
+}

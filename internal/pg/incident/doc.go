@@ -1,0 +1,16 @@
+// Package incident stages real PostgreSQL problem sessions for tests and
+// demonstrations: long-running queries, queries that ignore cancellation,
+// sessions idling inside a transaction while holding row locks, writers
+// blocked behind them, and pgbench load.
+//
+// Every staged session is a dedicated pgx connection with its own
+// application_name, so it shows up in pg_stat_activity exactly like a
+// misbehaving client would. Constructors return only once the staged state
+// is visible in pg_stat_activity from a separate connection, so callers can
+// act on it immediately without sleeping.
+//
+// Background statements run on a context detached from the constructor's
+// context: the constructor's ctx bounds only the setup. Always Close
+// sessions; Close terminates a backend whose statement is still running so
+// nothing lingers on the server.
+package incident

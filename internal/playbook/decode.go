@@ -1,0 +1,574 @@
+package playbook
+
+import (
+	"fmt"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// decoder turns a YAML document into a Playbook, recording every problem
+// instead of stopping at the first.
+type decoder struct {
+	errorCollector
+}
+
+func posOf(n *yaml.Node) Pos { return Pos{Line: n.Line, Column: n.Column} }
+
+// kindName describes a YAML node's kind for error messages.
+func kindName(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.MappingNode:
+		return "a mapping"
+	case yaml.SequenceNode:
+		return "a list"
+	case yaml.AliasNode:
+		return "an alias"
+	}
+	if n.Tag == "!!null" {
+		return "nothing"
+	}
+	return fmt.Sprintf("%q", n.Value)
+}
+
+// field is one key: value pair of a mapping.
+type field struct {
+	key   string
+	kpos  Pos
+	value *yaml.Node
+}
+
+// fields returns the pairs of a mapping node, reporting duplicate keys and
+// any key not in allowed (when allowed is non-nil).
+func (d *decoder) fields(n *yaml.Node, what string, allowed []string) []field {
+	if n.Kind != yaml.MappingNode {
+		d.at(posOf(n), "%s must be a mapping of keys to values, not %s", what, kindName(n))
+		return nil
+	}
+	var out []field
+	seen := map[string]bool{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		if seen[k.Value] {
+			d.at(posOf(k), "duplicate key %q in %s", k.Value, what)
+			continue
+		}
+		seen[k.Value] = true
+		if allowed != nil && !contains(allowed, k.Value) {
+			d.at(posOf(k), "unknown key %q in %s%s (known keys: %s)", k.Value, what, suggest(k.Value, allowed), strings.Join(allowed, ", "))
+			continue
+		}
+		out = append(out, field{key: k.Value, kpos: posOf(k), value: v})
+	}
+	return out
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// suggest returns `; did you mean "x"?` for the closest known word, if any
+// is close enough to be a likely typo.
+func suggest(word string, known []string) string {
+	best, bestDist := "", 3
+	for _, k := range known {
+		if d := editDistance(word, k); d < bestDist {
+			best, bestDist = k, d
+		}
+	}
+	if best == "" {
+		return ""
+	}
+	return fmt.Sprintf(" (did you mean %q?)", best)
+}
+
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}
+
+func (d *decoder) str(n *yaml.Node, what string) (string, bool) {
+	if n.Kind != yaml.ScalarNode || n.Tag == "!!null" {
+		d.at(posOf(n), "%s must be text, not %s", what, kindName(n))
+		return "", false
+	}
+	return n.Value, true
+}
+
+func (d *decoder) integer(n *yaml.Node, what string) (int, bool) {
+	if n.Kind == yaml.ScalarNode && n.Tag == "!!int" {
+		if v, err := strconv.Atoi(n.Value); err == nil {
+			return v, true
+		}
+	}
+	d.at(posOf(n), "%s must be a whole number, not %s", what, kindName(n))
+	return 0, false
+}
+
+func (d *decoder) boolean(n *yaml.Node, what string) (bool, bool) {
+	if n.Kind == yaml.ScalarNode && n.Tag == "!!bool" {
+		var b bool
+		if err := n.Decode(&b); err == nil {
+			return b, true
+		}
+	}
+	d.at(posOf(n), "%s must be true or false, not %s", what, kindName(n))
+	return false, false
+}
+
+func (d *decoder) duration(n *yaml.Node, what string) (time.Duration, bool) {
+	if n.Kind == yaml.ScalarNode && n.Tag != "!!null" {
+		if v, err := time.ParseDuration(n.Value); err == nil {
+			if v < 0 {
+				d.at(posOf(n), "%s must not be negative", what)
+				return 0, false
+			}
+			return v, true
+		}
+		if n.Tag == "!!int" || n.Tag == "!!float" {
+			d.at(posOf(n), "%s needs a unit: write %ss or %sm, not %s", what, n.Value, n.Value, n.Value)
+			return 0, false
+		}
+	}
+	d.at(posOf(n), "%s must be a duration such as 30s, 5m or 1h30m, not %s", what, kindName(n))
+	return 0, false
+}
+
+func (d *decoder) strList(n *yaml.Node, what string) ([]string, bool) {
+	if n.Kind != yaml.SequenceNode {
+		d.at(posOf(n), "%s must be a list, not %s", what, kindName(n))
+		return nil, false
+	}
+	out := make([]string, 0, len(n.Content))
+	ok := true
+	for _, item := range n.Content {
+		s, good := d.str(item, what+" item")
+		ok = ok && good
+		out = append(out, s)
+	}
+	return out, ok
+}
+
+// expression records an expression's source and position; it is compiled
+// later, when the names it may use are known.
+func (d *decoder) expression(n *yaml.Node, what string) *Expr {
+	s, ok := d.str(n, what)
+	if !ok {
+		return nil
+	}
+	if strings.TrimSpace(s) == "" {
+		d.at(posOf(n), "%s is empty", what)
+		return nil
+	}
+	return &Expr{Source: s, Pos: posOf(n), node: n}
+}
+
+var idPattern = regexp.MustCompile(`^[a-z_][a-z0-9_]*$`)
+
+var topKeys = []string{"name", "summary", "guidance", "params", "protect", "steps"}
+
+func (d *decoder) playbook(root *yaml.Node) *Playbook {
+	pb := &Playbook{}
+	if root.Kind == yaml.DocumentNode {
+		if len(root.Content) == 0 {
+			d.add(1, 1, "the file is empty: a playbook needs at least name and steps")
+			return pb
+		}
+		root = root.Content[0]
+	}
+	var sawName, sawSteps bool
+	for _, f := range d.fields(root, "the playbook", topKeys) {
+		switch f.key {
+		case "name":
+			if s, ok := d.str(f.value, "name"); ok {
+				sawName = true
+				if !idPattern.MatchString(strings.ReplaceAll(s, "-", "_")) {
+					d.at(posOf(f.value), "name %q: use lower-case letters, digits, - and _", s)
+				}
+				pb.Name = s
+			}
+		case "summary":
+			pb.Summary, _ = d.str(f.value, "summary")
+		case "guidance":
+			pb.Guidance, _ = d.str(f.value, "guidance")
+		case "params":
+			pb.Params = d.params(f.value)
+		case "protect":
+			if f.value.Kind != yaml.SequenceNode {
+				d.at(posOf(f.value), "protect must be a list of expressions, not %s", kindName(f.value))
+				continue
+			}
+			for _, item := range f.value.Content {
+				if e := d.expression(item, "protect rule"); e != nil {
+					pb.Protect = append(pb.Protect, e)
+				}
+			}
+		case "steps":
+			sawSteps = true
+			pb.Steps = d.steps(f.value)
+		}
+	}
+	if root.Kind == yaml.MappingNode {
+		if !sawName {
+			d.at(posOf(root), "the playbook has no name: add `name: my-playbook`")
+		}
+		if !sawSteps {
+			d.at(posOf(root), "the playbook has no steps: add a `steps:` list")
+		}
+	}
+	return pb
+}
+
+var paramKeys = []string{"type", "default", "help"}
+
+func (d *decoder) params(n *yaml.Node) []*Param {
+	var out []*Param
+	for _, f := range d.fields(n, "params", nil) {
+		if !idPattern.MatchString(f.key) {
+			d.at(f.kpos, "parameter name %q: use lower-case letters, digits and _ (it is written params.%s in expressions)", f.key, f.key)
+			continue
+		}
+		prm := &Param{Name: f.key, Pos: f.kpos}
+		var def *yaml.Node
+		for _, pf := range d.fields(f.value, "parameter "+f.key, paramKeys) {
+			switch pf.key {
+			case "type":
+				if s, ok := d.str(pf.value, "type"); ok {
+					if !contains(ParamTypes, s) {
+						d.at(posOf(pf.value), "parameter %s: unknown type %q%s (types: %s)", f.key, s, suggest(s, ParamTypes), strings.Join(ParamTypes, ", "))
+					} else {
+						prm.Type = s
+					}
+				}
+			case "help":
+				prm.Help, _ = d.str(pf.value, "help")
+			case "default":
+				def = pf.value
+			}
+		}
+		if prm.Type == "" {
+			if f.value.Kind == yaml.MappingNode && !hasKey(f.value, "type") {
+				d.at(f.kpos, "parameter %s has no type (one of %s)", f.key, strings.Join(ParamTypes, ", "))
+			}
+			continue
+		}
+		if def != nil {
+			prm.Default = d.paramDefault(prm, def)
+		}
+		out = append(out, prm)
+	}
+	return out
+}
+
+func hasKey(n *yaml.Node, key string) bool {
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == key {
+			return true
+		}
+	}
+	return false
+}
+
+func (d *decoder) paramDefault(prm *Param, n *yaml.Node) any {
+	what := "default of parameter " + prm.Name
+	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
+		d.at(posOf(n), "%s has no value: give one, or remove default to make the parameter required", what)
+		return nil
+	}
+	var v any
+	var ok bool
+	switch prm.Type {
+	case TypeString:
+		v, ok = d.str(n, what)
+	case TypeInt:
+		v, ok = d.integer(n, what)
+	case TypeBool:
+		v, ok = d.boolean(n, what)
+	case TypeDuration:
+		v, ok = d.duration(n, what)
+	case TypeList:
+		v, ok = d.strList(n, what)
+	}
+	if !ok {
+		return nil
+	}
+	return v
+}
+
+var commonStepKeys = []string{"id", "title", "explain", "if"}
+
+func (d *decoder) steps(n *yaml.Node) []*Step {
+	if n.Kind != yaml.SequenceNode {
+		d.at(posOf(n), "steps must be a list, not %s", kindName(n))
+		return nil
+	}
+	if len(n.Content) == 0 {
+		d.at(posOf(n), "steps is empty")
+	}
+	var out []*Step
+	for i, sn := range n.Content {
+		if st := d.step(i, sn); st != nil {
+			out = append(out, st)
+		}
+	}
+	return out
+}
+
+func (d *decoder) step(index int, n *yaml.Node) *Step {
+	st := &Step{Index: index, Pos: posOf(n), ID: fmt.Sprintf("step%d", index+1)}
+	what := fmt.Sprintf("step %d", index+1)
+	allowed := append(append([]string{}, commonStepKeys...), StepKinds...)
+	var kindField *field
+	for _, f := range d.fields(n, what, allowed) {
+		switch f.key {
+		case "id":
+			if s, ok := d.str(f.value, "id"); ok {
+				switch {
+				case !idPattern.MatchString(s):
+					d.at(posOf(f.value), "step id %q: use lower-case letters, digits and _ (ids are names in expressions)", s)
+				case isReservedName(s):
+					d.at(posOf(f.value), "step id %q is already a name in expressions (a row field, params, rows or a built-in function): choose another", s)
+				default:
+					st.ID = s
+					st.explicitID = true
+				}
+			}
+		case "title":
+			st.Title, _ = d.str(f.value, "title")
+		case "explain":
+			st.Explain, _ = d.str(f.value, "explain")
+		case "if":
+			st.If = d.expression(f.value, "if")
+		default:
+			if kindField != nil {
+				d.at(f.kpos, "%s has two kinds, %s and %s: split it into two steps", what, kindField.key, f.key)
+				continue
+			}
+			f := f
+			kindField = &f
+		}
+	}
+	if n.Kind != yaml.MappingNode {
+		return nil
+	}
+	if kindField == nil {
+		d.at(posOf(n), "%s has no kind: give it one of %s", what, strings.Join(StepKinds, ", "))
+		return nil
+	}
+	st.Kind = kindField.key
+	what = fmt.Sprintf("%s (%s)", what, st.Kind)
+	v := kindField.value
+	switch st.Kind {
+	case KindActivity:
+		st.Activity = &ActivityStep{}
+		if !(v.Kind == yaml.ScalarNode && v.Tag == "!!null") {
+			d.fields(v, what, []string{})
+		}
+	case KindFilter:
+		st.Filter = d.filter(v, what)
+	case KindConfirm:
+		st.Confirm = d.confirm(v, what)
+	case KindCancel, KindTerminate:
+		st.Action = d.action(v, what)
+	case KindWait:
+		st.Wait = d.wait(v, what)
+	case KindVerify:
+		st.Verify = d.verify(v, what)
+	case KindNote:
+		st.Note = d.note(v, what)
+	}
+	return st
+}
+
+// setRef parses "id" or "id.part".
+func (d *decoder) setRef(n *yaml.Node, what string) SetRef {
+	s, ok := d.str(n, what)
+	if !ok {
+		return SetRef{}
+	}
+	step, part, _ := strings.Cut(strings.TrimSpace(s), ".")
+	return SetRef{Step: step, Part: part, Pos: posOf(n)}
+}
+
+func (d *decoder) filter(n *yaml.Node, what string) *FilterStep {
+	fs := &FilterStep{}
+	for _, f := range d.fields(n, what, []string{"from", "where", "order_by", "descending", "limit"}) {
+		switch f.key {
+		case "from":
+			fs.From = d.setRef(f.value, "from")
+		case "where":
+			fs.Where = d.expression(f.value, "where")
+		case "order_by":
+			fs.OrderBy = d.expression(f.value, "order_by")
+		case "descending":
+			fs.Descending, _ = d.boolean(f.value, "descending")
+		case "limit":
+			if v, ok := d.integer(f.value, "limit"); ok {
+				if v < 1 {
+					d.at(posOf(f.value), "limit must be at least 1")
+				}
+				fs.Limit = v
+			}
+		}
+	}
+	if n.Kind == yaml.MappingNode && fs.Where == nil && !hasKey(n, "where") {
+		d.at(posOf(n), "%s needs where: an expression that is true for the sessions to keep", what)
+	}
+	return fs
+}
+
+func (d *decoder) requireTargets(n *yaml.Node, ref SetRef, what string) {
+	if n.Kind == yaml.MappingNode && ref.Step == "" && !hasKey(n, "targets") {
+		d.at(posOf(n), "%s needs targets: the id of the step whose sessions it acts on", what)
+	}
+}
+
+func (d *decoder) confirm(n *yaml.Node, what string) *ConfirmStep {
+	cs := &ConfirmStep{}
+	for _, f := range d.fields(n, what, []string{"targets", "action", "question"}) {
+		switch f.key {
+		case "targets":
+			cs.Targets = d.setRef(f.value, "targets")
+		case "action":
+			if s, ok := d.str(f.value, "action"); ok {
+				if s != KindCancel && s != KindTerminate {
+					d.at(posOf(f.value), "action must be cancel or terminate, not %q", s)
+				}
+				cs.Action = s
+			}
+		case "question":
+			cs.Question, _ = d.str(f.value, "question")
+		}
+	}
+	d.requireTargets(n, cs.Targets, what)
+	return cs
+}
+
+func (d *decoder) action(n *yaml.Node, what string) *ActionStep {
+	as := &ActionStep{MaxTargets: DefaultMaxTargets}
+	for _, f := range d.fields(n, what, []string{"targets", "max_targets", "backend_types"}) {
+		switch f.key {
+		case "targets":
+			as.Targets = d.setRef(f.value, "targets")
+		case "max_targets":
+			if v, ok := d.integer(f.value, "max_targets"); ok {
+				if v < 1 {
+					d.at(posOf(f.value), "max_targets must be at least 1")
+				}
+				as.MaxTargets = v
+			}
+		case "backend_types":
+			as.BackendTypes, _ = d.strList(f.value, "backend_types")
+		}
+	}
+	d.requireTargets(n, as.Targets, what)
+	return as
+}
+
+func (d *decoder) wait(n *yaml.Node, what string) *WaitStep {
+	ws := &WaitStep{}
+	// Short form: `wait: 5s`.
+	if n.Kind == yaml.ScalarNode && n.Tag != "!!null" {
+		ws.For, _ = d.duration(n, "wait")
+		return ws
+	}
+	var hasFor, hasTimeout bool
+	for _, f := range d.fields(n, what, []string{"for", "until", "timeout"}) {
+		switch f.key {
+		case "for":
+			ws.For, hasFor = d.duration(f.value, "for")
+		case "until":
+			ws.Until = d.expression(f.value, "until")
+		case "timeout":
+			ws.Timeout, hasTimeout = d.duration(f.value, "timeout")
+		}
+	}
+	if n.Kind != yaml.MappingNode {
+		return ws
+	}
+	switch {
+	case hasFor && ws.Until != nil:
+		d.at(posOf(n), "%s: give either for (a fixed time) or until (a condition), not both", what)
+	case !hasFor && ws.Until == nil && !hasKey(n, "for") && !hasKey(n, "until"):
+		d.at(posOf(n), "%s needs for: DURATION or until: EXPRESSION", what)
+	case hasTimeout && ws.Until == nil:
+		d.at(posOf(n), "%s: timeout applies only to until", what)
+	}
+	if ws.Until != nil && ws.Timeout == 0 {
+		ws.Timeout = 30 * time.Second
+	}
+	return ws
+}
+
+func (d *decoder) verify(n *yaml.Node, what string) *VerifyStep {
+	vs := &VerifyStep{Timeout: DefaultVerifyTimeout}
+	for _, f := range d.fields(n, what, []string{"targets", "expect", "timeout"}) {
+		switch f.key {
+		case "targets":
+			vs.Targets = d.setRef(f.value, "targets")
+		case "expect":
+			if s, ok := d.str(f.value, "expect"); ok {
+				vs.Expect = s
+				if s != ExpectQueryStopped && s != ExpectGone {
+					vs.Condition = d.expression(f.value, "expect")
+				}
+			}
+		case "timeout":
+			if v, ok := d.duration(f.value, "timeout"); ok {
+				vs.Timeout = v
+			}
+		}
+	}
+	d.requireTargets(n, vs.Targets, what)
+	if n.Kind == yaml.MappingNode && vs.Expect == "" && !hasKey(n, "expect") {
+		d.at(posOf(n), "%s needs expect: query_stopped, gone, or an expression over each session", what)
+	}
+	return vs
+}
+
+func (d *decoder) note(n *yaml.Node, what string) *NoteStep {
+	// Short form: `note: text`.
+	if n.Kind == yaml.ScalarNode {
+		s, _ := d.str(n, "note")
+		return &NoteStep{Text: s}
+	}
+	ns := &NoteStep{}
+	for _, f := range d.fields(n, what, []string{"text"}) {
+		ns.Text, _ = d.str(f.value, "text")
+	}
+	return ns
+}
+
+// sortedKeys returns a map's keys in order, for stable messages.
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}

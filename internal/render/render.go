@@ -1,0 +1,248 @@
+package render
+
+import (
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+
+	"github.com/pgrunbook/pgrunbook/internal/activity"
+	"github.com/pgrunbook/pgrunbook/internal/transcript"
+)
+
+// Renderer writes events as text for the operator.
+type Renderer struct {
+	W io.Writer
+	// Width is the terminal's width in columns; tables cut queries to fit.
+	Width int
+	// TranscriptPath, when set, is named at the start and the end.
+	TranscriptPath string
+}
+
+// Event writes one event.
+func (r *Renderer) Event(ev transcript.Event) {
+	w := r.W
+	switch ev.Type {
+	case transcript.RunStarted:
+		r.runStarted(ev)
+	case transcript.StepStarted:
+		fmt.Fprintf(w, "\n[%d] %s\n", ev.StepIndex, ev.Title)
+		if ev.Text != "" {
+			writeIndented(w, ev.Text, "    ")
+		}
+	case transcript.StepSkipped:
+		fmt.Fprintf(w, "\n[%d] %s\n    skipped: %s\n", ev.StepIndex, ev.Title, ev.Text)
+	case transcript.Note:
+		if ev.StepIndex == 0 && ev.Title != "" {
+			fmt.Fprintf(w, "\n%s\n", ev.Title)
+		}
+		writeIndented(w, ev.Text, "    ")
+	case transcript.Warning:
+		writeIndented(w, "! "+ev.Text, "    ")
+	case transcript.Snapshot:
+		fmt.Fprintf(w, "    read %s\n", snapshotSummary(ev.Rows))
+	case transcript.Selected:
+		r.selected(ev)
+	case transcript.Prompt:
+		answer := ev.Answer
+		if len(ev.Chosen) > 0 && ev.Answer != "all" {
+			answer += fmt.Sprintf(" %v", ev.Chosen)
+		}
+		fmt.Fprintf(w, "    ? %s\n    → %s (answered by %s)\n", ev.Question, answer, ev.By)
+	case transcript.Intent:
+		fmt.Fprintf(w, "    sending %s to %d session(s); each is signalled only if its identity still matches\n", ev.Function, len(ev.Targets))
+	case transcript.Action:
+		fmt.Fprintf(w, "      pid %-8d %s%s\n", ev.PID, outcomeText(ev.Outcome), messageSuffix(ev.Message))
+	case transcript.Waited:
+		fmt.Fprintf(w, "    %s\n", ev.Text)
+	case transcript.Verified:
+		r.verified(ev)
+	case transcript.RunFinished:
+		r.runFinished(ev)
+	}
+}
+
+func (r *Renderer) runStarted(ev transcript.Event) {
+	w := r.W
+	mode := map[string]string{"interactive": "interactive", "dry-run": "dry run", "yes": "unattended (--yes)"}[ev.Mode]
+	if mode == "" {
+		mode = ev.Mode
+	}
+	fmt.Fprintf(w, "pgrunbook run %s, %s\n", ev.Playbook, mode)
+	if ev.Summary != "" {
+		fmt.Fprintf(w, "  %s\n", ev.Summary)
+	}
+	if s := ev.Server; s != nil {
+		fmt.Fprintf(w, "  server:     PostgreSQL %s at %s, database %s, as %s (our pid %d)\n", s.Version, hostPort(s), s.Database, s.User, s.BackendPID)
+		fmt.Fprintf(w, "  privileges: %s\n", privilegeSummary(s))
+	}
+	if len(ev.Params) > 0 {
+		keys := make([]string, 0, len(ev.Params))
+		for k := range ev.Params {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		parts := make([]string, len(keys))
+		for i, k := range keys {
+			parts[i] = fmt.Sprintf("%s=%v", k, ev.Params[k])
+		}
+		fmt.Fprintf(w, "  parameters: %s\n", strings.Join(parts, " "))
+	}
+	if r.TranscriptPath != "" {
+		fmt.Fprintf(w, "  transcript: %s\n", r.TranscriptPath)
+	}
+	if ev.Mode == "dry-run" {
+		fmt.Fprintln(w, "  DRY RUN: every action is shown and recorded; no session is signalled.")
+	}
+}
+
+func hostPort(s *transcript.Server) string {
+	if strings.HasPrefix(s.Host, "/") {
+		return fmt.Sprintf("socket %s:%d", s.Host, s.Port)
+	}
+	return fmt.Sprintf("%s:%d", s.Host, s.Port)
+}
+
+// privilegeSummary says plainly what the role can do.
+func privilegeSummary(s *transcript.Server) string {
+	switch {
+	case s.Superuser:
+		return "superuser: can see and signal every session"
+	case s.SignalBackend && s.ReadAllStats:
+		return "pg_signal_backend and pg_read_all_stats: can see every session and signal non-superuser sessions"
+	case s.ReadAllStats:
+		return "pg_read_all_stats without pg_signal_backend: can see every session, but signal only sessions of roles it belongs to"
+	case s.SignalBackend:
+		return "pg_signal_backend without pg_read_all_stats: cannot see other roles' state and start times; their sessions can be shown but never signalled"
+	}
+	return "no pg_signal_backend or pg_read_all_stats: can see and signal only sessions of roles it belongs to"
+}
+
+func snapshotSummary(rows []activity.Session) string {
+	counts := map[string]int{}
+	var other int
+	for _, s := range rows {
+		switch {
+		case s.BackendType != activity.ClientBackend && s.BackendType != "":
+			other++
+		case s.State == "":
+			counts["hidden"]++
+		default:
+			counts[s.State]++
+		}
+	}
+	order := []string{"active", "idle in transaction", "idle in transaction (aborted)", "idle", "fastpath function call", "disabled", "hidden"}
+	var parts []string
+	for _, k := range order {
+		if counts[k] > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", counts[k], k))
+		}
+	}
+	if other > 0 {
+		parts = append(parts, fmt.Sprintf("%d background", other))
+	}
+	noun := "sessions"
+	if len(rows) == 1 {
+		noun = "session"
+	}
+	if len(parts) == 0 {
+		return fmt.Sprintf("%d %s", len(rows), noun)
+	}
+	return fmt.Sprintf("%d %s: %s", len(rows), noun, strings.Join(parts, ", "))
+}
+
+func (r *Renderer) selected(ev transcript.Event) {
+	w := r.W
+	switch len(ev.Rows) {
+	case 0:
+		fmt.Fprintf(w, "    %s: no session\n", ev.Set)
+	case 1:
+		fmt.Fprintf(w, "    %s: 1 session\n", ev.Set)
+	default:
+		fmt.Fprintf(w, "    %s: %d sessions\n", ev.Set, len(ev.Rows))
+	}
+	if len(ev.Rows) > 0 {
+		SessionTable(w, ev.Rows, nil, r.width(), "    ")
+	}
+	if len(ev.Excluded) > 0 {
+		fmt.Fprintf(w, "    not targeted (%d):\n", len(ev.Excluded))
+		rows := make([]activity.Session, len(ev.Excluded))
+		notes := make([]string, len(ev.Excluded))
+		for i, x := range ev.Excluded {
+			rows[i], notes[i] = x.Session, x.Reason
+		}
+		SessionTable(w, rows, notes, r.width(), "    ")
+	}
+}
+
+func (r *Renderer) width() int {
+	if r.Width < 60 {
+		return 120
+	}
+	return r.Width
+}
+
+func (r *Renderer) verified(ev transcript.Event) {
+	w := r.W
+	if ev.Text == "nothing to verify" {
+		fmt.Fprintf(w, "    nothing to verify\n")
+		return
+	}
+	fmt.Fprintf(w, "    expect %s: %d passed, %d failed (%d poll(s), %s)\n", ev.Expect, len(ev.Passed), len(ev.Failed), ev.Polls, Duration(ev.Elapsed))
+	if len(ev.Passed) > 0 {
+		fmt.Fprintf(w, "      passed: %s\n", joinInts(ev.Passed))
+	}
+	if len(ev.Failed) > 0 {
+		fmt.Fprintf(w, "      failed: %s\n", joinInts(ev.Failed))
+	}
+	if ev.Text != "" {
+		fmt.Fprintf(w, "      (%s)\n", ev.Text)
+	}
+}
+
+func (r *Renderer) runFinished(ev transcript.Event) {
+	w := r.W
+	code := 0
+	if ev.ExitCode != nil {
+		code = *ev.ExitCode
+	}
+	fmt.Fprintln(w)
+	switch ev.Outcome {
+	case "done":
+		fmt.Fprintf(w, "Done: every check passed (exit %d).\n", code)
+	default:
+		fmt.Fprintf(w, "Finished: %s (exit %d): %s\n", ev.Outcome, code, ev.Message)
+	}
+	if r.TranscriptPath != "" {
+		fmt.Fprintf(w, "Transcript: %s\n", r.TranscriptPath)
+	}
+}
+
+func outcomeText(o string) string {
+	switch o {
+	case string(activity.Signalled):
+		return "signalled (signal sent; the verify step checks the effect)"
+	case string(activity.NotFound):
+		return "not found (the session had already ended)"
+	case string(activity.Changed):
+		return "changed (not the same session or statement any more; not signalled)"
+	case string(activity.Denied):
+		return "denied by the server"
+	case string(activity.DryRun):
+		return "dry run (would be signalled)"
+	}
+	return o
+}
+
+func messageSuffix(m string) string {
+	if m == "" {
+		return ""
+	}
+	return ": " + m
+}
+
+func writeIndented(w io.Writer, text, indent string) {
+	for _, line := range strings.Split(strings.TrimRight(text, "\n"), "\n") {
+		fmt.Fprintln(w, strings.TrimRight(indent+line, " "))
+	}
+}

@@ -1,0 +1,115 @@
+package transcript
+
+import (
+	"time"
+
+	"github.com/pgrunbook/pgrunbook/internal/activity"
+)
+
+// Event types.
+const (
+	RunStarted  = "run_started"
+	StepStarted = "step_started"
+	StepSkipped = "step_skipped"
+	Note        = "note"
+	Snapshot    = "snapshot"
+	Selected    = "selected"
+	Prompt      = "prompt"
+	Intent      = "intent"
+	Action      = "action"
+	Waited      = "waited"
+	Verified    = "verified"
+	Warning     = "warning"
+	RunFinished = "run_finished"
+)
+
+// Who answered a prompt.
+const (
+	ByOperator = "operator"
+	ByDryRun   = "dry-run"
+	ByYes      = "--yes"
+)
+
+// Event is one line of a transcript. Seq, Time and Type are always set;
+// the other fields belong to the types that use them.
+type Event struct {
+	Seq  int64     `json:"seq"`
+	Time time.Time `json:"time"`
+	Type string    `json:"type"`
+
+	// run_started
+	Playbook string          `json:"playbook,omitempty"`
+	Path     string          `json:"path,omitempty"`
+	SHA256   string          `json:"sha256,omitempty"`
+	Summary  string          `json:"summary,omitempty"`
+	Params   map[string]any  `json:"parameters,omitempty"`
+	Mode     string          `json:"mode,omitempty"`
+	Server   *Server         `json:"server,omitempty"`
+	Version  string          `json:"pgrunbook_version,omitempty"`
+	Steps    int             `json:"steps,omitempty"`
+	Settings map[string]bool `json:"settings,omitempty"`
+
+	// Step events: the step they belong to.
+	Step      string `json:"step,omitempty"`
+	StepIndex int    `json:"step_index,omitempty"` // 1-based
+	Kind      string `json:"kind,omitempty"`
+	Title     string `json:"title,omitempty"`
+
+	// step_started (explain), step_skipped (reason), note, warning
+	Text string `json:"text,omitempty"`
+
+	// snapshot: every row read; selected: the target set
+	Taken    *time.Time         `json:"taken,omitempty"`
+	Rows     []activity.Session `json:"rows,omitempty"`
+	Excluded []Excluded         `json:"excluded,omitempty"`
+	Set      string             `json:"set,omitempty"`
+
+	// prompt
+	Question string   `json:"question,omitempty"`
+	Options  []string `json:"options,omitempty"`
+	Answer   string   `json:"answer,omitempty"`
+	By       string   `json:"by,omitempty"`
+	Chosen   []int    `json:"chosen,omitempty"`
+
+	// intent (Targets) and action (PID, identity, outcome)
+	Function     activity.Function   `json:"function,omitempty"`
+	Targets      []activity.Identity `json:"targets,omitempty"`
+	PID          int                 `json:"pid,omitempty"`
+	BackendStart *time.Time          `json:"backend_start,omitempty"`
+	QueryStart   *time.Time          `json:"query_start,omitempty"`
+	Outcome      string              `json:"outcome,omitempty"`
+	Message      string              `json:"message,omitempty"`
+
+	// verified
+	Expect   string        `json:"expect,omitempty"`
+	Passed   []int         `json:"passed,omitempty"`
+	Failed   []int         `json:"failed,omitempty"`
+	Polls    int           `json:"polls,omitempty"`
+	Elapsed  time.Duration `json:"elapsed_ns,omitempty"`
+	TimedOut bool          `json:"timed_out,omitempty"`
+
+	// run_finished
+	ExitCode *int `json:"exit_code,omitempty"`
+}
+
+// Server describes the server and role of a run. It never holds a password.
+type Server struct {
+	Host       string `json:"host"`
+	Port       int    `json:"port"`
+	User       string `json:"user"`
+	Database   string `json:"database"`
+	Version    string `json:"server_version"`
+	BackendPID int    `json:"backend_pid"`
+	Superuser  bool   `json:"superuser"`
+	// SignalBackend and ReadAllStats are memberships in the predefined
+	// roles pg_signal_backend and pg_read_all_stats.
+	SignalBackend bool `json:"pg_signal_backend"`
+	ReadAllStats  bool `json:"pg_read_all_stats"`
+}
+
+// Excluded is a session of a set that is shown but will not be targeted,
+// with the reason.
+type Excluded struct {
+	Session activity.Session `json:"session"`
+	Reason  string           `json:"reason"`
+}

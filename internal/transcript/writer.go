@@ -1,0 +1,121 @@
+package transcript
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/pgrunbook/pgrunbook/internal/activity"
+)
+
+// RedactedQuery replaces query text in a transcript written with
+// RedactQueries.
+const RedactedQuery = "<redacted>"
+
+// Writer appends events to a transcript file. Every event is written in
+// one write call and synced before Write returns, so what Write accepted
+// survives a crash of pgrunbook or of the machine.
+type Writer struct {
+	mu   sync.Mutex
+	f    *os.File
+	path string
+	seq  int64
+	// RedactQueries replaces query text with RedactedQuery.
+	RedactQueries bool
+	// now is the clock; tests replace it.
+	now func() time.Time
+}
+
+// Create creates a new transcript at path with mode 0600, creating its
+// directory (mode 0700) if needed. It refuses to overwrite an existing file.
+func Create(path string) (*Writer, error) {
+	if dir := filepath.Dir(path); dir != "" {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, fmt.Errorf("cannot create the transcript's directory: %w", err)
+		}
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL|os.O_APPEND, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("cannot create the transcript: %w", err)
+	}
+	// The umask may have narrowed the mode; never widen it, but make sure
+	// group and others have nothing.
+	if err := f.Chmod(0o600); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("cannot restrict the transcript to its owner: %w", err)
+	}
+	return &Writer{f: f, path: path, now: time.Now}, nil
+}
+
+// Path is the transcript's file path.
+func (w *Writer) Path() string { return w.path }
+
+// Write stamps the event with the next sequence number and the current
+// time (UTC), appends it as one line and syncs the file.
+func (w *Writer) Write(ev Event) (Event, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.f == nil {
+		return ev, fmt.Errorf("transcript %s is closed", w.path)
+	}
+	w.seq++
+	ev.Seq = w.seq
+	ev.Time = w.now().UTC()
+	rec := ev
+	if w.RedactQueries {
+		rec = redact(ev)
+	}
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(rec); err != nil {
+		return ev, fmt.Errorf("encoding transcript event: %w", err)
+	}
+	if _, err := w.f.Write(buf.Bytes()); err != nil {
+		return ev, fmt.Errorf("writing transcript %s: %w", w.path, err)
+	}
+	if err := w.f.Sync(); err != nil {
+		return ev, fmt.Errorf("syncing transcript %s: %w", w.path, err)
+	}
+	return ev, nil
+}
+
+// Close closes the file. It is safe to call more than once.
+func (w *Writer) Close() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.f == nil {
+		return nil
+	}
+	err := w.f.Close()
+	w.f = nil
+	return err
+}
+
+func redact(ev Event) Event {
+	if len(ev.Rows) > 0 {
+		rows := make([]activity.Session, len(ev.Rows))
+		copy(rows, ev.Rows)
+		for i := range rows {
+			if rows[i].Query != "" {
+				rows[i].Query = RedactedQuery
+			}
+		}
+		ev.Rows = rows
+	}
+	if len(ev.Excluded) > 0 {
+		ex := make([]Excluded, len(ev.Excluded))
+		copy(ex, ev.Excluded)
+		for i := range ex {
+			if ex[i].Session.Query != "" {
+				ex[i].Session.Query = RedactedQuery
+			}
+		}
+		ev.Excluded = ex
+	}
+	return ev
+}
