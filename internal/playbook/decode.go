@@ -341,11 +341,11 @@ func (d *decoder) steps(n *yaml.Node) []*Step {
 func (d *decoder) step(index int, n *yaml.Node) *Step {
 	st := &Step{Index: index, Pos: posOf(n), ID: fmt.Sprintf("step%d", index+1)}
 	what := fmt.Sprintf("step %d", index+1)
-	allowed := append(append([]string{}, commonStepKeys...), StepKinds...)
 	var kindField *field
-	for _, f := range d.fields(n, what, allowed) {
-		switch f.key {
-		case "id":
+	unknownKind := false
+	for _, f := range d.fields(n, what, nil) {
+		switch {
+		case f.key == "id":
 			if s, ok := d.str(f.value, "id"); ok {
 				switch {
 				case !idPattern.MatchString(s):
@@ -357,25 +357,35 @@ func (d *decoder) step(index int, n *yaml.Node) *Step {
 					st.explicitID = true
 				}
 			}
-		case "title":
+		case f.key == "title":
 			st.Title, _ = d.str(f.value, "title")
-		case "explain":
+		case f.key == "explain":
 			st.Explain, _ = d.str(f.value, "explain")
-		case "if":
+		case f.key == "if":
 			st.If = d.expression(f.value, "if")
-		default:
+		case contains(StepKinds, f.key):
 			if kindField != nil {
 				d.at(f.kpos, "%s has two kinds, %s and %s: split it into two steps", what, kindField.key, f.key)
 				continue
 			}
 			f := f
 			kindField = &f
+		case kindField == nil && !unknownKind && f.value.Kind != yaml.ScalarNode:
+			// A mapping under an unknown key is most likely a misspelt kind.
+			unknownKind = true
+			d.at(f.kpos, "unknown step kind %q%s (kinds: %s)", f.key, suggest(f.key, StepKinds), strings.Join(StepKinds, ", "))
+		default:
+			known := append(append([]string{}, commonStepKeys...), StepKinds...)
+			d.at(f.kpos, "unknown key %q in %s%s (known keys: %s)", f.key, what, suggest(f.key, known), strings.Join(known, ", "))
 		}
 	}
 	if n.Kind != yaml.MappingNode {
 		return nil
 	}
 	if kindField == nil {
+		if unknownKind {
+			return nil
+		}
 		d.at(posOf(n), "%s has no kind: give it one of %s", what, strings.Join(StepKinds, ", "))
 		return nil
 	}

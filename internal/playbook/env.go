@@ -192,8 +192,14 @@ func friendlyExprMessage(msg string) string {
 			return "unknown parameter " + msg[i+len("} has no field "):] + " (parameters are declared under params:)"
 		}
 	}
-	if strings.HasPrefix(msg, "unknown name ") {
-		return msg + " (row fields: " + strings.Join(rowFieldNames, ", ") + "; also params and the ids of earlier steps)"
+	if name, ok := strings.CutPrefix(msg, "unknown name "); ok {
+		if hint := suggest(name, append(RowFields(), nameParams, nameRows)); hint != "" {
+			return msg + hint
+		}
+		return msg + ": not a row field, params, or the id of an earlier step"
+	}
+	if typ, ok := strings.CutPrefix(msg, "expected bool, but got "); ok {
+		return "this expression must be true or false, but it gives " + typ
 	}
 	msg = strings.ReplaceAll(msg, "time.Duration", "duration")
 	msg = strings.ReplaceAll(msg, "time.Time", "timestamp")

@@ -54,7 +54,13 @@ func yamlSyntaxError(err error) (int, string) {
 	}
 	if m := yamlLine.FindStringSubmatch(msg); m != nil {
 		n, _ := strconv.Atoi(m[1])
-		return n, m[2]
+		detail := m[2]
+		if strings.Contains(detail, "did not find expected") {
+			// The parser names the line where the block it was reading
+			// began; the culprit is usually a misindented line below it.
+			detail += " (check the indentation of the lines that follow)"
+		}
+		return n, detail
 	}
 	return 1, strings.TrimPrefix(msg, "yaml: ")
 }

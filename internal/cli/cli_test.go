@@ -1,0 +1,293 @@
+package cli_test
+
+import (
+	"context"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pgrunbook/pgrunbook/internal/pg/incident"
+	"github.com/pgrunbook/pgrunbook/internal/pg/pgtest"
+	"github.com/pgrunbook/pgrunbook/internal/transcript"
+	"github.com/pgrunbook/pgrunbook/playbooks"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+// repoRoot is the module's root, where testdata/ lives.
+const repoRoot = "../.."
+
+// TestGoldenBadPlaybooks runs validate on each file of the bad-input
+// catalogue: each must exit 2 with file:line:col messages pinned by a
+// golden file next to it.
+func TestGoldenBadPlaybooks(t *testing.T) {
+	files, err := filepath.Glob(filepath.Join(repoRoot, "testdata/playbooks/bad/*.yaml"))
+	if err != nil || len(files) < 9 {
+		t.Fatalf("bad-input catalogue: %v files, err %v", len(files), err)
+	}
+	for _, file := range files {
+		rel, _ := filepath.Rel(repoRoot, file)
+		t.Run(filepath.Base(file), func(t *testing.T) {
+			t.Parallel()
+			r := pgrunbook(t, absRoot(t), nil, "validate", rel)
+			if r.code != 2 {
+				t.Errorf("exit %d, want 2\nstderr: %s", r.code, r.stderr)
+			}
+			if !strings.HasPrefix(r.stderr, rel+":") {
+				t.Errorf("stderr does not start with %s:LINE:COL:\n%s", rel, r.stderr)
+			}
+			if strings.Contains(r.stderr, "panic") || strings.Contains(r.stderr, "goroutine ") {
+				t.Errorf("stderr looks like a crash:\n%s", r.stderr)
+			}
+			golden := strings.TrimSuffix(file, ".yaml") + ".golden"
+			if *update {
+				if err := os.WriteFile(golden, []byte(r.stderr), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatalf("%v (run make golden)", err)
+			}
+			if r.stderr != string(want) {
+				t.Errorf("stderr differs from %s (run make golden if intended)\n--- got\n%s\n--- want\n%s", golden, r.stderr, want)
+			}
+		})
+	}
+}
+
+func absRoot(t *testing.T) string {
+	abs, err := filepath.Abs(repoRoot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return abs
+}
+
+func TestValidateShippedPlaybooksAndDirectories(t *testing.T) {
+	r := pgrunbook(t, absRoot(t), nil, "validate", "playbooks", "testdata/playbooks/good")
+	if r.code != 0 {
+		t.Fatalf("exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	for _, name := range playbooks.Names() {
+		if !strings.Contains(r.stdout, "ok    playbooks/"+name+".yaml") {
+			t.Errorf("validate output lacks %s:\n%s", name, r.stdout)
+		}
+	}
+}
+
+func TestListExplainVersionHelp(t *testing.T) {
+	list := pgrunbook(t, "", nil, "list")
+	if list.code != 0 {
+		t.Fatalf("list: exit %d %s", list.code, list.stderr)
+	}
+	for _, name := range []string{"cancel-long-queries", "terminate-idle-in-transaction", "unblock-lock-chain"} {
+		if !strings.Contains(list.stdout, name) {
+			t.Errorf("list lacks %s:\n%s", name, list.stdout)
+		}
+	}
+	ex := pgrunbook(t, "", nil, "explain", "cancel-long-queries")
+	if ex.code != 0 || !strings.Contains(ex.stdout, "min_runtime") || !strings.Contains(ex.stdout, "pg_terminate_backend") {
+		t.Errorf("explain: exit %d\n%s%s", ex.code, ex.stdout, ex.stderr)
+	}
+	if v := pgrunbook(t, "", nil, "version"); v.code != 0 || !strings.HasPrefix(v.stdout, "pgrunbook ") {
+		t.Errorf("version: exit %d %q", v.code, v.stdout)
+	}
+	for _, cmd := range []string{"run", "replay", "validate", "list", "explain", "version"} {
+		h := pgrunbook(t, "", nil, cmd, "--help")
+		if h.code != 0 || !strings.HasPrefix(h.stdout, "Usage: pgrunbook "+cmd) {
+			t.Errorf("%s --help: exit %d\n%s%s", cmd, h.code, h.stdout, h.stderr)
+		}
+	}
+	if h := pgrunbook(t, "", nil, "--help"); h.code != 0 || !strings.Contains(h.stdout, "Exit codes") {
+		t.Errorf("--help: exit %d %s", h.code, h.stdout)
+	}
+}
+
+func TestUsageErrorsExit2(t *testing.T) {
+	cases := [][]string{
+		{},
+		{"frobnicate"},
+		{"run"},
+		{"run", "no-such-playbook", "--dry-run"},
+		{"run", "cancel-long-queries", "--dry-run", "--set", "min_runtime=soon"},
+		{"run", "cancel-long-queries", "--dry-run", "--set", "nope=1"},
+		{"run", "cancel-long-queries", "--dry-run", "--protect", "usename =="},
+		{"run", "cancel-long-queries", "--no-such-flag"},
+		{"run", "cancel-long-queries"}, // not a terminal, neither --yes nor --dry-run
+	}
+	for _, args := range cases {
+		r := pgrunbook(t, "", nil, args...)
+		if r.code != 2 {
+			t.Errorf("pgrunbook %v: exit %d, want 2\n%s", args, r.code, r.stderr)
+		}
+		if r.stderr == "" {
+			t.Errorf("pgrunbook %v: no explanation on stderr", args)
+		}
+	}
+	r := pgrunbook(t, "", nil, "run", "cancel-long-queries")
+	if !strings.Contains(r.stderr, "--yes") || !strings.Contains(r.stderr, "--dry-run") {
+		t.Errorf("no-terminal refusal should name --yes and --dry-run: %s", r.stderr)
+	}
+}
+
+func TestConnectionErrorsAreOneLineExit1(t *testing.T) {
+	db := pgtest.CreateDatabase(t, "connerr")
+	dsn := pgtest.DSNFor(db)
+	cases := map[string]string{
+		"missing database": strings.Replace(dsn, "dbname="+db, "dbname=no_such_db", 1),
+		"unreachable":      "host=127.0.0.1 port=1 user=postgres dbname=postgres connect_timeout=3",
+	}
+	if c := pgtest.Cluster(); c != nil {
+		cases["wrong password"] = passwordDSN(t, c.DataDir, dsn)
+	}
+	for name, d := range cases {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			r := pgrunbook(t, dir, nil, "run", "cancel-long-queries", "--dry-run", "-d", d)
+			if r.code != 1 {
+				t.Errorf("exit %d, want 1\n%s", r.code, r.stderr)
+			}
+			lines := strings.Split(strings.TrimSpace(r.stderr), "\n")
+			if len(lines) != 1 || !strings.HasPrefix(lines[0], "pgrunbook: cannot connect to ") {
+				t.Errorf("want one line 'pgrunbook: cannot connect to ...', got:\n%s", r.stderr)
+			}
+			if strings.Contains(r.stderr, "secret") {
+				t.Errorf("the password leaked into the message: %s", r.stderr)
+			}
+			if entries, _ := os.ReadDir(filepath.Join(dir, "transcripts")); len(entries) != 0 {
+				t.Errorf("a failed connection left %d transcript(s) behind", len(entries))
+			}
+		})
+	}
+}
+
+// passwordDSN makes the harness cluster require a password for a new role
+// and returns a DSN for that role with a wrong password.
+func passwordDSN(t *testing.T, dataDir, dsn string) string {
+	t.Helper()
+	ctx := context.Background()
+	conn := pgtest.Connect(t)
+	if _, err := conn.Exec(ctx, `DO $$ BEGIN
+  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'pw_user') THEN
+    CREATE ROLE pw_user LOGIN PASSWORD 'right-password';
+  END IF; END $$`); err != nil {
+		t.Fatal(err)
+	}
+	hba := filepath.Join(dataDir, "pg_hba.conf")
+	old, err := os.ReadFile(hba)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(string(old), "host all pw_user") {
+		line := "host all pw_user 127.0.0.1/32 scram-sha-256\n"
+		if err := os.WriteFile(hba, append([]byte(line), old...), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		// The file keeps its owner: WriteFile truncates in place.
+		if _, err := conn.Exec(ctx, "SELECT pg_reload_conf()"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return "host=127.0.0.1 port=" + portOf(dsn) + " user=pw_user password=secret-wrong dbname=postgres"
+}
+
+func portOf(dsn string) string {
+	for _, f := range strings.Fields(dsn) {
+		if p, ok := strings.CutPrefix(f, "port="); ok {
+			return p
+		}
+	}
+	return "5432"
+}
+
+// TestDryRunTranscriptReplays runs a dry run with flags after and before
+// the playbook name, then replays its transcript, whole and cut mid-line.
+func TestDryRunTranscriptReplays(t *testing.T) {
+	ctx := context.Background()
+	db := pgtest.CreateDatabase(t, "replay")
+	dsn := pgtest.DSNFor(db)
+	long, err := incident.LongQuery(ctx, dsn, "report", time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(long.Close)
+	dir := t.TempDir()
+	path := filepath.Join(dir, "run.jsonl")
+	r := pgrunbook(t, dir, nil, "run", "--dry-run", "-d", dsn, "cancel-long-queries",
+		"--set", "min_runtime=0s", "--set=database="+db, "--transcript", path)
+	if r.code != 0 {
+		t.Fatalf("dry run: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if !strings.Contains(r.stdout, "dry run (would be signalled)") || !strings.Contains(r.stdout, "Transcript: "+path) {
+		t.Errorf("dry-run output lacks the would-be action or the transcript path:\n%s", r.stdout)
+	}
+	st, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Mode().Perm() != 0o600 {
+		t.Errorf("transcript mode %v, want 0600", st.Mode().Perm())
+	}
+	data, _ := os.ReadFile(path)
+	res, err := transcript.Read(strings.NewReader(string(data)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := res.Events[0]
+	if first.Type != transcript.RunStarted || first.Mode != "dry-run" || first.Server == nil || first.Server.User == "" || first.SHA256 == "" {
+		t.Errorf("run_started = %+v", first)
+	}
+
+	replay := pgrunbook(t, dir, nil, "replay", path)
+	if replay.code != 0 {
+		t.Fatalf("replay: exit %d %s", replay.code, replay.stderr)
+	}
+	// The replay shows what the operator saw: the same lines, minus the
+	// transcript path the live run printed.
+	live := strings.ReplaceAll(r.stdout, "  transcript: "+path+"\n", "")
+	live = strings.ReplaceAll(live, "Transcript: "+path+"\n", "")
+	if replay.stdout != live {
+		t.Errorf("replay differs from the live output\n--- live\n%s\n--- replay\n%s", live, replay.stdout)
+	}
+
+	// Cut the file in the middle of its last line.
+	cut := filepath.Join(dir, "cut.jsonl")
+	lastNL := strings.LastIndex(strings.TrimRight(string(data), "\n"), "\n")
+	if err := os.WriteFile(cut, data[:lastNL+20], 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cr := pgrunbook(t, dir, nil, "replay", cut)
+	if cr.code != 0 {
+		t.Fatalf("replay of a cut transcript: exit %d %s", cr.code, cr.stderr)
+	}
+	if !strings.Contains(cr.stdout, "transcript cut off at line") || !strings.Contains(cr.stdout, "did not finish") {
+		t.Errorf("cut replay does not say it was cut off:\n%s", cr.stdout)
+	}
+	if !long.Alive(ctx) {
+		t.Error("the dry run disturbed the long query's session")
+	}
+	select {
+	case <-long.Done():
+		t.Errorf("the dry run ended the long query: %v", long.Err())
+	default:
+	}
+}
+
+func TestTranscriptUnwritableRefusesBeforeConnecting(t *testing.T) {
+	dir := t.TempDir()
+	// A path under a regular file cannot be created, even by root.
+	blocker := filepath.Join(dir, "file")
+	if err := os.WriteFile(blocker, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r := pgrunbook(t, dir, nil, "run", "cancel-long-queries", "--yes", "-d", "host=127.0.0.1 port=1",
+		"--transcript", filepath.Join(blocker, "run.jsonl"))
+	if r.code != 1 || !strings.Contains(r.stderr, "transcript") || strings.Contains(r.stderr, "cannot connect") {
+		t.Errorf("exit %d, stderr %q: want exit 1 about the transcript, before any connection attempt", r.code, r.stderr)
+	}
+}

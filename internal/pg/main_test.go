@@ -1,0 +1,289 @@
+package pg
+
+// Shared helpers of the package's tests. Every test runs against a real
+// PostgreSQL server started by pgtest.Main (or PGRUNBOOK_TEST_DSN) and
+// stages its sessions in a database of its own, so parallel tests can tell
+// their sessions from everyone else's.
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"net/url"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/pgrunbook/pgrunbook/internal/activity"
+	"github.com/pgrunbook/pgrunbook/internal/pg/incident"
+	"github.com/pgrunbook/pgrunbook/internal/pg/pgtest"
+)
+
+func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
+
+// longQuery is how long staged queries would run if nobody ended them;
+// every one of them is cancelled, terminated or closed long before.
+const longQuery = 2 * time.Minute
+
+// missingPID is a pid no process can have (Linux pid_max is at most 2^22).
+const missingPID = 2147483647
+
+// testCtx bounds one test's database work.
+func testCtx(t *testing.T) context.Context {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 45*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// testDB is a database of one test: its name, a superuser DSN for it and
+// a superuser control connection to it.
+type testDB struct {
+	name string
+	dsn  string
+	ctl  *pgx.Conn
+}
+
+func newDB(t *testing.T, prefix string) testDB {
+	t.Helper()
+	name := pgtest.CreateDatabase(t, prefix)
+	return testDB{name: name, dsn: pgtest.DSNFor(name), ctl: pgtest.ConnectTo(t, name)}
+}
+
+// connectClient opens a Client that is closed when the test ends.
+func connectClient(t *testing.T, ctx context.Context, opts Options) *Client {
+	t.Helper()
+	c, err := Connect(ctx, opts)
+	if err != nil {
+		t.Fatalf("Connect: %v", err)
+	}
+	t.Cleanup(func() { c.Close(context.Background()) })
+	return c
+}
+
+// staged fails the test if staging a session failed and closes the session
+// when the test ends.
+func staged(t *testing.T, s *incident.Session, err error) *incident.Session {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	return s
+}
+
+func snapshot(t *testing.T, ctx context.Context, c *Client) *activity.Snapshot {
+	t.Helper()
+	snap, err := c.Snapshot(ctx)
+	if err != nil {
+		t.Fatalf("Snapshot: %v", err)
+	}
+	return snap
+}
+
+// row returns the snapshot's row for pid, or nil.
+func row(snap *activity.Snapshot, pid int) *activity.Session {
+	for i := range snap.Rows {
+		if snap.Rows[i].PID == pid {
+			return &snap.Rows[i]
+		}
+	}
+	return nil
+}
+
+// mustRow returns the snapshot's row for pid and fails the test if there
+// is none.
+func mustRow(t *testing.T, snap *activity.Snapshot, pid int, what string) *activity.Session {
+	t.Helper()
+	r := row(snap, pid)
+	if r == nil {
+		t.Fatalf("snapshot has no row for %s (pid %d)", what, pid)
+	}
+	return r
+}
+
+// rowOfType returns the first row with the given backend_type, or nil.
+func rowOfType(snap *activity.Snapshot, backendType string) *activity.Session {
+	for i := range snap.Rows {
+		if snap.Rows[i].BackendType == backendType {
+			return &snap.Rows[i]
+		}
+	}
+	return nil
+}
+
+// target builds a signal target from a snapshot row, the way the engine
+// does: the row's identity, with the running statement for a cancel.
+func target(r *activity.Session, checkQuery bool) activity.SignalTarget {
+	return activity.SignalTarget{Identity: r.Identity(), CheckQuery: checkQuery}
+}
+
+// signal calls c.Signal and fails the test on an error.
+func signal(t *testing.T, ctx context.Context, c *Client, fn activity.Function, targets []activity.SignalTarget, backendTypes ...string) []activity.SignalResult {
+	t.Helper()
+	res, err := c.Signal(ctx, fn, targets, backendTypes)
+	if err != nil {
+		t.Fatalf("Signal(%s): %v", fn, err)
+	}
+	if len(res) != len(targets) {
+		t.Fatalf("Signal(%s) returned %d results for %d targets: %+v", fn, len(res), len(targets), res)
+	}
+	return res
+}
+
+// wantOutcome checks one signal result.
+func wantOutcome(t *testing.T, what string, got activity.SignalResult, pid int, want activity.Outcome) {
+	t.Helper()
+	if got.PID != pid || got.Outcome != want {
+		t.Errorf("%s: result %+v, want pid %d outcome %q", what, got, pid, want)
+	}
+}
+
+// waitDone waits for a staged session's background statement to end.
+func waitDone(t *testing.T, s *incident.Session) {
+	t.Helper()
+	select {
+	case <-s.Done():
+	case <-time.After(30 * time.Second):
+		t.Fatalf("%s session (pid %d): statement still running", s.App, s.PID)
+	}
+}
+
+// stillRunning checks that a staged statement was not ended: its
+// background statement is not done and a fresh snapshot shows the same
+// statement active.
+func stillRunning(t *testing.T, ctx context.Context, c *Client, s *incident.Session, queryStart time.Time) {
+	t.Helper()
+	select {
+	case <-s.Done():
+		t.Errorf("%s session (pid %d): statement ended: %v", s.App, s.PID, s.Err())
+		return
+	default:
+	}
+	r := mustRow(t, snapshot(t, ctx, c), s.PID, s.App)
+	if !r.BackendStart.Equal(s.BackendStart) || r.State != "active" || !r.QueryStart.Equal(queryStart) {
+		t.Errorf("%s session (pid %d) changed: state %q backend_start %v query_start %v, want active, %v, %v",
+			s.App, s.PID, r.State, r.BackendStart, r.QueryStart, s.BackendStart, queryStart)
+	}
+}
+
+// waitGone polls pg_stat_activity from ctl until pid has left it.
+func waitGone(t *testing.T, ctx context.Context, ctl *pgx.Conn, pid int) {
+	t.Helper()
+	for {
+		var n int
+		if err := ctl.QueryRow(ctx, "SELECT count(*) FROM pg_stat_activity WHERE pid = $1", pid).Scan(&n); err != nil {
+			t.Fatalf("waiting for pid %d to exit: %v", pid, err)
+		}
+		if n == 0 {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("pid %d still in pg_stat_activity: %v", pid, ctx.Err())
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
+
+// sameInts compares int slices, treating nil and empty alike.
+func sameInts(a, b []int) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// testRole is a login role created for one test.
+type testRole struct {
+	name     string
+	password string
+}
+
+// createRole creates a uniquely named LOGIN role (not a superuser) with
+// the given predefined roles granted, and drops it when the test ends. It
+// has a password so that it also works against a PGRUNBOOK_TEST_DSN server
+// that does not trust local connections.
+func createRole(t *testing.T, ctx context.Context, grants ...string) testRole {
+	t.Helper()
+	r := testRole{name: "pgrb_" + randomHex(6), password: randomHex(12)}
+	ctl := pgtest.Connect(t)
+	// Names and password are generated hex, not input.
+	if _, err := ctl.Exec(ctx, "CREATE ROLE "+r.name+" LOGIN NOSUPERUSER PASSWORD '"+r.password+"'"); err != nil {
+		t.Fatalf("create role: %v", err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		conn, err := pgx.Connect(ctx, pgtest.DSN())
+		if err != nil {
+			t.Errorf("drop role %s: %v", r.name, err)
+			return
+		}
+		defer conn.Close(ctx)
+		if _, err := conn.Exec(ctx, "DROP ROLE IF EXISTS "+r.name); err != nil {
+			t.Errorf("drop role %s: %v", r.name, err)
+		}
+	})
+	for _, g := range grants {
+		grant(t, ctx, g, r)
+	}
+	return r
+}
+
+// grant grants a predefined role (a constant of the test) to r.
+func grant(t *testing.T, ctx context.Context, predefined string, r testRole) {
+	t.Helper()
+	ctl := pgtest.Connect(t)
+	if _, err := ctl.Exec(ctx, "GRANT "+pgx.Identifier{predefined}.Sanitize()+" TO "+r.name); err != nil {
+		t.Fatalf("grant %s to %s: %v", predefined, r.name, err)
+	}
+}
+
+// dsn returns a connection string for database db as role r.
+func (r testRole) dsn(db string) string {
+	dsn := pgtest.DSNFor(db)
+	for _, scheme := range []string{"postgres://", "postgresql://"} {
+		if strings.HasPrefix(strings.ToLower(dsn), scheme) {
+			u, err := url.Parse(dsn)
+			if err != nil {
+				panic(err)
+			}
+			u.User = url.UserPassword(r.name, r.password)
+			return u.String()
+		}
+	}
+	// In a keyword/value string a later setting overrides an earlier one.
+	return dsn + " user=" + r.name + " password=" + r.password
+}
+
+// asConnectError checks that err is a one-line *ConnectError.
+func asConnectError(t *testing.T, err error) *ConnectError {
+	t.Helper()
+	if err == nil {
+		t.Fatal("Connect succeeded, want an error")
+	}
+	var ce *ConnectError
+	if !errors.As(err, &ce) {
+		t.Fatalf("error %T %q is not a *ConnectError", err, err)
+	}
+	if strings.ContainsAny(err.Error(), "\r\n") {
+		t.Errorf("error is not one line: %q", err)
+	}
+	return ce
+}
