@@ -62,6 +62,13 @@ func builtin(t *testing.T, name string) *playbook.Playbook {
 // and --set values, and reads its transcript back.
 func runPlaybook(t *testing.T, pb *playbook.Playbook, mode engine.Mode, prompter engine.Prompter, sets ...string) run {
 	t.Helper()
+	return runPlaybookWith(t, pb, engine.Options{Mode: mode, Prompter: prompter}, sets...)
+}
+
+// runPlaybookWith is runPlaybook with more options; the database,
+// transcript, display and parameters are filled in here.
+func runPlaybookWith(t *testing.T, pb *playbook.Playbook, opts engine.Options, sets ...string) run {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	vals, err := pb.Resolve(sets)
@@ -80,10 +87,10 @@ func runPlaybook(t *testing.T, pb *playbook.Playbook, mode engine.Mode, prompter
 	}
 	var shown bytes.Buffer
 	rd := &render.Renderer{W: &shown, Width: 160}
-	res, err := engine.Run(ctx, engine.Options{
-		Playbook: pb, Params: vals, DB: client, Mode: mode, Prompter: prompter,
-		Transcript: tw, Show: rd.Event, Server: transcript.Server{BackendPID: client.Info().PID},
-	})
+	opts.Playbook, opts.Params, opts.DB = pb, vals, client
+	opts.Transcript, opts.Show = tw, rd.Event
+	opts.Server = transcript.Server{BackendPID: client.Info().PID}
+	res, err := engine.Run(ctx, opts)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -623,7 +623,6 @@ func TestInteractiveAbort(t *testing.T) {
 	inc := stageIncident(t, 2)
 	r := startInTerminal(t, runArgs(inc.db)...)
 	r.awaitConfirm(2)
-	r.expect("no such text")
 	r.choose(3)
 	if code := r.wait(); code != 3 {
 		r.fatalf("exit code %d, want 3 (aborted by the operator)", code)
@@ -659,6 +658,68 @@ func TestInteractiveCtrlCAtPrompt(t *testing.T) {
 		checkRunning(t, s)
 	}
 	checkBystander(t, inc.bystander)
+}
+
+// TestInteractiveCtrlCInSubsetList: Ctrl-C in the list of sessions, after
+// "Choose a subset" but before confirming it, interrupts the run too.
+func TestInteractiveCtrlCInSubsetList(t *testing.T) {
+	t.Parallel()
+	inc := stageIncident(t, 2)
+	r := startInTerminal(t, runArgs(inc.db)...)
+	r.awaitConfirm(2)
+	r.choose(1)
+	r.expect("Choose the sessions to cancel")
+	r.awaitKeys()
+	r.expectMatch(firstOption)
+	r.send(keySpace) // picked, but never confirmed
+	r.expect("> [x]")
+	r.send(keyCtrlC)
+	if code := r.wait(); code != 130 {
+		r.fatalf("exit code %d, want 130 (interrupted)", code)
+	}
+
+	evs := r.events()
+	if prompts := eventsOfType(evs, transcript.Prompt); len(prompts) > 0 {
+		t.Errorf("an interrupted prompt recorded an answer: %+v", prompts)
+	}
+	checkNoActions(t, evs)
+	checkFinished(t, evs, "interrupted", 130)
+	for _, s := range inc.long {
+		checkRunning(t, s)
+	}
+	checkBystander(t, inc.bystander)
+}
+
+// TestInteractiveSIGTERMAtPrompt: the first SIGTERM (or a SIGINT that does
+// not come from the keyboard) is meant to end the run cleanly, also while
+// it waits at a prompt: exit 130, run_finished "interrupted", terminal
+// restored.
+//
+// Known bug: prompt.Terminal.Choose does not watch its context, so survey
+// keeps waiting for keys after the signal and the run never ends; a second
+// signal kills it without run_finished and leaves the terminal in raw
+// mode. Set PGRUNBOOK_TEST_KNOWN_BUGS=1 to run this test.
+func TestInteractiveSIGTERMAtPrompt(t *testing.T) {
+	if os.Getenv("PGRUNBOOK_TEST_KNOWN_BUGS") == "" {
+		t.Skip("known bug: a signal at a prompt does not end the run (prompt.Terminal.Choose ignores ctx); set PGRUNBOOK_TEST_KNOWN_BUGS=1 to run")
+	}
+	t.Parallel()
+	inc := stageIncident(t, 2)
+	r := startInTerminal(t, runArgs(inc.db)...)
+	r.awaitConfirm(2)
+	if err := r.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if code := r.wait(); code != 130 {
+		r.fatalf("exit code %d, want 130 (interrupted)", code)
+	}
+
+	evs := r.events()
+	checkNoActions(t, evs)
+	checkFinished(t, evs, "interrupted", 130)
+	for _, s := range inc.long {
+		checkRunning(t, s)
+	}
 }
 
 // TestRunWithoutTerminalRefuses: without a terminal on both stdin and

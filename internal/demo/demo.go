@@ -42,7 +42,7 @@ const (
 
 // Defaults for config.
 const (
-	defaultLoadDuration = 20 * time.Second
+	defaultLoadDuration = 15 * time.Second
 	defaultMinAge       = 2 * time.Second
 )
 
@@ -55,7 +55,7 @@ type config struct {
 	// LoadDuration is how long pgbench runs (-T). pgbench reports its
 	// aborted clients only when its run ends, so the run must outlast the
 	// staging, both playbooks and the live checks; the demo then waits
-	// for it to finish. Default 20s.
+	// for it to finish. Default 15s.
 	LoadDuration time.Duration
 	// MinAge is the threshold given to both playbooks (min_wait and
 	// min_runtime). The staged statements are left running at least this
@@ -223,13 +223,8 @@ func rehearse(ctx context.Context, out io.Writer, cfg config, dir string, res *o
 	loadEnds := time.Now().Add(cfg.LoadDuration)
 	res.PgbenchPID = bench.PID()
 	td.push(func() (string, error) {
-		select {
-		case <-bench.Done():
-			return "pgbench has exited", nil
-		default:
-		}
 		bench.Stop()
-		return "pgbench killed", nil
+		return fmt.Sprintf("pgbench stopped (pid %d)", res.PgbenchPID), nil
 	})
 	benchPIDs, err := waitForPgbench(ctx, dsn, bench)
 	if err != nil {

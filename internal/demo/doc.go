@@ -19,6 +19,13 @@
 // output the way the command does and write transcripts into a temporary
 // directory that is kept and printed, ready for `pgrunbook replay`.
 //
+// Both playbooks run with a threshold of 2s (min_wait and min_runtime),
+// and only after the staged statements have run that long: pgbench's
+// statements and lock waits last milliseconds, so the threshold is what
+// keeps the load out of every target set. With 0s a pgbench session
+// caught mid-transaction could be chosen, and a pgbench client whose
+// statement is cancelled or whose session is terminated aborts.
+//
 // Finally it checks the outcome on the live server and prints a
 // scorecard: the long query cancelled with its session still connected,
 // the stubborn query terminated after it ignored its cancel, the idle

@@ -65,15 +65,19 @@ func connectClient(t *testing.T, ctx context.Context, opts Options) *Client {
 	return c
 }
 
-// staged fails the test if staging a session failed and closes the session
-// when the test ends.
-func staged(t *testing.T, s *incident.Session, err error) *incident.Session {
-	t.Helper()
-	if err != nil {
-		t.Fatal(err)
+// staged returns a function that fails the test if staging a session
+// failed and closes the session when the test ends:
+//
+//	s := staged(t)(incident.LongQuery(ctx, dsn, app, d))
+func staged(t *testing.T) func(*incident.Session, error) *incident.Session {
+	return func(s *incident.Session, err error) *incident.Session {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(s.Close)
+		return s
 	}
-	t.Cleanup(s.Close)
-	return s
 }
 
 func snapshot(t *testing.T, ctx context.Context, c *Client) *activity.Snapshot {

@@ -14,7 +14,7 @@ func TestSnapshotSeesLongQuery(t *testing.T) {
 	t.Parallel()
 	ctx := testCtx(t)
 	db := newDB(t, "pg_snap_long")
-	lq := staged(t, incident.LongQuery(ctx, db.dsn, "pgrb-snap-long", longQuery))
+	lq := staged(t)(incident.LongQuery(ctx, db.dsn, "pgrb-snap-long", longQuery))
 	c := connectClient(t, ctx, Options{DSN: db.dsn})
 
 	// The truth, read independently on the control connection.
@@ -112,13 +112,13 @@ func TestSnapshotLockBlocking(t *testing.T) {
 	if err := incident.CreateLockTable(ctx, db.dsn, "locks", 2); err != nil {
 		t.Fatal(err)
 	}
-	holder := staged(t, incident.IdleInTransaction(ctx, db.dsn, "pgrb-holder", "locks", 1))
-	writer := staged(t, incident.Writer(ctx, db.dsn, "pgrb-writer", "locks", 1))
+	holder := staged(t)(incident.IdleInTransaction(ctx, db.dsn, "pgrb-holder", "locks", 1))
+	writer := staged(t)(incident.Writer(ctx, db.dsn, "pgrb-writer", "locks", 1))
 	// A second writer queues behind the first (which holds the row's tuple
 	// lock): a chain holder <- writer <- writer2.
-	writer2 := staged(t, incident.Writer(ctx, db.dsn, "pgrb-writer2", "locks", 1))
+	writer2 := staged(t)(incident.Writer(ctx, db.dsn, "pgrb-writer2", "locks", 1))
 	// A long query on another row waits on nothing.
-	lq := staged(t, incident.LongQuery(ctx, db.dsn, "pgrb-bystander", longQuery))
+	lq := staged(t)(incident.LongQuery(ctx, db.dsn, "pgrb-bystander", longQuery))
 	c := connectClient(t, ctx, Options{DSN: db.dsn})
 
 	snap := snapshot(t, ctx, c)
@@ -188,7 +188,7 @@ func TestSnapshotIsFresh(t *testing.T) {
 	t.Parallel()
 	ctx := testCtx(t)
 	db := newDB(t, "pg_snap_fresh")
-	gone := staged(t, incident.Idle(ctx, db.dsn, "pgrb-gone"))
+	gone := staged(t)(incident.Idle(ctx, db.dsn, "pgrb-gone"))
 	c := connectClient(t, ctx, Options{DSN: db.dsn})
 
 	first := snapshot(t, ctx, c)
@@ -202,7 +202,7 @@ func TestSnapshotIsFresh(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitGone(t, ctx, db.ctl, gone.PID)
-	born := staged(t, incident.Idle(ctx, db.dsn, "pgrb-born"))
+	born := staged(t)(incident.Idle(ctx, db.dsn, "pgrb-born"))
 
 	second := snapshot(t, ctx, c)
 	if r := row(second, gone.PID); r != nil && r.BackendStart.Equal(gone.BackendStart) {

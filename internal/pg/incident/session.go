@@ -401,8 +401,9 @@ func seconds(d time.Duration) string {
 	return strconv.FormatFloat(d.Seconds(), 'f', -1, 64)
 }
 
-// BackendPIDs returns the pids of client backends whose application_name
-// is app, in ascending order, excluding the connection asking.
+// BackendPIDs returns the pids of the client backends connected to dsn's
+// database whose application_name is app, in ascending order, excluding
+// the connection asking.
 func BackendPIDs(ctx context.Context, dsn, app string) ([]int, error) {
 	conn, err := probeConn(ctx, dsn)
 	if err != nil {
@@ -416,6 +417,7 @@ func backendPIDs(ctx context.Context, conn *pgx.Conn, app string) ([]int, error)
 	rows, err := conn.Query(ctx, `
 SELECT pid FROM pg_stat_activity
 WHERE application_name = $1 AND backend_type = 'client backend' AND pid <> pg_backend_pid()
+  AND datname = current_database()
 ORDER BY pid`, app)
 	if err != nil {
 		return nil, fmt.Errorf("incident: list %s backends: %w", app, err)
