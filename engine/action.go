@@ -63,7 +63,7 @@ func (r *runner) action(ctx context.Context, st *playbook.Step) error {
 	ids := make([]activity.Identity, len(targets))
 	for i, s := range targets {
 		ids[i] = s.Identity()
-		reqs[i] = activity.SignalTarget{Identity: ids[i], CheckQuery: fn == activity.Cancel}
+		reqs[i] = activity.SignalTarget{Identity: ids[i], CheckQuery: fn == activity.Cancel, CheckXact: fn == activity.Terminate}
 	}
 	// The intent is on disk before anything is sent.
 	intent := r.stepEvent(st, transcript.Intent)

@@ -68,16 +68,18 @@ func (s *Session) Hidden() bool {
 
 // Identity is what makes a session the same session over time: its pid
 // and the start of its backend. QueryStart identifies the running statement
-// and is checked too when a statement, not a session, is the target.
+// and is checked too when a statement, not a session, is the target;
+// XactStart identifies the open transaction, checked before a terminate.
 type Identity struct {
 	PID          int       `json:"pid"`
 	BackendStart time.Time `json:"backend_start"`
 	QueryStart   time.Time `json:"query_start,omitzero"`
+	XactStart    time.Time `json:"xact_start,omitzero"`
 }
 
 // Identity returns the session's identity.
 func (s *Session) Identity() Identity {
-	return Identity{PID: s.PID, BackendStart: s.BackendStart, QueryStart: s.QueryStart}
+	return Identity{PID: s.PID, BackendStart: s.BackendStart, QueryStart: s.QueryStart, XactStart: s.XactStart}
 }
 
 // SameSession reports whether two rows describe the same backend.

@@ -40,6 +40,11 @@ type SignalTarget struct {
 	// CheckQuery makes the running statement part of the identity: the
 	// signal is sent only if query_start is unchanged (used for cancel).
 	CheckQuery bool
+	// CheckXact makes the open transaction part of the identity: the
+	// signal is sent only if xact_start is unchanged (used for terminate
+	// of a session seen in a transaction: if that transaction has ended,
+	// the reason to end the session went with it).
+	CheckXact bool
 }
 
 // SignalResult is the outcome for one target.

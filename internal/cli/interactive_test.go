@@ -693,16 +693,9 @@ func TestInteractiveCtrlCInSubsetList(t *testing.T) {
 // TestInteractiveSIGTERMAtPrompt: the first SIGTERM (or a SIGINT that does
 // not come from the keyboard) is meant to end the run cleanly, also while
 // it waits at a prompt: exit 130, run_finished "interrupted", terminal
-// restored.
-//
-// Known bug: prompt.Terminal.Choose does not watch its context, so survey
-// keeps waiting for keys after the signal and the run never ends; a second
-// signal kills it without run_finished and leaves the terminal in raw
-// mode. Set PGRUNBOOK_TEST_KNOWN_BUGS=1 to run this test.
+// restored. The prompt reads from a pollable /dev/tty (prompt.OpenTTY) so
+// the cancelled context can wake it.
 func TestInteractiveSIGTERMAtPrompt(t *testing.T) {
-	if os.Getenv("PGRUNBOOK_TEST_KNOWN_BUGS") == "" {
-		t.Skip("known bug: a signal at a prompt does not end the run (prompt.Terminal.Choose ignores ctx); set PGRUNBOOK_TEST_KNOWN_BUGS=1 to run")
-	}
 	t.Parallel()
 	inc := stageIncident(t, 2)
 	r := startInTerminal(t, runArgs(inc.db)...)

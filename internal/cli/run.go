@@ -156,7 +156,13 @@ func runCommand(ctx context.Context, args []string, stdio IO) error {
 		Version:    version(),
 	}
 	if mode == engine.Interactive {
-		opts.Prompter = &prompt.Terminal{In: stdio.In, Out: stdio.OutFile, Err: stdio.Err, Width: width}
+		term := &prompt.Terminal{In: stdio.In, Out: stdio.OutFile, Err: stdio.Err, Width: width}
+		// A terminal opened afresh lets a signal wake a waiting prompt.
+		if tty, err := prompt.OpenTTY(); err == nil {
+			defer tty.Close()
+			term.In = tty
+		}
+		opts.Prompter = term
 	}
 	res, err := engine.Run(ctx, opts)
 	if err != nil {

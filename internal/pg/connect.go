@@ -95,8 +95,8 @@ func Connect(ctx context.Context, opts Options) (*Client, error) {
 	st := orDefault(opts.StatementTimeout, DefaultStatementTimeout)
 	lt := orDefault(opts.LockTimeout, DefaultLockTimeout)
 	cfg.RuntimeParams["application_name"] = ApplicationName
-	cfg.RuntimeParams["statement_timeout"] = fmt.Sprint(st.Milliseconds())
-	cfg.RuntimeParams["lock_timeout"] = fmt.Sprint(lt.Milliseconds())
+	cfg.RuntimeParams["statement_timeout"] = millisecondsUp(st)
+	cfg.RuntimeParams["lock_timeout"] = millisecondsUp(lt)
 	cfg.RuntimeParams["default_transaction_read_only"] = "on"
 	cfg.RuntimeParams["idle_in_transaction_session_timeout"] = "60000"
 	target := fmt.Sprintf("%s:%d/%s", cfg.Host, cfg.Port, cfg.Database)
@@ -138,6 +138,12 @@ func (c *Client) Close(ctx context.Context) {
 	_ = c.conn.Close(ctx)
 }
 
+// millisecondsUp renders a positive duration as whole milliseconds,
+// rounded up: PostgreSQL reads 0 as "no timeout".
+func millisecondsUp(d time.Duration) string {
+	return fmt.Sprint(int64((d + time.Millisecond - 1) / time.Millisecond))
+}
+
 func orDefault(d, def time.Duration) time.Duration {
 	if d <= 0 {
 		return def
@@ -154,7 +160,7 @@ func explainConnectError(err error, cfg *pgx.ConnConfig) string {
 		case "28P01":
 			return fmt.Sprintf("password authentication failed for user %q (check PGPASSWORD, ~/.pgpass or the DSN)", cfg.User)
 		case "28000":
-			return fmt.Sprintf("the server refused user %q: %s (check pg_hba.conf)", cfg.User, pgErr.Message)
+			return fmt.Sprintf("the server refused user %q: %s", cfg.User, pgErr.Message)
 		case "3D000":
 			return fmt.Sprintf("database %q does not exist (choose one with -d or PGDATABASE)", cfg.Database)
 		case "53300":

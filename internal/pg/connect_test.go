@@ -169,8 +169,8 @@ func TestConnectErrors(t *testing.T) {
 		port := freePort(t)
 		_, err := Connect(ctx, Options{DSN: fmt.Sprintf("host=127.0.0.1 port=%d user=nobody dbname=postgres sslmode=disable connect_timeout=10", port)})
 		ce := asConnectError(t, err)
-		if !strings.Contains(err.Error(), "connection refused") {
-			t.Errorf("error %q does not say connection refused", err)
+		if !strings.HasPrefix(ce.Reason, "connection refused") {
+			t.Errorf("reason %q is not classified as connection refused", ce.Reason)
 		}
 		if !errors.Is(err, syscall.ECONNREFUSED) {
 			t.Errorf("error %q does not wrap ECONNREFUSED", err)
@@ -224,4 +224,21 @@ func TestConnectErrors(t *testing.T) {
 			t.Errorf("error %q does not wrap context.Canceled", err)
 		}
 	})
+}
+
+// Regression: a positive timeout below one millisecond was sent as
+// statement_timeout=0 / lock_timeout=0, which PostgreSQL reads as "no
+// timeout", so `--statement-timeout 500us` silently removed the bound the
+// safety rules require. Timeouts are now rounded up to whole milliseconds.
+func TestSubMillisecondTimeoutStillBounds(t *testing.T) {
+	for d, want := range map[time.Duration]string{
+		500 * time.Microsecond:  "1",
+		time.Millisecond:        "1",
+		1500 * time.Microsecond: "2",
+		10 * time.Second:        "10000",
+	} {
+		if got := millisecondsUp(d); got != want {
+			t.Errorf("millisecondsUp(%v) = %s, want %s", d, got, want)
+		}
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -15,18 +16,18 @@ import (
 // signalSQL signals a batch of targets in one statement. For each target
 // it re-reads pg_stat_activity and calls the function only when the pid
 // still belongs to the same backend (backend_start), still runs the same
-// statement when asked (query_start), is of an allowed backend type and is
-// not our own backend. It also predicts the server's permission check, so
+// statement (query_start) or transaction (xact_start) when asked, is of an
+// allowed backend type and is not our own backend. It also predicts the server's permission check, so
 // that one refused target does not abort the whole batch: a superuser's
 // (or role-less) backend needs a superuser; another role's backend needs
 // membership in that role or in pg_signal_backend.
 //
 // %s is the function name, one of two constants, never input.
 const signalSQL = `WITH t AS (
-    SELECT * FROM unnest($1::int[], $2::timestamptz[], $3::timestamptz[])
-        AS t(pid, backend_start, query_start)
+    SELECT * FROM unnest($1::int[], $2::timestamptz[], $3::timestamptz[], $5::timestamptz[])
+        AS t(pid, backend_start, query_start, xact_start)
 ), a AS (
-    SELECT a.pid, a.backend_start, a.query_start, a.backend_type, a.usesysid
+    SELECT a.pid, a.backend_start, a.query_start, a.xact_start, a.backend_type, a.usesysid
     FROM pg_stat_activity a WHERE a.pid IN (SELECT pid FROM t)
 )
 SELECT t.pid,
@@ -34,6 +35,7 @@ SELECT t.pid,
     WHEN a.pid IS NULL THEN 'not_found'
     WHEN a.backend_start IS DISTINCT FROM t.backend_start
       OR (t.query_start IS NOT NULL AND a.query_start IS DISTINCT FROM t.query_start)
+      OR (t.xact_start IS NOT NULL AND a.xact_start IS DISTINCT FROM t.xact_start)
       OR a.backend_type IS NULL OR NOT (a.backend_type = ANY($4::text[]))
       OR a.pid = pg_backend_pid() THEN 'changed'
     WHEN NOT (SELECT r.rolsuper FROM pg_roles r WHERE r.rolname = current_user)
@@ -58,8 +60,8 @@ var (
 // predict does it fall back to one statement per target, so that each
 // refusal is recorded for its own target and the others are still sent.
 //
-// backendTypes lists the backend types that may be signalled; empty means
-// "client backend" only.
+// backendTypes lists backend types that may be signalled besides "client
+// backend", which always may.
 func (c *Client) Signal(ctx context.Context, fn activity.Function, targets []activity.SignalTarget, backendTypes []string) ([]activity.SignalResult, error) {
 	if len(targets) == 0 {
 		return nil, nil
@@ -73,8 +75,8 @@ func (c *Client) Signal(ctx context.Context, fn activity.Function, targets []act
 	default:
 		return nil, fmt.Errorf("unknown signalling function %q", fn)
 	}
-	if len(backendTypes) == 0 {
-		backendTypes = []string{activity.ClientBackend}
+	if !slices.Contains(backendTypes, activity.ClientBackend) {
+		backendTypes = append(slices.Clip(backendTypes), activity.ClientBackend)
 	}
 	results, err := c.signalBatch(ctx, query, targets, backendTypes)
 	if err == nil || SQLState(err) != "42501" {
@@ -99,15 +101,18 @@ func (c *Client) signalBatch(ctx context.Context, query string, targets []activi
 	pids := make([]int32, len(targets))
 	starts := make([]time.Time, len(targets))
 	queryStarts := make([]*time.Time, len(targets))
+	xactStarts := make([]*time.Time, len(targets))
 	for i, t := range targets {
 		pids[i] = int32(t.PID)
 		starts[i] = t.BackendStart
 		if t.CheckQuery {
-			qs := t.QueryStart
-			queryStarts[i] = &qs
+			queryStarts[i] = &t.QueryStart
+		}
+		if t.CheckXact && !t.XactStart.IsZero() {
+			xactStarts[i] = &t.XactStart
 		}
 	}
-	rows, err := c.conn.Query(ctx, query, pids, starts, queryStarts, backendTypes)
+	rows, err := c.conn.Query(ctx, query, pids, starts, queryStarts, backendTypes, xactStarts)
 	if err != nil {
 		return nil, err
 	}

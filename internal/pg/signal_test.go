@@ -289,7 +289,7 @@ func TestSignalFallbackOnPermissionError(t *testing.T) {
 	t.Cleanup(func() { cancelSQL = saved })
 	cancelSQL = `SELECT t.pid, CASE WHEN pg_cancel_backend(t.pid) THEN 'signalled' ELSE 'not_found' END
 FROM unnest($1::int[], $2::timestamptz[], $3::timestamptz[]) AS t(pid, backend_start, query_start)
-WHERE $4::text[] IS NOT NULL`
+WHERE $4::text[] IS NOT NULL AND $5::timestamptz[] IS NOT NULL`
 
 	// The superuser's session comes first, so the failing batch has
 	// signalled nothing before the server refuses it.
@@ -310,4 +310,58 @@ WHERE $4::text[] IS NOT NULL`
 		t.Errorf("own role's query ended with %v (SQLSTATE %q), want 57014", own.Err(), got)
 	}
 	stillRunning(t, ctx, c, super, s.QueryStart)
+}
+
+// Regression: a playbook's backend_types opts in types *in addition to*
+// client backends (README safety rule 1, engine.eligible), but Signal used
+// to treat a non-empty list as the complete allow-list, so every client
+// backend of a step that named e.g. "autovacuum worker" came back
+// `changed`. Signal now always allows client backends.
+func TestSignalOptInTypesKeepClientBackends(t *testing.T) {
+	t.Parallel()
+	ctx := testCtx(t)
+	db := newDB(t, "pg_sig_optin")
+	lq := staged(t)(incident.LongQuery(ctx, db.dsn, "pgrb-optin", longQuery))
+	c := connectClient(t, ctx, Options{DSN: db.dsn})
+	r := mustRow(t, snapshot(t, ctx, c), lq.PID, "the long query")
+
+	res := signal(t, ctx, c, activity.Cancel, []activity.SignalTarget{target(r, true)}, "autovacuum worker")
+	if res[0].Outcome != activity.Signalled {
+		t.Fatalf("cancel of a client backend with backend_types [autovacuum worker] opted in: %+v, want signalled", res[0])
+	}
+	waitDone(t, lq)
+	if got := SQLState(lq.Err()); got != "57014" {
+		t.Errorf("query ended with %v (SQLSTATE %q), want 57014", lq.Err(), got)
+	}
+}
+
+// A terminate re-checks the transaction it was approved for: if the
+// session's transaction is no longer the one seen (xact_start differs), the
+// reason to end the session went with it, and the target is `changed`.
+func TestSignalTerminateChecksTransaction(t *testing.T) {
+	t.Parallel()
+	ctx := testCtx(t)
+	db := newDB(t, "pg_sig_xact")
+	if err := incident.CreateLockTable(ctx, db.dsn, "xact_rows", 1); err != nil {
+		t.Fatal(err)
+	}
+	idle := staged(t)(incident.IdleInTransaction(ctx, db.dsn, "pgrb-xact", "xact_rows", 1))
+	c := connectClient(t, ctx, Options{DSN: db.dsn})
+	r := mustRow(t, snapshot(t, ctx, c), idle.PID, "the idle transaction")
+	if r.XactStart.IsZero() {
+		t.Fatal("an idle-in-transaction session has no xact_start")
+	}
+	stale := activity.SignalTarget{Identity: r.Identity(), CheckXact: true}
+	stale.XactStart = r.XactStart.Add(-time.Second)
+	res := signal(t, ctx, c, activity.Terminate, []activity.SignalTarget{stale})
+	if res[0].Outcome != activity.Changed {
+		t.Fatalf("terminate with another transaction's xact_start: %+v, want changed", res[0])
+	}
+	if !idle.Alive(ctx) {
+		t.Fatal("the session was terminated although its transaction did not match")
+	}
+	res = signal(t, ctx, c, activity.Terminate, []activity.SignalTarget{{Identity: r.Identity(), CheckXact: true}})
+	if res[0].Outcome != activity.Signalled {
+		t.Fatalf("terminate with the right transaction: %+v, want signalled", res[0])
+	}
 }

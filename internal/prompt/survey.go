@@ -7,6 +7,7 @@ import (
 	"io"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/AlecAivazis/survey/v2"
 	"github.com/AlecAivazis/survey/v2/terminal"
@@ -16,7 +17,10 @@ import (
 )
 
 // Terminal asks on a terminal. In and Out must be the terminal's files
-// (survey puts the terminal in raw mode to read keys).
+// (survey puts the terminal in raw mode to read keys). When In supports
+// read deadlines (a terminal opened with os.OpenFile is pollable), a
+// cancelled context wakes a waiting prompt, so SIGTERM ends the run
+// cleanly even while it waits for an answer.
 type Terminal struct {
 	In  terminal.FileReader
 	Out terminal.FileWriter
@@ -43,13 +47,13 @@ func (t *Terminal) Choose(ctx context.Context, q engine.Question) (engine.Answer
 		options = options[1:]
 	}
 	var choice string
-	err := survey.AskOne(&survey.Select{
+	err := t.ask(ctx, &survey.Select{
 		Message: q.Text,
 		Options: options,
 		Help:    "Cancel stops only the running statement; terminate ends the whole session. Skip leaves these sessions alone and goes on; abort stops the run here.",
-	}, &choice, t.opts()...)
+	}, &choice)
 	if err != nil {
-		return engine.Answer{}, mapErr(err)
+		return engine.Answer{}, err
 	}
 	switch choice {
 	case labelAll:
@@ -67,13 +71,13 @@ func (t *Terminal) Choose(ctx context.Context, q engine.Question) (engine.Answer
 		labels[i] = render.Cut(line, max(t.Width-8, 40))
 	}
 	var picked []string
-	err = survey.AskOne(&survey.MultiSelect{
+	err = t.ask(ctx, &survey.MultiSelect{
 		Message:  fmt.Sprintf("Choose the sessions to %s (space to select, enter to confirm; at most %d):", q.Action, q.Limit),
 		Options:  labels,
 		PageSize: 15,
-	}, &picked, append(t.opts(), survey.WithValidator(survey.MinItems(1)), survey.WithValidator(survey.MaxItems(q.Limit)))...)
+	}, &picked, survey.WithValidator(survey.MinItems(1)), survey.WithValidator(survey.MaxItems(q.Limit)))
 	if err != nil {
-		return engine.Answer{}, mapErr(err)
+		return engine.Answer{}, err
 	}
 	ans := engine.Answer{Choice: engine.ChooseSubset}
 	for _, p := range picked {
@@ -94,8 +98,29 @@ func (t *Terminal) opts() []survey.AskOpt {
 	return []survey.AskOpt{survey.WithStdio(t.In, t.Out, errOut)}
 }
 
-func mapErr(err error) error {
-	if errors.Is(err, terminal.InterruptErr) {
+// deadliner is a reader whose blocking reads can be woken.
+type deadliner interface {
+	SetReadDeadline(time.Time) error
+}
+
+// ask runs one survey prompt. Ctrl-C at the prompt, or the run's context
+// ending while the prompt waits, is engine.ErrInterrupted; survey restores
+// the terminal's mode either way.
+func (t *Terminal) ask(ctx context.Context, p survey.Prompt, answer any, opts ...survey.AskOpt) error {
+	if d, ok := t.In.(deadliner); ok {
+		stop := context.AfterFunc(ctx, func() { _ = d.SetReadDeadline(time.Now()) })
+		defer func() {
+			if stop() {
+				return
+			}
+			_ = d.SetReadDeadline(time.Time{})
+		}()
+	}
+	err := survey.AskOne(p, answer, append(t.opts(), opts...)...)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, terminal.InterruptErr) || ctx.Err() != nil:
 		return engine.ErrInterrupted
 	}
 	return err

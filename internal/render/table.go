@@ -97,7 +97,7 @@ func SessionTable(w io.Writer, rows []activity.Session, notes []string, width in
 		s := &rows[i]
 		cells[i] = []string{
 			strconv.Itoa(s.PID), Cut(s.Usename, 16), Cut(s.Datname, 16), Cut(s.ApplicationName, 20),
-			Client(s), s.State, Duration(Runtime(s)), Duration(s.XactRuntime), Cut(Wait(s), 24),
+			Client(s), s.State, Duration(Runtime(s)), Duration(s.XactRuntime), Cut(Wait(s), 32),
 		}
 	}
 	widths := make([]int, len(headers))
