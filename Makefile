@@ -31,6 +31,7 @@ demo:
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+	$(GO) run ./internal/bench
 
 golden:
 	$(GO) test ./internal/cli -run 'Golden' -update

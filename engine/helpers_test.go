@@ -104,6 +104,18 @@ func runPlaybookWith(t *testing.T, pb *playbook.Playbook, opts engine.Options, s
 	if err != nil {
 		t.Fatal(err)
 	}
+	if rr.Truncated || len(rr.Events) == 0 || rr.Events[len(rr.Events)-1].Type != transcript.RunFinished {
+		t.Errorf("transcript %s is incomplete: %d events, truncated=%v", path, len(rr.Events), rr.Truncated)
+	}
+	// Every scenario's transcript replays to exactly what the operator saw.
+	var replayed bytes.Buffer
+	rp := &render.Renderer{W: &replayed, Width: 160}
+	for _, ev := range rr.Events {
+		rp.Event(ev)
+	}
+	if replayed.String() != shown.String() {
+		t.Errorf("replaying the transcript differs from the live output\n--- live\n%s\n--- replay\n%s", shown.String(), replayed.String())
+	}
 	if t.Failed() || testing.Verbose() {
 		t.Log("\n" + shown.String())
 	}
