@@ -42,7 +42,7 @@ func (r *runner) action(ctx context.Context, st *playbook.Step) error {
 		}
 	} else {
 		var err error
-		targets, err = r.approve(ctx, st, rows, st.Kind, "", limit, a.BackendTypes)
+		targets, err = r.approve(ctx, approval{step: st, ref: a.Targets, action: st.Kind, limit: limit, backendTypes: a.BackendTypes})
 		if err != nil {
 			return err
 		}

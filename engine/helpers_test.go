@@ -69,13 +69,19 @@ func runPlaybook(t *testing.T, pb *playbook.Playbook, mode engine.Mode, prompter
 // transcript, display and parameters are filled in here.
 func runPlaybookWith(t *testing.T, pb *playbook.Playbook, opts engine.Options, sets ...string) run {
 	t.Helper()
+	return runPlaybookAs(t, pgtest.DSN(), pb, opts, sets...)
+}
+
+// runPlaybookAs is runPlaybookWith connected with dsn (another role).
+func runPlaybookAs(t *testing.T, dsn string, pb *playbook.Playbook, opts engine.Options, sets ...string) run {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	vals, err := pb.Resolve(sets)
 	if err != nil {
 		t.Fatal(err)
 	}
-	client, err := pg.Connect(ctx, pg.Options{DSN: pgtest.DSN()})
+	client, err := pg.Connect(ctx, pg.Options{DSN: dsn})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,7 +95,9 @@ func runPlaybookWith(t *testing.T, pb *playbook.Playbook, opts engine.Options, s
 	rd := &render.Renderer{W: &shown, Width: 160}
 	opts.Playbook, opts.Params, opts.DB = pb, vals, client
 	opts.Transcript, opts.Show = tw, rd.Event
-	opts.Server = transcript.Server{BackendPID: client.Info().PID}
+	info := client.Info()
+	opts.Server = transcript.Server{BackendPID: info.PID, User: info.User, Superuser: info.Privileges.Superuser,
+		SignalBackend: info.Privileges.SignalBackend, ReadAllStats: info.Privileges.ReadAllStats}
 	res, err := engine.Run(ctx, opts)
 	if err != nil {
 		t.Fatal(err)

@@ -26,7 +26,7 @@ func stageLong(t *testing.T, dsn string, n int) []*incident.Session {
 func TestYesRefusesAboveTheLimitAndSignalsNothing(t *testing.T) {
 	t.Parallel()
 	db := pgtest.CreateDatabase(t, "limit")
-	longs := stageLong(t, pgtest.DSNFor(db), 7)
+	longs := stageLong(t, pgtest.DSNFor(db), 20)
 
 	r := runPlaybook(t, builtin(t, "cancel-long-queries"), engine.Yes, nil, "min_runtime=0s", "database="+db)
 
@@ -53,7 +53,7 @@ func TestYesRefusesAboveTheLimitAndSignalsNothing(t *testing.T) {
 func TestInteractiveSubsetWithinTheLimit(t *testing.T) {
 	t.Parallel()
 	db := pgtest.CreateDatabase(t, "subset")
-	longs := stageLong(t, pgtest.DSNFor(db), 7)
+	longs := stageLong(t, pgtest.DSNFor(db), 20)
 	chosen := []int{longs[0].PID, longs[3].PID}
 	operator := &scriptedPrompter{t: t, answers: []func(engine.Question) engine.Answer{
 		func(q engine.Question) engine.Answer {
@@ -66,8 +66,8 @@ func TestInteractiveSubsetWithinTheLimit(t *testing.T) {
 	if r.res.ExitCode != engine.ExitOK {
 		t.Fatalf("exit %d (%s)", r.res.ExitCode, r.res.Message)
 	}
-	if len(operator.asked) != 1 || operator.asked[0].Limit != 5 || len(operator.asked[0].Rows) != 7 {
-		t.Fatalf("questions = %+v, want one with 7 rows and limit 5", operator.asked)
+	if len(operator.asked) != 1 || operator.asked[0].Limit != 5 || len(operator.asked[0].Rows) != 20 {
+		t.Fatalf("questions = %+v, want one with 20 rows and limit 5", operator.asked)
 	}
 	got := r.signalled()
 	slices.Sort(got)
@@ -78,7 +78,7 @@ func TestInteractiveSubsetWithinTheLimit(t *testing.T) {
 	}
 	for _, ev := range r.events {
 		if ev.Type == transcript.Prompt && slices.Contains(ev.Options, "all") {
-			t.Errorf("'all' was offered for 7 sessions above the limit of 5: %v", ev.Options)
+			t.Errorf("'all' was offered for 20 sessions above the limit of 5: %v", ev.Options)
 		}
 	}
 	for i, l := range longs {

@@ -44,6 +44,8 @@ const (
 	ChooseSubset Choice = "subset"
 	ChooseSkip   Choice = "skip"
 	ChooseAbort  Choice = "abort"
+	// ChooseRefresh asks for a fresh snapshot and the question again.
+	ChooseRefresh Choice = "refresh"
 )
 
 // Question asks what to do with a set of sessions.
@@ -57,13 +59,25 @@ type Question struct {
 	// Limit is the most sessions that may be chosen; when len(Rows) is
 	// above it, ChooseAll is not offered.
 	Limit int
+	// Taken is when the rows were read, so the prompt can say how old
+	// the table is.
+	Taken time.Time
+}
+
+// NeedsTypedCount reports whether approving n sessions for action must be
+// confirmed by typing n: every terminate, and any action on more than one
+// session. A slip of the arrow key must not be enough to end sessions.
+func NeedsTypedCount(action string, n int) bool {
+	return action == "terminate" || n > 1
 }
 
 // Answer is the operator's decision. PIDs lists the chosen sessions when
-// Choice is ChooseSubset.
+// Choice is ChooseSubset. TypedCount is the number the operator typed to
+// confirm, when NeedsTypedCount asked for one.
 type Answer struct {
-	Choice Choice
-	PIDs   []int
+	Choice     Choice
+	PIDs       []int
+	TypedCount int
 }
 
 // Prompter asks the operator. It is used only in Interactive mode.
@@ -100,4 +114,11 @@ type Options struct {
 	// PollInterval is the first pause between verify polls; it grows to
 	// MaxPollInterval. Defaults: 10ms and 200ms.
 	PollInterval, MaxPollInterval time.Duration
+	// StaleAfter is how old a confirmation's table may get while the
+	// operator thinks: an answer given later than this refreshes the
+	// sessions and, if they changed, asks again. Default DefaultStaleAfter.
+	StaleAfter time.Duration
 }
+
+// DefaultStaleAfter is the default Options.StaleAfter.
+const DefaultStaleAfter = 60 * time.Second

@@ -51,6 +51,20 @@ type runner struct {
 	// problems counts outcomes that make the run fail: denied and error
 	// signals.
 	problems []string
+	// latest is the most recent snapshot, taken at taken.
+	latest *activity.Snapshot
+	taken  time.Time
+}
+
+// snapshot reads pg_stat_activity (one statement) and remembers it as the
+// latest view, used to find the leaders of parallel workers.
+func (r *runner) snapshot(ctx context.Context) (*activity.Snapshot, error) {
+	snap, err := r.opts.DB.Snapshot(ctx)
+	if err != nil {
+		return nil, err
+	}
+	r.latest, r.taken = snap, snap.Taken
+	return snap, nil
 }
 
 type identityKey struct {
@@ -79,6 +93,9 @@ func Run(ctx context.Context, opts Options) (Result, error) {
 	}
 	if opts.MaxPollInterval <= 0 {
 		opts.MaxPollInterval = 200 * time.Millisecond
+	}
+	if opts.StaleAfter <= 0 {
+		opts.StaleAfter = DefaultStaleAfter
 	}
 	r := &runner{
 		opts:       opts,
@@ -232,7 +249,7 @@ func (r *runner) step(ctx context.Context, st *playbook.Step) error {
 }
 
 func (r *runner) activity(ctx context.Context, st *playbook.Step) error {
-	snap, err := r.opts.DB.Snapshot(ctx)
+	snap, err := r.snapshot(ctx)
 	if err != nil {
 		return err
 	}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
+	"time"
 
 	"github.com/pgrunbook/pgrunbook/internal/activity"
 	"github.com/pgrunbook/pgrunbook/internal/playbook"
@@ -20,10 +22,9 @@ func (r *runner) eligible(rows []activity.Session, backendTypes []string) ([]act
 	var excluded []transcript.Excluded
 	seen := map[int]bool{}
 	ev := r.scope.RowEvaluator()
-	for i := range rows {
-		s := &rows[i]
+	consider := func(s *activity.Session) error {
 		if seen[s.PID] {
-			continue
+			return nil
 		}
 		seen[s.PID] = true
 		reason := ""
@@ -32,8 +33,6 @@ func (r *runner) eligible(rows []activity.Session, backendTypes []string) ([]act
 			reason = "pgrunbook's own session"
 		case s.Hidden():
 			reason = "identity hidden from this role (needs pg_read_all_stats): it cannot be checked, so it is never signalled"
-		case s.BackendType == "parallel worker":
-			reason = fmt.Sprintf("parallel worker of pid %d: only its leader is ever signalled", s.LeaderPID)
 		case s.BackendType != activity.ClientBackend && !slices.Contains(backendTypes, s.BackendType):
 			reason = fmt.Sprintf("a %s, not a client backend (a step must list it in backend_types to touch it)", s.BackendType)
 		}
@@ -41,7 +40,7 @@ func (r *runner) eligible(rows []activity.Session, backendTypes []string) ([]act
 			for _, rule := range r.protect {
 				hit, err := ev.Bool(rule, s)
 				if err != nil {
-					return nil, nil, fmt.Errorf("protect rule: %w", err)
+					return fmt.Errorf("protect rule: %w", err)
 				}
 				if hit {
 					reason = "protected by: " + rule.Source
@@ -51,11 +50,46 @@ func (r *runner) eligible(rows []activity.Session, backendTypes []string) ([]act
 		}
 		if reason != "" {
 			excluded = append(excluded, transcript.Excluded{Session: *s, Reason: reason})
-			continue
+			return nil
 		}
 		targets = append(targets, *s)
+		return nil
+	}
+	for i := range rows {
+		s := &rows[i]
+		if s.BackendType == parallelWorker {
+			// A parallel worker is reached through its leader, once.
+			reason := fmt.Sprintf("parallel worker of pid %d: only its leader is ever signalled", s.LeaderPID)
+			if leader := r.leaderOf(s); leader != nil {
+				reason = fmt.Sprintf("parallel worker: its leader, pid %d, is targeted instead", s.LeaderPID)
+				if err := consider(leader); err != nil {
+					return nil, nil, err
+				}
+			}
+			excluded = append(excluded, transcript.Excluded{Session: *s, Reason: reason})
+			continue
+		}
+		if err := consider(s); err != nil {
+			return nil, nil, err
+		}
 	}
 	return targets, excluded, nil
+}
+
+// parallelWorker is the backend_type of a parallel query's helper process.
+const parallelWorker = "parallel worker"
+
+// leaderOf finds a parallel worker's leader in the latest snapshot.
+func (r *runner) leaderOf(worker *activity.Session) *activity.Session {
+	if r.latest == nil || worker.LeaderPID == 0 || worker.LeaderPID == worker.PID {
+		return nil
+	}
+	for i := range r.latest.Rows {
+		if r.latest.Rows[i].PID == worker.LeaderPID {
+			return &r.latest.Rows[i]
+		}
+	}
+	return nil
 }
 
 // actionStepFor finds the action step that acts on a confirm step's set,
@@ -83,16 +117,16 @@ func (r *runner) limitOf(st *playbook.Step) int {
 // confirm asks for approval of a set; the approved sessions become the
 // step's set.
 func (r *runner) confirm(ctx context.Context, st *playbook.Step) error {
-	action := st.Confirm.Action
+	a := approval{step: st, ref: st.Confirm.Targets, action: st.Confirm.Action, question: st.Confirm.Question}
 	actStep := r.actionStepFor(st)
-	var backendTypes []string
+	a.limit = r.limitOf(actStep)
 	if actStep != nil {
-		backendTypes = actStep.Action.BackendTypes
-		if action == "" {
-			action = actStep.Kind
+		a.backendTypes = actStep.Action.BackendTypes
+		if a.action == "" {
+			a.action = actStep.Kind
 		}
 	}
-	approved, err := r.approve(ctx, st, r.scope.Sessions(st.Confirm.Targets), action, st.Confirm.Question, r.limitOf(actStep), backendTypes)
+	approved, err := r.approve(ctx, a)
 	if err != nil {
 		return err
 	}
@@ -100,77 +134,147 @@ func (r *runner) confirm(ctx context.Context, st *playbook.Step) error {
 	return nil
 }
 
+// approval is what a confirmation is about.
+type approval struct {
+	step         *playbook.Step
+	ref          playbook.SetRef // the set, re-read on refresh
+	action       string          // "cancel" or "terminate"
+	question     string
+	limit        int
+	backendTypes []string
+}
+
 // approve shows the eligible sessions of a set, applies the blast-radius
 // limit and gets an answer: from the operator, or "all" in --yes and
-// --dry-run. It returns the approved sessions (empty when skipped).
-func (r *runner) approve(ctx context.Context, st *playbook.Step, rows []activity.Session, action, question string, limit int, backendTypes []string) ([]activity.Session, error) {
-	targets, excluded, err := r.eligible(rows, backendTypes)
-	if err != nil {
-		return nil, err
-	}
-	sel := r.stepEvent(st, transcript.Selected)
-	sel.Set, sel.Rows, sel.Excluded = st.ID, targets, excluded
-	if err := r.emit(sel); err != nil {
-		return nil, err
-	}
-	if len(targets) == 0 {
-		return targets, nil
-	}
-	if err := r.advise(st, action, targets); err != nil {
-		return nil, err
-	}
-	if question == "" {
-		question = defaultQuestion(action, len(targets))
-	}
-	over := len(targets) > limit
-	if over {
-		msg := fmt.Sprintf("%d sessions match, more than this step's limit of %d (max_targets): ", len(targets), limit)
-		switch r.opts.Mode {
-		case Yes:
-			return nil, &stopError{Result{Outcome: OutcomeRefused, ExitCode: ExitFailed,
-				Message: msg + "refusing to act on them unattended; nothing was signalled. Narrow the filter, raise max_targets, or run interactively to pick a subset."}}
-		case DryRun:
-			w := r.stepEvent(st, transcript.Warning)
-			w.Text = msg + "a real run with --yes would stop here without signalling; interactively you would have to pick a subset."
-			return []activity.Session{}, r.emit(w)
-		default:
-			w := r.stepEvent(st, transcript.Warning)
-			w.Text = msg + fmt.Sprintf("choose at most %d, or skip this step.", limit)
-			if err := r.emit(w); err != nil {
-				return nil, err
-			}
-		}
-	}
-	options := []string{string(ChooseAll), string(ChooseSubset), string(ChooseSkip), string(ChooseAbort)}
-	if over {
-		options = options[1:]
-	}
-	prompt := r.stepEvent(st, transcript.Prompt)
-	prompt.Question, prompt.Options = question, options
-	var ans Answer
-	switch r.opts.Mode {
-	case DryRun:
-		ans, prompt.By = Answer{Choice: ChooseAll}, transcript.ByDryRun
-	case Yes:
-		ans, prompt.By = Answer{Choice: ChooseAll}, transcript.ByYes
-	default:
-		if r.opts.Prompter == nil {
-			return nil, fmt.Errorf("no prompter for an interactive run")
-		}
-		ans, err = r.opts.Prompter.Choose(ctx, Question{Text: question, Action: action, Rows: targets, Limit: limit})
+// --dry-run. The operator may refresh the table; an answer given after
+// StaleAfter refreshes it too and, if the chosen sessions changed, shows
+// what changed and asks again. It returns the approved sessions (empty
+// when skipped).
+func (r *runner) approve(ctx context.Context, a approval) ([]activity.Session, error) {
+	st := a.step
+	rows := r.scope.Sessions(a.ref)
+	for {
+		targets, excluded, err := r.eligible(rows, a.backendTypes)
 		if err != nil {
 			return nil, err
 		}
-		prompt.By = transcript.ByOperator
+		sel := r.stepEvent(st, transcript.Selected)
+		sel.Set, sel.Rows, sel.Excluded = st.ID, targets, excluded
+		if err := r.emit(sel); err != nil {
+			return nil, err
+		}
+		if len(targets) == 0 {
+			return targets, nil
+		}
+		if err := r.advise(st, a.action, targets); err != nil {
+			return nil, err
+		}
+		question := a.question
+		if question == "" {
+			question = defaultQuestion(a.action, len(targets))
+		}
+		over := len(targets) > a.limit
+		if over {
+			msg := fmt.Sprintf("%d sessions match, more than this step's limit of %d (max_targets): ", len(targets), a.limit)
+			switch r.opts.Mode {
+			case Yes:
+				return nil, &stopError{Result{Outcome: OutcomeRefused, ExitCode: ExitFailed,
+					Message: msg + "refusing to act on them unattended; nothing was signalled. Narrow the filter, raise max_targets, or run interactively to pick a subset."}}
+			case DryRun:
+				w := r.stepEvent(st, transcript.Warning)
+				w.Text = msg + "a real run with --yes would stop here without signalling; interactively you would have to pick a subset."
+				return []activity.Session{}, r.emit(w)
+			default:
+				w := r.stepEvent(st, transcript.Warning)
+				w.Text = msg + fmt.Sprintf("choose at most %d, or skip this step.", a.limit)
+				if err := r.emit(w); err != nil {
+					return nil, err
+				}
+			}
+		}
+		prompt := r.stepEvent(st, transcript.Prompt)
+		prompt.Question = question
+		var ans Answer
+		switch r.opts.Mode {
+		case DryRun:
+			ans, prompt.By = Answer{Choice: ChooseAll}, transcript.ByDryRun
+		case Yes:
+			ans, prompt.By = Answer{Choice: ChooseAll}, transcript.ByYes
+		default:
+			prompt.Options = []string{string(ChooseAll), string(ChooseSubset), string(ChooseRefresh), string(ChooseSkip), string(ChooseAbort)}
+			if over {
+				prompt.Options = prompt.Options[1:]
+			}
+			if r.opts.Prompter == nil {
+				return nil, fmt.Errorf("no prompter for an interactive run")
+			}
+			asked := time.Now()
+			ans, err = r.opts.Prompter.Choose(ctx, Question{Text: question, Action: a.action, Rows: targets, Limit: a.limit, Taken: r.taken})
+			if err != nil {
+				return nil, err
+			}
+			prompt.By = transcript.ByOperator
+			if ans.Choice == ChooseRefresh {
+				prompt.Answer = string(ChooseRefresh)
+				if err := r.emit(prompt); err != nil {
+					return nil, err
+				}
+				if rows, err = r.refresh(ctx, st, a.ref); err != nil {
+					return nil, err
+				}
+				continue
+			}
+			if (ans.Choice == ChooseAll || ans.Choice == ChooseSubset) && time.Since(asked) > r.opts.StaleAfter {
+				chosen, err := choose(ans, targets, a.limit, over)
+				if err != nil {
+					return nil, err
+				}
+				fresh, err := r.refresh(ctx, st, a.ref)
+				if err != nil {
+					return nil, err
+				}
+				if changes := identityChanges(chosen, fresh, a.action); len(changes) > 0 {
+					prompt.Answer, prompt.Chosen = string(ans.Choice), pids(chosen)
+					prompt.Text = "answered after the table was stale; it was refreshed before acting"
+					if err := r.emit(prompt); err != nil {
+						return nil, err
+					}
+					w := r.stepEvent(st, transcript.Warning)
+					w.Text = fmt.Sprintf("the answer came %s after the table was shown, and since then: %s. Look at the fresh table and answer again.",
+						time.Since(asked).Round(time.Second), strings.Join(changes, "; "))
+					if err := r.emit(w); err != nil {
+						return nil, err
+					}
+					rows = fresh
+					continue
+				}
+				targets = freshRows(targets, fresh)
+			}
+		}
+		approved, err := choose(ans, targets, a.limit, over)
+		if err != nil {
+			return nil, err
+		}
+		prompt.Answer, prompt.Chosen, prompt.Typed = string(ans.Choice), pids(approved), ans.TypedCount
+		if err := r.emit(prompt); err != nil {
+			return nil, err
+		}
+		if ans.Choice == ChooseAbort {
+			return nil, &stopError{Result{Outcome: OutcomeAborted, ExitCode: ExitAborted, Message: "aborted by the operator at step " + fmt.Sprint(st.Index+1)}}
+		}
+		return approved, nil
 	}
-	prompt.Answer = string(ans.Choice)
-	var approved []activity.Session
+}
+
+// choose applies an answer to the targets.
+func choose(ans Answer, targets []activity.Session, limit int, over bool) ([]activity.Session, error) {
+	approved := []activity.Session{}
 	switch ans.Choice {
 	case ChooseAll:
 		if over {
 			return nil, fmt.Errorf("the prompter chose all of %d sessions above the limit of %d", len(targets), limit)
 		}
-		approved = targets
+		approved = append(approved, targets...)
 	case ChooseSubset:
 		for _, s := range targets {
 			if slices.Contains(ans.PIDs, s.PID) {
@@ -180,26 +284,98 @@ func (r *runner) approve(ctx context.Context, st *playbook.Step, rows []activity
 		if len(approved) > limit {
 			return nil, fmt.Errorf("%d sessions chosen, more than the limit of %d", len(approved), limit)
 		}
-	case ChooseSkip:
-		approved = []activity.Session{}
-	case ChooseAbort:
-		approved = []activity.Session{}
+	case ChooseSkip, ChooseAbort:
 	default:
 		return nil, fmt.Errorf("unknown answer %q", ans.Choice)
 	}
-	for _, s := range approved {
-		prompt.Chosen = append(prompt.Chosen, s.PID)
+	return approved, nil
+}
+
+func pids(rows []activity.Session) []int {
+	out := make([]int, len(rows))
+	for i, s := range rows {
+		out[i] = s.PID
 	}
-	if err := r.emit(prompt); err != nil {
+	return out
+}
+
+// identityChanges lists, in words, how the chosen sessions differ in a
+// fresh read: ended, replaced by another backend, or (for a cancel)
+// running another statement now.
+func identityChanges(chosen, fresh []activity.Session, action string) []string {
+	var out []string
+	for _, c := range chosen {
+		i := slices.IndexFunc(fresh, func(f activity.Session) bool { return f.PID == c.PID })
+		switch {
+		case i < 0:
+			out = append(out, fmt.Sprintf("pid %d no longer matches or has ended", c.PID))
+		case !fresh[i].BackendStart.Equal(c.BackendStart):
+			out = append(out, fmt.Sprintf("pid %d is another session now", c.PID))
+		case action == playbook.KindCancel && !fresh[i].QueryStart.Equal(c.QueryStart):
+			out = append(out, fmt.Sprintf("pid %d runs another statement now", c.PID))
+		}
+	}
+	return out
+}
+
+// freshRows replaces each target by its row in fresh (same pid).
+func freshRows(targets, fresh []activity.Session) []activity.Session {
+	out := make([]activity.Session, len(targets))
+	for i, t := range targets {
+		out[i] = t
+		if j := slices.IndexFunc(fresh, func(f activity.Session) bool { return f.PID == t.PID }); j >= 0 {
+			out[i] = fresh[j]
+		}
+	}
+	return out
+}
+
+// refresh takes a fresh snapshot (one round trip) and recomputes the set
+// ref names: a snapshot's set is the fresh rows, a filter's set is its
+// filter re-run over its refreshed source, and any other set keeps the
+// sessions that still exist, with their fresh rows. Refreshed sets replace
+// the old ones in the scope, so later steps see the same fresh view.
+func (r *runner) refresh(ctx context.Context, st *playbook.Step, ref playbook.SetRef) ([]activity.Session, error) {
+	snap, err := r.snapshot(ctx)
+	if err != nil {
 		return nil, err
 	}
-	if ans.Choice == ChooseAbort {
-		return nil, &stopError{Result{Outcome: OutcomeAborted, ExitCode: ExitAborted, Message: "aborted by the operator at step " + fmt.Sprint(st.Index+1)}}
+	ev := r.stepEvent(st, transcript.Snapshot)
+	ev.Taken, ev.Rows, ev.Text = &snap.Taken, snap.Rows, "refreshed"
+	if err := r.emit(ev); err != nil {
+		return nil, err
 	}
-	if approved == nil {
-		approved = []activity.Session{}
+	return r.recompute(ref, snap, 0)
+}
+
+func (r *runner) recompute(ref playbook.SetRef, snap *activity.Snapshot, depth int) ([]activity.Session, error) {
+	src := r.stepByID(ref.Step)
+	if src == nil || depth > len(r.pb.Steps) {
+		return nil, fmt.Errorf("cannot refresh set %s", ref)
 	}
-	return approved, nil
+	switch {
+	case src.Kind == playbook.KindActivity:
+		r.scope.Put(src.ID, snap.Rows)
+		return snap.Rows, nil
+	case src.Kind == playbook.KindFilter:
+		from, err := r.recompute(src.Filter.From, snap, depth+1)
+		if err != nil {
+			return nil, err
+		}
+		rows, err := selectRows(r.scope, src.Filter, from)
+		if err != nil {
+			return nil, err
+		}
+		r.scope.Put(src.ID, rows)
+		return rows, nil
+	}
+	var out []activity.Session
+	for _, s := range r.scope.Sessions(ref) {
+		if now := snap.Find(s.Identity()); now != nil {
+			out = append(out, *now)
+		}
+	}
+	return out, nil
 }
 
 func defaultQuestion(action string, n int) string {

@@ -40,7 +40,7 @@ func (r *runner) verify(ctx context.Context, st *playbook.Step) error {
 	interval := r.opts.PollInterval
 	polls := 0
 	for {
-		snap, err := r.opts.DB.Snapshot(ctx)
+		snap, err := r.snapshot(ctx)
 		if err != nil {
 			return err
 		}

@@ -99,6 +99,7 @@ type command struct {
 func commands() []command {
 	return []command{
 		{"run", "run a playbook against a server", runUsage, runCommand},
+		{"rehearse", "stage an incident on a throwaway PostgreSQL, run playbooks, score them", rehearseUsage, rehearseCommand},
 		{"replay", "show a recorded run as the operator saw it", replayUsage, replayCommand},
 		{"validate", "check playbook files and report every problem", validateUsage, validateCommand},
 		{"list", "list the built-in playbooks", listUsage, listCommand},

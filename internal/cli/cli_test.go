@@ -3,6 +3,7 @@ package cli_test
 import (
 	"context"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -267,6 +268,23 @@ func TestDryRunTranscriptReplays(t *testing.T) {
 	}
 	if !strings.Contains(cr.stdout, "transcript cut off at line") || !strings.Contains(cr.stdout, "did not finish") {
 		t.Errorf("cut replay does not say it was cut off:\n%s", cr.stdout)
+	}
+
+	// Cut right after the intent: the replay shows the outcome as unknown.
+	var upToIntent []string
+	for _, line := range strings.SplitAfter(string(data), "\n") {
+		upToIntent = append(upToIntent, line)
+		if strings.Contains(line, `"type":"intent"`) {
+			break
+		}
+	}
+	intentCut := filepath.Join(dir, "intent.jsonl")
+	if err := os.WriteFile(intentCut, []byte(strings.Join(upToIntent, "")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ir := pgrunbook(t, dir, nil, "replay", intentCut)
+	if ir.code != 0 || !strings.Contains(ir.stdout, fmt.Sprintf("pid %-8d outcome unknown", long.PID)) {
+		t.Errorf("replay of a transcript cut after the intent: exit %d, want pid %d shown as outcome unknown:\n%s", ir.code, long.PID, ir.stdout)
 	}
 	if !long.Alive(ctx) {
 		t.Error("the dry run disturbed the long query's session")

@@ -193,6 +193,7 @@ func replayCommand(_ context.Context, args []string, stdio IO) error {
 		rd.Event(ev)
 		finished = finished || ev.Type == transcript.RunFinished
 	}
+	rd.End()
 	if res.Truncated {
 		fmt.Fprintf(stdio.Out, "\n[transcript cut off at line %d: the run was killed while writing it; everything above is complete]\n", res.TruncatedLine)
 	}

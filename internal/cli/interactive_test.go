@@ -55,6 +55,7 @@ const (
 var confirmChoices = []string{
 	"Act on all of them",
 	"Choose a subset",
+	"Refresh the table (read the sessions again)",
 	"Skip this step (act on none)",
 	"Abort the run",
 }
@@ -116,15 +117,26 @@ func runArgs(db string) []string {
 // ---------------------------------------------------------------------------
 // The binary on a pseudo-terminal
 
-// screen collects everything the program writes to its terminal.
+// screen collects everything the program writes to its terminal. Like a
+// real terminal it answers cursor-position queries (ESC [6n), which
+// survey's text input sends and waits for.
 type screen struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
+	mu    sync.Mutex
+	buf   bytes.Buffer
+	reply io.Writer // the terminal's input side, for answers to queries
 }
+
+// cursorQuery is the "device status report" asking for the cursor position.
+const cursorQuery = "\x1b[6n"
 
 func (s *screen) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.reply != nil {
+		for range bytes.Count(p, []byte(cursorQuery)) {
+			_, _ = s.reply.Write([]byte("\x1b[1;1R"))
+		}
+	}
 	return s.buf.Write(p)
 }
 
@@ -184,7 +196,7 @@ func startInTerminal(t *testing.T, args ...string) *terminalRun {
 	}
 	r := &terminalRun{
 		t: t, ptmx: ptmx, tty: tty, cooked: cooked,
-		out:         &screen{},
+		out:         &screen{reply: ptmx},
 		transcripts: filepath.Join(dir, "transcripts"),
 		readDone:    make(chan struct{}),
 		exited:      make(chan struct{}),
@@ -527,12 +539,22 @@ func TestInteractiveActOnAll(t *testing.T) {
 	r := startInTerminal(t, runArgs(inc.db)...)
 	r.awaitConfirm(3)
 	r.choose(0)
+	// Acting on more than one session asks for their number; a wrong
+	// number is refused and asked again.
+	r.expect("Type 3 to cancel the statements of 3 sessions:")
+	r.awaitKeys()
+	r.send("2" + keyEnter)
+	r.expect("type 3, the number of sessions, to go on")
+	r.send(strings.Repeat("\x7f", 3) + "3" + keyEnter)
 	if code := r.wait(); code != 0 {
 		r.fatalf("exit code %d, want 0", code)
 	}
 
 	evs := r.events()
 	checkPrompt(t, evs, "all", inc.pids())
+	if p := eventsOfType(evs, transcript.Prompt); len(p) != 1 || p[0].Typed != 3 {
+		t.Errorf("prompt events %+v, want one with typed_count 3", p)
+	}
 	checkFinished(t, evs, "done", 0)
 	acts := eventsOfType(evs, transcript.Action)
 	var signalled []int
@@ -603,7 +625,7 @@ func TestInteractiveSkip(t *testing.T) {
 	inc := stageIncident(t, 2)
 	r := startInTerminal(t, runArgs(inc.db)...)
 	r.awaitConfirm(2)
-	r.choose(2)
+	r.choose(3)
 	if code := r.wait(); code != 0 {
 		r.fatalf("exit code %d, want 0", code)
 	}
@@ -618,12 +640,51 @@ func TestInteractiveSkip(t *testing.T) {
 	checkBystander(t, inc.bystander)
 }
 
+// TestInteractiveRefresh: "refresh" reads the sessions again and asks
+// again; a statement that ended meanwhile is no longer in the table.
+func TestInteractiveRefresh(t *testing.T) {
+	t.Parallel()
+	inc := stageIncident(t, 2)
+	r := startInTerminal(t, runArgs(inc.db)...)
+	r.awaitConfirm(2)
+	// End one statement while the operator looks at the table.
+	ended := inc.long[0]
+	conn := pgtest.Connect(t)
+	if _, err := conn.Exec(context.Background(), "SELECT pg_cancel_backend($1)", ended.PID); err != nil {
+		t.Fatal(err)
+	}
+	<-ended.Done()
+	r.choose(2)
+	r.expect("Cancel the running statement of this session?")
+	r.awaitKeys()
+	r.choose(3) // skip
+	if code := r.wait(); code != 0 {
+		r.fatalf("exit code %d, want 0", code)
+	}
+	evs := r.events()
+	prompts := eventsOfType(evs, transcript.Prompt)
+	if len(prompts) != 2 || prompts[0].Answer != "refresh" || prompts[1].Answer != "skip" {
+		t.Fatalf("prompts %+v, want refresh then skip", prompts)
+	}
+	refreshed := false
+	for _, ev := range evs {
+		if ev.Type == transcript.Snapshot && ev.Text == "refreshed" {
+			refreshed = true
+		}
+	}
+	if !refreshed {
+		t.Error("no refreshed snapshot in the transcript")
+	}
+	checkNoActions(t, evs)
+	checkRunning(t, inc.long[1])
+}
+
 func TestInteractiveAbort(t *testing.T) {
 	t.Parallel()
 	inc := stageIncident(t, 2)
 	r := startInTerminal(t, runArgs(inc.db)...)
 	r.awaitConfirm(2)
-	r.choose(3)
+	r.choose(4)
 	if code := r.wait(); code != 3 {
 		r.fatalf("exit code %d, want 3 (aborted by the operator)", code)
 	}

@@ -45,6 +45,10 @@ Flags (before or after PLAYBOOK):
       --redact-queries    write "<redacted>" instead of query text in the transcript
       --statement-timeout DURATION
                           bound on each of pgrunbook's own statements (default 10s)
+      --stale-after DURATION
+                          an answer given later than this after a table was
+                          shown re-reads the sessions first and, if the chosen
+                          ones changed, asks again (default 60s)
 
 Without a terminal, give --yes or --dry-run.
 Exit codes: 0 done and verified; 1 something failed; 2 bad usage or invalid
@@ -58,6 +62,7 @@ type runFlags struct {
 	sets, protect    stringList
 	maxTargets       int
 	statementTimeout time.Duration
+	staleAfter       time.Duration
 }
 
 func addDSNFlag(fs *flag.FlagSet, dsn *string) {
@@ -78,6 +83,7 @@ func runCommand(ctx context.Context, args []string, stdio IO) error {
 	fs.StringVar(&f.transcript, "transcript", "", "")
 	fs.BoolVar(&f.redact, "redact-queries", false, "")
 	fs.DurationVar(&f.statementTimeout, "statement-timeout", pg.DefaultStatementTimeout, "")
+	fs.DurationVar(&f.staleAfter, "stale-after", engine.DefaultStaleAfter, "")
 	pos, err := parseInterleaved(fs, args, runUsage, stdio.Out)
 	if err != nil {
 		return err
@@ -87,6 +93,9 @@ func runCommand(ctx context.Context, args []string, stdio IO) error {
 	}
 	if f.maxTargets < 0 {
 		return usageErrorf("--max-targets must be at least 1")
+	}
+	if f.staleAfter <= 0 || f.statementTimeout <= 0 {
+		return usageErrorf("--stale-after and --statement-timeout must be positive durations")
 	}
 
 	pb, err := resolvePlaybook(pos[0])
@@ -102,18 +111,11 @@ func runCommand(ctx context.Context, args []string, stdio IO) error {
 		return usageErrorf("%v", err)
 	}
 
-	mode := engine.Interactive
-	switch {
-	case f.dryRun:
-		mode = engine.DryRun
-	case f.yes:
-		mode = engine.Yes
-	case !isTerminal(stdio.In) || !isTerminal(stdio.OutFile):
-		return usageErrorf("not a terminal, and nobody can answer the confirmations: use --dry-run to see what the run would do, or --yes to act without asking (blast-radius limits still apply)")
+	mode, err := runMode(f.dryRun, f.yes, stdio)
+	if err != nil {
+		return err
 	}
 
-	// The transcript exists before we connect: nothing is signalled
-	// without a record.
 	path := f.transcript
 	if path == "" {
 		path, err = defaultTranscriptPath(pb.Name, time.Now())
@@ -121,18 +123,68 @@ func runCommand(ctx context.Context, args []string, stdio IO) error {
 			return failf("%v (give --transcript FILE)", err)
 		}
 	}
+	res, tw, err := playbookRun{
+		pb: pb, vals: vals, protect: protect, mode: mode,
+		dsn: f.dsn, statementTimeout: f.statementTimeout,
+		transcriptPath: path, redact: f.redact, maxTargets: f.maxTargets,
+	}.execute(ctx, stdio)
+	if err != nil {
+		return err
+	}
+	tw.Close()
+	if res.ExitCode != 0 {
+		return &silentExit{code: res.ExitCode}
+	}
+	return nil
+}
+
+// runMode is how a run answers its confirmations: --dry-run, --yes, or
+// the operator at the terminal. Without a terminal on both stdin and
+// stdout and without either flag nobody could answer, so it refuses.
+func runMode(dryRun, yes bool, stdio IO) (engine.Mode, error) {
+	switch {
+	case dryRun:
+		return engine.DryRun, nil
+	case yes:
+		return engine.Yes, nil
+	case !isTerminal(stdio.In) || !isTerminal(stdio.OutFile):
+		return "", usageErrorf("not a terminal, and nobody can answer the confirmations: use --dry-run to see what the run would do, or --yes to act without asking (blast-radius limits still apply)")
+	}
+	return engine.Interactive, nil
+}
+
+// playbookRun is one run of a loaded playbook, as `run` performs it.
+type playbookRun struct {
+	pb               *playbook.Playbook
+	vals             playbook.Values
+	protect          []*playbook.Expr
+	mode             engine.Mode
+	dsn              string
+	statementTimeout time.Duration
+	transcriptPath   string
+	redact           bool
+	maxTargets       int
+}
+
+// execute runs the playbook: the transcript exists before pgrunbook
+// connects (nothing is signalled without a record), the engine renders
+// to stdio.Out and, in interactive mode, asks on the terminal. It returns
+// the engine's result and the transcript, still open so that the caller
+// may append to it; the caller closes it. When the error is non-nil the
+// transcript is closed (and removed if the connection failed).
+func (r playbookRun) execute(ctx context.Context, stdio IO) (engine.Result, *transcript.Writer, error) {
+	path := r.transcriptPath
 	tw, err := transcript.Create(path)
 	if err != nil {
-		return failf("%v; nothing was done", err)
+		return engine.Result{}, nil, failf("%v; nothing was done", err)
 	}
-	tw.RedactQueries = f.redact
-	defer tw.Close()
+	tw.RedactQueries = r.redact
 
-	client, err := pg.Connect(ctx, pg.Options{DSN: f.dsn, StatementTimeout: f.statementTimeout})
+	client, err := pg.Connect(ctx, pg.Options{DSN: r.dsn, StatementTimeout: r.statementTimeout})
 	if err != nil {
 		tw.Close()
 		os.Remove(path)
-		return failf("%v", err)
+		return engine.Result{}, nil, failf("%v", err)
 	}
 	defer client.Close(ctx)
 
@@ -140,10 +192,10 @@ func runCommand(ctx context.Context, args []string, stdio IO) error {
 	rd := &render.Renderer{W: stdio.Out, Width: width, TranscriptPath: path}
 	info := client.Info()
 	opts := engine.Options{
-		Playbook:   pb,
-		Params:     vals,
+		Playbook:   r.pb,
+		Params:     r.vals,
 		DB:         client,
-		Mode:       mode,
+		Mode:       r.mode,
 		Transcript: tw,
 		Show:       rd.Event,
 		Server: transcript.Server{
@@ -151,11 +203,11 @@ func runCommand(ctx context.Context, args []string, stdio IO) error {
 			BackendPID: info.PID, Superuser: info.Privileges.Superuser,
 			SignalBackend: info.Privileges.SignalBackend, ReadAllStats: info.Privileges.ReadAllStats,
 		},
-		Protect:    protect,
-		MaxTargets: f.maxTargets,
+		Protect:    r.protect,
+		MaxTargets: r.maxTargets,
 		Version:    version(),
 	}
-	if mode == engine.Interactive {
+	if r.mode == engine.Interactive {
 		term := &prompt.Terminal{In: stdio.In, Out: stdio.OutFile, Err: stdio.Err, Width: width}
 		// A terminal opened afresh lets a signal wake a waiting prompt.
 		if tty, err := prompt.OpenTTY(); err == nil {
@@ -166,12 +218,10 @@ func runCommand(ctx context.Context, args []string, stdio IO) error {
 	}
 	res, err := engine.Run(ctx, opts)
 	if err != nil {
-		return failf("the transcript could not be written, so the run stopped: %v", err)
+		tw.Close()
+		return res, nil, failf("the transcript could not be written, so the run stopped: %v", err)
 	}
-	if res.ExitCode != 0 {
-		return &silentExit{code: res.ExitCode}
-	}
-	return nil
+	return res, tw, nil
 }
 
 // resolvePlaybook loads a playbook from a path, or a built-in by name.

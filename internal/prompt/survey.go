@@ -31,10 +31,11 @@ type Terminal struct {
 
 // Labels of the choices, in the order offered.
 const (
-	labelAll    = "Act on all of them"
-	labelSubset = "Choose a subset"
-	labelSkip   = "Skip this step (act on none)"
-	labelAbort  = "Abort the run"
+	labelAll     = "Act on all of them"
+	labelSubset  = "Choose a subset"
+	labelRefresh = "Refresh the table (read the sessions again)"
+	labelSkip    = "Skip this step (act on none)"
+	labelAbort   = "Abort the run"
 )
 
 // Choose asks what to do with the sessions of q.
@@ -42,22 +43,28 @@ func (t *Terminal) Choose(ctx context.Context, q engine.Question) (engine.Answer
 	if err := ctx.Err(); err != nil {
 		return engine.Answer{}, err
 	}
-	options := []string{labelAll, labelSubset, labelSkip, labelAbort}
+	options := []string{labelAll, labelSubset, labelRefresh, labelSkip, labelAbort}
 	if len(q.Rows) > q.Limit {
 		options = options[1:]
 	}
+	message := q.Text
+	if !q.Taken.IsZero() {
+		message += fmt.Sprintf(" [table read at %s]", q.Taken.Local().Format("15:04:05"))
+	}
 	var choice string
 	err := t.ask(ctx, &survey.Select{
-		Message: q.Text,
+		Message: message,
 		Options: options,
-		Help:    "Cancel stops only the running statement; terminate ends the whole session. Skip leaves these sessions alone and goes on; abort stops the run here.",
+		Help:    "Cancel stops only the running statement; terminate ends the whole session. Refresh reads the sessions again. Skip leaves these sessions alone and goes on; abort stops the run here.",
 	}, &choice)
 	if err != nil {
 		return engine.Answer{}, err
 	}
 	switch choice {
 	case labelAll:
-		return engine.Answer{Choice: engine.ChooseAll}, nil
+		return t.typedCount(ctx, q, engine.Answer{Choice: engine.ChooseAll}, len(q.Rows))
+	case labelRefresh:
+		return engine.Answer{Choice: engine.ChooseRefresh}, nil
 	case labelSkip:
 		return engine.Answer{Choice: engine.ChooseSkip}, nil
 	case labelAbort:
@@ -84,6 +91,37 @@ func (t *Terminal) Choose(ctx context.Context, q engine.Question) (engine.Answer
 		pid, _ := strconv.Atoi(strings.Fields(p)[0])
 		ans.PIDs = append(ans.PIDs, pid)
 	}
+	return t.typedCount(ctx, q, ans, len(ans.PIDs))
+}
+
+// typedCount asks the operator to type the number of sessions when the
+// action is risky (engine.NeedsTypedCount); a wrong number asks again.
+func (t *Terminal) typedCount(ctx context.Context, q engine.Question, ans engine.Answer, n int) (engine.Answer, error) {
+	if !engine.NeedsTypedCount(q.Action, n) {
+		return ans, nil
+	}
+	verb := "cancel the statements of"
+	if q.Action == "terminate" {
+		verb = "terminate"
+	}
+	noun := "sessions"
+	if n == 1 {
+		noun = "session"
+	}
+	var typed string
+	err := t.ask(ctx, &survey.Input{
+		Message: fmt.Sprintf("Type %d to %s %d %s:", n, verb, n, noun),
+		Help:    "Typing the number makes sure a slip of a key cannot end sessions. Ctrl-C stops the run.",
+	}, &typed, survey.WithValidator(func(v any) error {
+		if strings.TrimSpace(fmt.Sprint(v)) != strconv.Itoa(n) {
+			return fmt.Errorf("type %d, the number of sessions, to go on", n)
+		}
+		return nil
+	}))
+	if err != nil {
+		return engine.Answer{}, err
+	}
+	ans.TypedCount = n
 	return ans, nil
 }
 

@@ -3,6 +3,7 @@ package render
 import (
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"strings"
 
@@ -17,6 +18,11 @@ type Renderer struct {
 	Width int
 	// TranscriptPath, when set, is named at the start and the end.
 	TranscriptPath string
+
+	// pending holds the targets of the last intent that have no action
+	// event yet: if the record ends there, their outcome is unknown.
+	pending  []int
+	function string
 }
 
 // Event writes one event.
@@ -51,8 +57,13 @@ func (r *Renderer) Event(ev transcript.Event) {
 		fmt.Fprintf(w, "    ? %s\n    → %s (answered by %s)\n", ev.Question, answer, ev.By)
 	case transcript.Intent:
 		fmt.Fprintf(w, "    sending %s to %d session(s); each is signalled only if its identity still matches\n", ev.Function, len(ev.Targets))
+		r.pending, r.function = r.pending[:0], string(ev.Function)
+		for _, id := range ev.Targets {
+			r.pending = append(r.pending, id.PID)
+		}
 	case transcript.Action:
 		fmt.Fprintf(w, "      pid %-8d %s%s\n", ev.PID, outcomeText(ev.Outcome), messageSuffix(ev.Message))
+		r.pending = slices.DeleteFunc(r.pending, func(p int) bool { return p == ev.PID })
 	case transcript.Waited:
 		fmt.Fprintf(w, "    %s\n", ev.Text)
 	case transcript.Verified:
@@ -60,6 +71,16 @@ func (r *Renderer) Event(ev transcript.Event) {
 	case transcript.RunFinished:
 		r.runFinished(ev)
 	}
+}
+
+// End closes a rendering that stopped early (a replay of a transcript
+// whose run was killed): targets of an intent with no recorded outcome are
+// shown as unknown, since the signal may or may not have been sent.
+func (r *Renderer) End() {
+	for _, p := range r.pending {
+		fmt.Fprintf(r.W, "      pid %-8d outcome unknown: the record ends after the intent to send %s; check whether the session still runs\n", p, r.function)
+	}
+	r.pending = nil
 }
 
 func (r *Renderer) runStarted(ev transcript.Event) {
@@ -103,19 +124,21 @@ func hostPort(s *transcript.Server) string {
 	return fmt.Sprintf("%s:%d", s.Host, s.Port)
 }
 
-// privilegeSummary says plainly what the role can do.
+// privilegeSummary says plainly what the role can do, and what it means
+// for the run.
 func privilegeSummary(s *transcript.Server) string {
+	const hidden = "other roles' sessions show no query, state or start times: they are counted as hidden and never signalled, because their identity cannot be checked"
 	switch {
 	case s.Superuser:
 		return "superuser: can see and signal every session"
 	case s.SignalBackend && s.ReadAllStats:
-		return "pg_signal_backend and pg_read_all_stats: can see every session and signal non-superuser sessions"
+		return "pg_signal_backend and pg_read_all_stats: can see every session and signal any but a superuser's"
 	case s.ReadAllStats:
-		return "pg_read_all_stats without pg_signal_backend: can see every session, but signal only sessions of roles it belongs to"
+		return "pg_read_all_stats without pg_signal_backend: can see every session, but signal only those of roles it belongs to; others are denied"
 	case s.SignalBackend:
-		return "pg_signal_backend without pg_read_all_stats: cannot see other roles' state and start times; their sessions can be shown but never signalled"
+		return "pg_signal_backend without pg_read_all_stats: " + hidden
 	}
-	return "no pg_signal_backend or pg_read_all_stats: can see and signal only sessions of roles it belongs to"
+	return "neither pg_signal_backend nor pg_read_all_stats: can signal only sessions of roles it belongs to; " + hidden
 }
 
 func snapshotSummary(rows []activity.Session) string {

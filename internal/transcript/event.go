@@ -70,6 +70,8 @@ type Event struct {
 	Answer   string   `json:"answer,omitempty"`
 	By       string   `json:"by,omitempty"`
 	Chosen   []int    `json:"chosen,omitempty"`
+	// Typed is the number the operator typed to confirm a risky action.
+	Typed int `json:"typed_count,omitempty"`
 
 	// intent (Targets) and action (PID, identity, outcome)
 	Function     activity.Function   `json:"function,omitempty"`

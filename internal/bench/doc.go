@@ -1,0 +1,30 @@
+// Command bench measures pgrunbook against the hand-written psql
+// equivalent on a throwaway PostgreSQL cluster it starts itself, and
+// prints the numbers docs/performance.md quotes. `make bench` runs it after
+// the Go benchmarks:
+//
+//	go run ./internal/bench
+//
+// One run, all on loopback, bounded in time (a few minutes) and in every
+// loop's count:
+//
+//   - startup: median wall time of `pgrunbook version` and `pgrunbook list`
+//     next to the cost of starting /bin/true, the floor of any exec;
+//   - snapshot cost: median and p95 of pg.Client.Snapshot with 100, 1,000
+//     and 2,000 rows in pg_stat_activity;
+//   - end to end, at 1,000 idle sessions plus 200 statements running
+//     pg_sleep: the psql pair (one psql -c calling pg_cancel_backend for
+//     every matching row, then psql polls until none is active) against
+//     `pgrunbook run cancel-long-queries --yes`, alternated and restaged
+//     before every trial, with pgrunbook's peak RSS (wait4 rusage) and a
+//     breakdown of where its time goes, read from its own transcript;
+//   - stop detection: how long after a statement really ends the engine's
+//     verify step notices it, run in-process with a three-step playbook;
+//   - server impact: pgbench TPS with 50 clients, alone and beside a
+//     back-to-back and a paced `--dry-run` loop of pgrunbook;
+//   - peak RSS again with 2,000 sessions.
+//
+// The cluster, every session and every child process are torn down on
+// exit, on error and on Ctrl-C (a second Ctrl-C exits at once; the
+// sandbox's parent-death signal still stops the server).
+package main

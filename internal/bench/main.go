@@ -1,0 +1,261 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/pgrunbook/pgrunbook/internal/pg"
+	"github.com/pgrunbook/pgrunbook/internal/sandbox"
+)
+
+// config is what a bench run measures; the defaults are what make bench
+// runs.
+type config struct {
+	Idle, Long  int           // staged sessions for the end-to-end comparison
+	Trials      int           // end-to-end trials of each method
+	StartupRuns int           // runs of each command for startup times
+	StopTrials  int           // stop-detection trials per polling setting
+	StopSpan    time.Duration // statements end at offsets spread over this span into verify
+	Clients     int           // pgbench clients
+	Impact      time.Duration // each pgbench round
+	MinRuntime  time.Duration // min_runtime given to cancel-long-queries
+	Bin         string        // a pgrunbook binary to use instead of building one
+	CPUProfile  string        // where to write a CPU profile of in-process runs
+	Timeout     time.Duration // bound on the whole run
+}
+
+func defaultConfig() config {
+	return config{
+		Idle: 1000, Long: 200, Trials: 5, StartupRuns: 20, StopTrials: 30, StopSpan: 600 * time.Millisecond,
+		Clients: 50, Impact: 15 * time.Second, MinRuntime: 500 * time.Millisecond, Timeout: 5 * time.Minute,
+	}
+}
+
+func main() { os.Exit(mainCode()) }
+
+// mainCode runs the bench with Ctrl-C and SIGTERM wired to a clean
+// teardown; a second signal kills the process at once.
+func mainCode() int {
+	cfg := defaultConfig()
+	flag.IntVar(&cfg.Trials, "trials", cfg.Trials, "end-to-end trials of each method")
+	flag.IntVar(&cfg.StopTrials, "stop-trials", cfg.StopTrials, "stop-detection trials per polling setting")
+	flag.DurationVar(&cfg.Impact, "impact", cfg.Impact, "duration of each pgbench round")
+	flag.StringVar(&cfg.Bin, "bin", "", "pgrunbook binary to measure (default: build one)")
+	flag.StringVar(&cfg.CPUProfile, "cpuprofile", "", "write a CPU profile of in-process runs to `FILE`")
+	flag.DurationVar(&cfg.Timeout, "timeout", cfg.Timeout, "bound on the whole run")
+	flag.Parse()
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	go func() {
+		<-ctx.Done()
+		stop() // a second Ctrl-C now takes the default action
+	}()
+	ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
+	defer cancel()
+
+	err := run(ctx, os.Stdout, cfg)
+	switch {
+	case err == nil:
+		return 0
+	case errors.Is(err, context.Canceled):
+		fmt.Fprintln(os.Stderr, "bench: interrupted; the sandbox was stopped and removed")
+		return 130
+	default:
+		fmt.Fprintf(os.Stderr, "bench: %v\n", err)
+		return 1
+	}
+}
+
+// results gathers what the summary compares with the targets.
+type results struct {
+	machine  machine
+	startup  []startupResult
+	snaps    []snapshotCost
+	psql     []psqlTrial
+	tool     []toolTrial
+	toolShm  []toolTrial // transcript on tmpfs
+	tool2000 []toolTrial
+	rows     int // pg_stat_activity rows during the comparison
+	stop     []stopLatency
+	targeted durations // a poll of only the targets' rows, at 2,000 rows
+	// quietServer, quietTool and quietWall are one dry run's server CPU,
+	// pgrunbook CPU and wall time without pgbench.
+	quietServer, quietTool, quietWall time.Duration
+	loadStart                         string
+	impact                            []impactRound
+}
+
+// run does the whole bench; everything it starts is gone when it returns.
+func run(ctx context.Context, w io.Writer, cfg config) (err error) {
+	began := time.Now()
+	res := &results{machine: describeMachine(), loadStart: loadAvg()}
+	fmt.Fprintln(w, "pgrunbook bench: pgrunbook against the hand-written psql pair on a throwaway PostgreSQL")
+
+	tmp, err := os.MkdirTemp("", "pgrunbook-bench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	t := tools{Pgrunbook: cfg.Bin}
+	if t.Pgrunbook == "" {
+		if t.Pgrunbook, err = goBuild(ctx, tmp, "pgrunbook", "github.com/pgrunbook/pgrunbook/cmd/pgrunbook"); err != nil {
+			return err
+		}
+	}
+	if t.Rusage, err = goBuild(ctx, tmp, "rusage", "github.com/pgrunbook/pgrunbook/internal/bench/rusage"); err != nil {
+		return err
+	}
+	if res.startup, err = measureStartup(ctx, w, t, cfg.StartupRuns); err != nil {
+		return err
+	}
+
+	heading(w, "Sandbox")
+	cluster, err := sandbox.Start(ctx, sandbox.Options{Settings: map[string]string{
+		"max_connections": "2300",
+		"shared_buffers":  "128MB",
+	}})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if serr := cluster.Stop(); serr != nil && err == nil {
+			err = serr
+		}
+	}()
+	dsn := cluster.DSN("postgres")
+	ctl, err := connectControl(ctx, dsn)
+	if err != nil {
+		return err
+	}
+	defer ctl.Close(context.Background())
+	if err := ctl.QueryRow(ctx, "SELECT current_setting('server_version')").Scan(&res.machine.Postgres); err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "  PostgreSQL %s on %s:%d, max_connections 2300, shared_buffers 128MB, fsync off\n",
+		res.machine.Postgres, cluster.Host, cluster.Port)
+
+	fl, err := newFleet(dsn)
+	if err != nil {
+		return err
+	}
+	defer fl.close()
+
+	if err := snapshots(ctx, w, res, fl, ctl, dsn, []int{100, 1000}); err != nil {
+		return err
+	}
+
+	heading(w, fmt.Sprintf("End to end: %d idle sessions + %d statements running pg_sleep", cfg.Idle, cfg.Long))
+	staged := time.Now()
+	if err := fl.addIdle(ctx, cfg.Idle-len(fl.idle)); err != nil {
+		return err
+	}
+	if err := fl.addLong(ctx, cfg.Long); err != nil {
+		return err
+	}
+	if res.rows, err = totalRows(ctx, ctl); err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "  staged in %s; pg_stat_activity has %d rows\n", ms(time.Since(staged)), res.rows)
+	cmp := &comparison{cluster: cluster, dsn: dsn, tools: t, dir: tmp, ctl: ctl, fleet: fl,
+		minRuntime: cfg.MinRuntime, settle: 200 * time.Millisecond, shmDir: tmpfsDir()}
+	if cmp.shmDir != "" {
+		defer os.RemoveAll(cmp.shmDir)
+	}
+	if err := endToEnd(ctx, w, res, cmp, cfg.Trials); err != nil {
+		return err
+	}
+	if cfg.CPUProfile != "" {
+		if err := cmp.profile(ctx, w, cfg.CPUProfile); err != nil {
+			return err
+		}
+	}
+
+	if err := stopDetection(ctx, w, res, cfg, dsn, tmp, ctl); err != nil {
+		return err
+	}
+
+	heading(w, fmt.Sprintf("Server impact: pgbench -c %d -j 2 -T %s (scale %d), with the staged sessions still there", cfg.Clients, cfg.Impact, pgbenchScale))
+	im := &impact{cluster: cluster, tools: t, dsn: dsn, dir: tmp, clients: cfg.Clients, dur: cfg.Impact,
+		minRuntime: cfg.MinRuntime, maxTargets: cfg.Long}
+	if err := serverImpact(ctx, w, res, im, ctl); err != nil {
+		return err
+	}
+
+	heading(w, "At 2,000 sessions")
+	if err := snapshots(ctx, w, res, fl, ctl, dsn, []int{2000}); err != nil {
+		return err
+	}
+	var pids []int32
+	for _, s := range fl.long {
+		pids = append(pids, int32(s.conn.PID()))
+	}
+	if res.targeted, err = measureTargetedPoll(ctx, ctl, pids); err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "  a poll reading only the %d targets' rows (pid = ANY($1)): median %s, p95 %s\n",
+		len(pids), ms(res.targeted.median()), ms(res.targeted.p95()))
+	for i := 0; i < 2; i++ {
+		if err := cmp.prepare(ctx); err != nil {
+			return err
+		}
+		tr, err := cmp.tool(ctx, tmp)
+		if err != nil {
+			return err
+		}
+		if err := cmp.check(ctx, "pgrunbook at 2,000 sessions"); err != nil {
+			return err
+		}
+		res.tool2000 = append(res.tool2000, tr)
+	}
+	rows, _ := totalRows(ctx, ctl)
+	fmt.Fprintf(w, "  pgrunbook run cancel-long-queries --yes with %d rows: %s and %s, peak RSS %s and %s\n",
+		rows, ms(res.tool2000[0].Wall), ms(res.tool2000[1].Wall), mib(res.tool2000[0].MaxRSS), mib(res.tool2000[1].MaxRSS))
+
+	summary(w, res, cfg)
+	fmt.Fprintf(w, "\nbench done in %s; tearing down %d sessions and the cluster\n", time.Since(began).Round(time.Second), len(fl.idle)+len(fl.long))
+	return nil
+}
+
+// connectControl opens the bench's own connection for staging checks.
+func connectControl(ctx context.Context, dsn string) (*pgx.Conn, error) {
+	cfg, err := pgx.ParseConfig(dsn)
+	if err != nil {
+		return nil, err
+	}
+	cfg.RuntimeParams["application_name"] = controlApp
+	return pgx.ConnectConfig(ctx, cfg)
+}
+
+// snapshots tops the sessions up to each level and times Client.Snapshot.
+func snapshots(ctx context.Context, w io.Writer, res *results, fl *fleet, ctl *pgx.Conn, dsn string, levels []int) error {
+	client, err := pg.Connect(ctx, pg.Options{DSN: dsn})
+	if err != nil {
+		return err
+	}
+	defer client.Close(ctx)
+	for _, level := range levels {
+		t := time.Now()
+		rows, err := fl.topUp(ctx, ctl, level, 0)
+		if err != nil {
+			return err
+		}
+		cost, err := measureSnapshot(ctx, client)
+		if err != nil {
+			return err
+		}
+		res.snaps = append(res.snaps, cost)
+		fmt.Fprintf(w, "  %d rows (staged in %s): Client.Snapshot median %s, p95 %s over %d calls\n",
+			rows, ms(time.Since(t)), ms(cost.Times.median()), ms(cost.Times.p95()), len(cost.Times))
+	}
+	return nil
+}

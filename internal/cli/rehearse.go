@@ -1,0 +1,212 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/pgrunbook/pgrunbook/engine"
+	"github.com/pgrunbook/pgrunbook/internal/pg"
+	"github.com/pgrunbook/pgrunbook/internal/playbook"
+	"github.com/pgrunbook/pgrunbook/internal/rehearse"
+)
+
+const rehearseUsage = `Usage: pgrunbook rehearse SCENARIO [FLAGS]
+       pgrunbook rehearse --list
+       pgrunbook rehearse --stop DIR
+
+Rehearses an incident on a throwaway PostgreSQL: starts a private cluster
+from the installed server binaries (initdb into a temporary directory, a
+free port on 127.0.0.1, a unix socket in that directory, trust
+authentication), puts pgbench load on it, stages the scenario with real
+client sessions, runs the scenario's recommended playbooks (or --playbook)
+exactly as "pgrunbook run" would, then checks the outcome and prints a
+scorecard: which culprits were stopped and how, whether any bystander,
+queued writer or pgbench client was hurt, and the time to mitigate. The
+scorecard is also appended to each transcript. Everything is stopped and
+removed at the end, also after Ctrl-C, unless --keep.
+
+Needs no running server and no connection settings: only the PostgreSQL
+server binaries (initdb, postgres, pgbench).
+
+Flags (before or after SCENARIO):
+      --list              list the scenarios, one line each
+      --playbook NAME|FILE
+                          run this playbook instead of the recommended ones
+                          (repeatable: they run in the order given)
+      --dry-run           the playbooks signal nothing; the scorecard says
+                          "not resolved (dry-run)"
+  -y, --yes               answer every confirmation with "all"
+      --set NAME=VALUE    set a parameter of every playbook that has it
+                          (repeatable); the rehearsal already sets database
+                          and each min_* duration to fit the staged incident
+      --clients N         pgbench clients (default 8; 0: no load)
+      --pg-bin DIR        directory of the PostgreSQL server binaries
+                          (default: initdb on PATH, pg_config --bindir, then
+                          /usr/lib/postgresql/*/bin and similar)
+      --transcript FILE   the transcript, when one playbook runs
+      --transcript-dir DIR
+                          where the transcripts go (default:
+                          $PGRUNBOOK_TRANSCRIPT_DIR, else
+                          $XDG_STATE_HOME/pgrunbook/transcripts, else
+                          ~/.local/state/pgrunbook/transcripts)
+      --keep              leave the cluster running at the end and print
+                          the PG* variables that reach it, for practice
+      --stop DIR          stop a cluster left by --keep and remove DIR
+
+Without a terminal, give --yes or --dry-run; on a terminal the playbooks
+ask before every cancel and terminate, as "pgrunbook run" does.
+
+Exit codes: 0 resolved with zero collateral damage, or a dry run that
+signalled nothing and left everything as it was; 1 not resolved, collateral
+damage, or the rehearsal could not be carried out; 2 bad usage or an
+invalid playbook; 3 aborted by the operator; 130 interrupted (everything
+was still stopped and removed).
+`
+
+// rehearseFlags are the rehearse command's flags.
+type rehearseFlags struct {
+	list, dryRun, yes, keep bool
+	playbooks, sets         stringList
+	clients                 int
+	pgBin, stop             string
+	transcript, dir         string
+}
+
+func rehearseCommand(ctx context.Context, args []string, stdio IO) error {
+	var f rehearseFlags
+	fs := flag.NewFlagSet("rehearse", flag.ContinueOnError)
+	fs.BoolVar(&f.list, "list", false, "")
+	fs.Var(&f.playbooks, "playbook", "")
+	fs.BoolVar(&f.dryRun, "dry-run", false, "")
+	fs.BoolVar(&f.yes, "yes", false, "")
+	fs.BoolVar(&f.yes, "y", false, "")
+	fs.Var(&f.sets, "set", "")
+	fs.IntVar(&f.clients, "clients", rehearse.DefaultClients, "")
+	fs.StringVar(&f.pgBin, "pg-bin", "", "")
+	fs.StringVar(&f.transcript, "transcript", "", "")
+	fs.StringVar(&f.dir, "transcript-dir", "", "")
+	fs.BoolVar(&f.keep, "keep", false, "")
+	fs.StringVar(&f.stop, "stop", "", "")
+	pos, err := parseInterleaved(fs, args, rehearseUsage, stdio.Out)
+	if err != nil {
+		return err
+	}
+	switch {
+	case f.list:
+		if len(pos) > 0 || f.stop != "" {
+			return usageErrorf("rehearse --list takes no scenario")
+		}
+		listScenarios(stdio)
+		return nil
+	case f.stop != "":
+		if len(pos) > 0 {
+			return usageErrorf("rehearse --stop DIR takes no scenario")
+		}
+		if err := rehearse.StopKept(f.stop, stdio.Out); err != nil {
+			return failf("%v", err)
+		}
+		return nil
+	case len(pos) != 1:
+		return usageErrorf("rehearse takes one scenario, got %d arguments (scenarios: %s)\n\n%s",
+			len(pos), strings.Join(rehearse.Names(), ", "), rehearseUsage)
+	case f.dryRun && f.yes:
+		return usageErrorf("give --dry-run or --yes, not both")
+	case f.transcript != "" && f.dir != "":
+		return usageErrorf("give --transcript FILE or --transcript-dir DIR, not both")
+	}
+	sc, ok := rehearse.Lookup(pos[0])
+	if !ok {
+		return usageErrorf("%v", rehearse.UnknownScenarioError(pos[0]))
+	}
+	var pbs []*playbook.Playbook
+	for _, arg := range f.playbooks {
+		pb, err := resolvePlaybook(arg)
+		if err != nil {
+			return err
+		}
+		pbs = append(pbs, pb)
+	}
+	count := len(pbs)
+	if count == 0 {
+		count = len(sc.Playbooks)
+	}
+	if f.transcript != "" && count > 1 {
+		return usageErrorf("--transcript FILE names one transcript, but %d playbooks run: give --transcript-dir DIR", count)
+	}
+	mode, err := runMode(f.dryRun, f.yes, stdio)
+	if err != nil {
+		return err
+	}
+
+	res, err := rehearse.Run(ctx, rehearse.Options{
+		Scenario:  sc,
+		Playbooks: pbs,
+		Sets:      f.sets,
+		Mode:      mode,
+		Clients:   f.clients,
+		BinDir:    f.pgBin,
+		Keep:      f.keep,
+		Out:       stdio.Out,
+		RunPlaybook: func(ctx context.Context, run rehearse.PlaybookRun) (rehearse.PlaybookResult, error) {
+			path, err := f.transcriptPath(run)
+			if err != nil {
+				return rehearse.PlaybookResult{}, err
+			}
+			res, tw, err := playbookRun{
+				pb: run.Playbook, vals: run.Values, mode: run.Mode, dsn: run.DSN,
+				statementTimeout: pg.DefaultStatementTimeout, transcriptPath: path,
+			}.execute(ctx, stdio)
+			if err != nil {
+				return rehearse.PlaybookResult{}, err
+			}
+			return rehearse.PlaybookResult{Result: res, Transcript: tw}, nil
+		},
+	})
+	var cfg *rehearse.ConfigError
+	switch {
+	case errors.As(err, &cfg):
+		return usageErrorf("%v", cfg)
+	case errors.Is(err, rehearse.ErrInterrupted):
+		return &silentExit{code: engine.ExitInterrupted}
+	case err != nil:
+		return failf("rehearse %s: %v", sc.Name, err)
+	case res.ExitCode != 0:
+		return &silentExit{code: res.ExitCode}
+	}
+	return nil
+}
+
+// transcriptPath names the transcript of one playbook run of a
+// rehearsal: --transcript, a file in --transcript-dir, or the default
+// location of run's transcripts.
+func (f *rehearseFlags) transcriptPath(run rehearse.PlaybookRun) (string, error) {
+	if f.transcript != "" {
+		return f.transcript, nil
+	}
+	name := fmt.Sprintf("rehearse-%s-%d-%s", run.Scenario, run.Index, run.Playbook.Name)
+	path, err := defaultTranscriptPath(name, time.Now())
+	if err != nil {
+		return "", failf("%v (give --transcript-dir DIR)", err)
+	}
+	if f.dir != "" {
+		path = filepath.Join(f.dir, filepath.Base(path))
+	}
+	return path, nil
+}
+
+// listScenarios prints each scenario with its summary and recommended
+// playbooks.
+func listScenarios(stdio IO) {
+	width := 0
+	for _, n := range rehearse.Names() {
+		width = max(width, len(n))
+	}
+	for _, sc := range rehearse.Scenarios() {
+		fmt.Fprintf(stdio.Out, "%-*s  %s (playbook: %s)\n", width, sc.Name, sc.Summary, strings.Join(sc.Playbooks, ", then "))
+	}
+}

@@ -1,0 +1,116 @@
+package rehearse
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/pgrunbook/pgrunbook/internal/playbook"
+	"github.com/pgrunbook/pgrunbook/playbooks"
+)
+
+// Scenario is an incident a rehearsal can stage.
+type Scenario struct {
+	// Name is how the command line names it, e.g. "long-query".
+	Name string
+	// Summary is one line for `pgrunbook rehearse --list`.
+	Summary string
+	// Playbooks are the built-in playbooks recommended for it, run in
+	// this order when no other playbook is given.
+	Playbooks []string
+	// Cast is what is staged, in staging order.
+	Cast []Kind
+}
+
+// scenarios are the rehearsable incidents, in the order --list shows them.
+var scenarios = []Scenario{
+	{
+		Name:      "long-query",
+		Summary:   "a report has been running for minutes among healthy traffic and a nightly backup",
+		Playbooks: []string{"cancel-long-queries"},
+		Cast:      []Kind{LongQuery, Backup, IdleBystander},
+	},
+	{
+		Name:      "stubborn-query",
+		Summary:   "a statement that swallows pg_cancel_backend: only terminate ends it",
+		Playbooks: []string{"cancel-long-queries"},
+		Cast:      []Kind{StubbornQuery, IdleBystander},
+	},
+	{
+		Name:      "idle-in-transaction",
+		Summary:   "a session idle in its transaction holds a row lock; two writers queue behind it",
+		Playbooks: []string{"terminate-idle-in-transaction"},
+		Cast:      []Kind{IdleInTransaction, QueuedWriter, QueuedWriter, IdleBystander},
+	},
+	{
+		Name:      "client-not-reading",
+		Summary:   "a backend blocked writing rows to a client that stopped reading (ClientWrite)",
+		Playbooks: []string{"cancel-long-queries"},
+		Cast:      []Kind{ClientNotReading, IdleBystander},
+	},
+	{
+		Name:      "mixed",
+		Summary:   "all of the above at once",
+		Playbooks: []string{"unblock-lock-chain", "cancel-long-queries"},
+		Cast: []Kind{LongQuery, Backup, StubbornQuery, IdleInTransaction, QueuedWriter, QueuedWriter,
+			ClientNotReading, IdleBystander},
+	},
+}
+
+// Scenarios returns every scenario, in the order --list shows them.
+func Scenarios() []Scenario {
+	out := make([]Scenario, len(scenarios))
+	copy(out, scenarios)
+	return out
+}
+
+// Lookup returns the scenario with the given name.
+func Lookup(name string) (Scenario, bool) {
+	for _, s := range scenarios {
+		if s.Name == name {
+			return s, true
+		}
+	}
+	return Scenario{}, false
+}
+
+// Names returns the scenario names, in the order --list shows them.
+func Names() []string {
+	names := make([]string, len(scenarios))
+	for i, s := range scenarios {
+		names[i] = s.Name
+	}
+	return names
+}
+
+// UnknownScenarioError says which scenarios exist.
+func UnknownScenarioError(name string) error {
+	return fmt.Errorf("no scenario %q (scenarios: %s; see pgrunbook rehearse --list)", name, strings.Join(Names(), ", "))
+}
+
+// RecommendedPlaybooks loads the scenario's recommended built-in
+// playbooks.
+func (s Scenario) RecommendedPlaybooks() ([]*playbook.Playbook, error) {
+	var out []*playbook.Playbook
+	for _, name := range s.Playbooks {
+		src, ok := playbooks.Source(name)
+		if !ok {
+			return nil, fmt.Errorf("scenario %s recommends playbook %s, which is not built in", s.Name, name)
+		}
+		pb, err := playbook.Parse("builtin:"+name, src)
+		if err != nil {
+			return nil, fmt.Errorf("built-in playbook %s: %w", name, err)
+		}
+		out = append(out, pb)
+	}
+	return out, nil
+}
+
+// has reports whether the scenario stages k.
+func (s Scenario) has(k Kind) bool {
+	for _, c := range s.Cast {
+		if c == k {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,108 @@
+package rehearse
+
+import (
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/pgrunbook/pgrunbook/internal/activity"
+	"github.com/pgrunbook/pgrunbook/internal/transcript"
+)
+
+// attempt is one action event: which function, and what came of it.
+type attempt struct {
+	function activity.Function
+	outcome  activity.Outcome
+}
+
+// record is what the transcripts of a rehearsal say was seen and done.
+type record struct {
+	// actions lists, per pid, the signal attempts in order (dry-run ones
+	// included, with outcome dry_run).
+	actions map[int][]attempt
+	// verifyFailed holds the pids that failed some verify.
+	verifyFailed map[int]bool
+	// firstSnapshot is the time of the first snapshot event; zero if none.
+	firstSnapshot time.Time
+	// lastGoodVerify is the time of the last verified event in which every
+	// target passed (and there was at least one); zero if none.
+	lastGoodVerify time.Time
+}
+
+// sent reports whether fn was sent to pid and the signal went out.
+func (r *record) sent(pid int, fn activity.Function) bool {
+	for _, a := range r.actions[pid] {
+		if a.function == fn && a.outcome == activity.Signalled {
+			return true
+		}
+	}
+	return false
+}
+
+// wouldSend reports whether a dry run recorded fn for pid.
+func (r *record) wouldSend(pid int, fn activity.Function) bool {
+	for _, a := range r.actions[pid] {
+		if a.function == fn && a.outcome == activity.DryRun {
+			return true
+		}
+	}
+	return false
+}
+
+// signalled reports whether any signal went out to pid.
+func (r *record) signalled(pid int) bool {
+	return r.sent(pid, activity.Cancel) || r.sent(pid, activity.Terminate)
+}
+
+// add folds one transcript's events into the record.
+func (r *record) add(events []transcript.Event) {
+	for _, ev := range events {
+		switch ev.Type {
+		case transcript.Snapshot:
+			if r.firstSnapshot.IsZero() || ev.Time.Before(r.firstSnapshot) {
+				r.firstSnapshot = ev.Time
+			}
+		case transcript.Action:
+			r.actions[ev.PID] = append(r.actions[ev.PID], attempt{function: ev.Function, outcome: activity.Outcome(ev.Outcome)})
+		case transcript.Verified:
+			for _, pid := range ev.Failed {
+				r.verifyFailed[pid] = true
+			}
+			if len(ev.Failed) == 0 && len(ev.Passed) > 0 && ev.Time.After(r.lastGoodVerify) {
+				r.lastGoodVerify = ev.Time
+			}
+		}
+	}
+}
+
+// newRecord returns an empty record.
+func newRecord() *record {
+	return &record{actions: map[int][]attempt{}, verifyFailed: map[int]bool{}}
+}
+
+// readRecord reads the transcripts at paths, in order.
+func readRecord(paths []string) (*record, error) {
+	r := newRecord()
+	for _, p := range paths {
+		f, err := os.Open(p)
+		if err != nil {
+			return nil, fmt.Errorf("read transcript: %w", err)
+		}
+		res, err := transcript.Read(f)
+		f.Close()
+		if err != nil {
+			return nil, fmt.Errorf("read transcript %s: %w", p, err)
+		}
+		r.add(res.Events)
+	}
+	return r, nil
+}
+
+// timeToMitigate is the time from the first snapshot to the last verify
+// that passed every target, and whether both exist.
+func (r *record) timeToMitigate() (time.Duration, bool) {
+	if r.firstSnapshot.IsZero() || r.lastGoodVerify.IsZero() || r.lastGoodVerify.Before(r.firstSnapshot) {
+		return 0, false
+	}
+	return r.lastGoodVerify.Sub(r.firstSnapshot), true
+}
