@@ -73,6 +73,7 @@ func (r *runner) action(ctx context.Context, st *playbook.Step) error {
 	}
 
 	var results []activity.SignalResult
+	var lost error // set when the connection died during the signal
 	if r.opts.Mode == DryRun {
 		results = make([]activity.SignalResult, len(targets))
 		for i, s := range targets {
@@ -84,9 +85,19 @@ func (r *runner) action(ctx context.Context, st *playbook.Step) error {
 		var err error
 		results, err = r.opts.DB.Signal(context.WithoutCancel(ctx), fn, reqs, a.BackendTypes)
 		if err != nil {
+			msg := err.Error()
+			if connectionLost(err) {
+				// The statement may or may not have signalled: never
+				// re-send on a guess. The next verify checks each
+				// session by identity on a fresh snapshot.
+				msg += "; outcome unknown, not re-sent: the next verify checks these sessions on a fresh snapshot"
+			}
 			results = make([]activity.SignalResult, len(targets))
 			for i, s := range targets {
-				results[i] = activity.SignalResult{PID: s.PID, Outcome: activity.Error, Message: err.Error()}
+				results[i] = activity.SignalResult{PID: s.PID, Outcome: activity.Error, Message: msg}
+			}
+			if connectionLost(err) {
+				lost = err
 			}
 		}
 	}
@@ -118,6 +129,9 @@ func (r *runner) action(ctx context.Context, st *playbook.Step) error {
 		}
 	}
 	r.scope.Put(st.ID, sets)
+	if lost != nil {
+		return r.reconnect(ctx, lost)
+	}
 	return nil
 }
 

@@ -118,6 +118,10 @@ type Options struct {
 	// operator thinks: an answer given later than this refreshes the
 	// sessions and, if they changed, asks again. Default DefaultStaleAfter.
 	StaleAfter time.Duration
+	// ReconnectFor bounds how long a run tries to restore a lost
+	// connection before it ends with outcome connection_lost.
+	// Default DefaultReconnectFor.
+	ReconnectFor time.Duration
 }
 
 // DefaultStaleAfter is the default Options.StaleAfter.

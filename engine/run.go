@@ -56,17 +56,6 @@ type runner struct {
 	taken  time.Time
 }
 
-// snapshot reads pg_stat_activity (one statement) and remembers it as the
-// latest view, used to find the leaders of parallel workers.
-func (r *runner) snapshot(ctx context.Context) (*activity.Snapshot, error) {
-	snap, err := r.opts.DB.Snapshot(ctx)
-	if err != nil {
-		return nil, err
-	}
-	r.latest, r.taken = snap, snap.Taken
-	return snap, nil
-}
-
 type identityKey struct {
 	pid   int
 	start int64
@@ -96,6 +85,9 @@ func Run(ctx context.Context, opts Options) (Result, error) {
 	}
 	if opts.StaleAfter <= 0 {
 		opts.StaleAfter = DefaultStaleAfter
+	}
+	if opts.ReconnectFor <= 0 {
+		opts.ReconnectFor = DefaultReconnectFor
 	}
 	r := &runner{
 		opts:       opts,

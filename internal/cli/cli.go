@@ -96,8 +96,15 @@ type command struct {
 	run     func(ctx context.Context, args []string, stdio IO) error
 }
 
+// registered holds commands that live in files of their own and add
+// themselves with register from an init function.
+var registered []command
+
+// register adds a command to the command line; call it from init.
+func register(c command) { registered = append(registered, c) }
+
 func commands() []command {
-	return []command{
+	return append([]command{
 		{"run", "run a playbook against a server", runUsage, runCommand},
 		{"rehearse", "stage an incident on a throwaway PostgreSQL, run playbooks, score them", rehearseUsage, rehearseCommand},
 		{"replay", "show a recorded run as the operator saw it", replayUsage, replayCommand},
@@ -105,7 +112,7 @@ func commands() []command {
 		{"list", "list the built-in playbooks", listUsage, listCommand},
 		{"explain", "show a playbook's parameters and steps as a checklist", explainUsage, explainCommand},
 		{"version", "print pgrunbook's version", versionUsage, versionCommand},
-	}
+	}, registered...)
 }
 
 func dispatch(ctx context.Context, args []string, stdio IO) error {

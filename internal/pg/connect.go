@@ -40,6 +40,7 @@ type Options struct {
 // Client is pgrunbook's connection to one server.
 type Client struct {
 	conn *pgx.Conn
+	cfg  *pgx.ConnConfig
 	info ServerInfo
 	sql  snapshotSQL
 }
@@ -108,7 +109,7 @@ func Connect(ctx context.Context, opts Options) (*Client, error) {
 	if err != nil {
 		return nil, &ConnectError{Target: target, Reason: explainConnectError(err, cfg), Err: err}
 	}
-	c := &Client{conn: conn}
+	c := &Client{conn: conn, cfg: cfg}
 	c.info = ServerInfo{Host: cfg.Host, Port: int(cfg.Port), PID: int(conn.PgConn().PID())}
 	err = conn.QueryRow(ctx, infoSQL).Scan(&c.info.User, &c.info.Database, &c.info.Version, &c.info.VersionNum,
 		&c.info.Privileges.Superuser, &c.info.Privileges.SignalBackend, &c.info.Privileges.ReadAllStats)

@@ -80,7 +80,7 @@ func (c *Client) Signal(ctx context.Context, fn activity.Function, targets []act
 	}
 	results, err := c.signalBatch(ctx, query, targets, backendTypes)
 	if err == nil || SQLState(err) != "42501" {
-		return results, err
+		return results, c.lost(err)
 	}
 	results = make([]activity.SignalResult, 0, len(targets))
 	for _, t := range targets {
@@ -90,6 +90,8 @@ func (c *Client) Signal(ctx context.Context, fn activity.Function, targets []act
 			results = append(results, one...)
 		case SQLState(err) == "42501":
 			results = append(results, activity.SignalResult{PID: t.PID, Outcome: activity.Denied, Message: serverMessage(err)})
+		case c.conn.IsClosed():
+			return nil, c.lost(err)
 		default:
 			results = append(results, activity.SignalResult{PID: t.PID, Outcome: activity.Error, Message: oneLine(err)})
 		}

@@ -43,7 +43,7 @@ ORDER BY a.pid`, leader, queryID))
 func (c *Client) Snapshot(ctx context.Context) (*activity.Snapshot, error) {
 	rows, err := c.conn.Query(ctx, string(c.sql))
 	if err != nil {
-		return nil, fmt.Errorf("reading pg_stat_activity: %w", err)
+		return nil, c.lost(fmt.Errorf("reading pg_stat_activity: %w", err))
 	}
 	defer rows.Close()
 	snap := &activity.Snapshot{}
@@ -82,7 +82,7 @@ func (c *Client) Snapshot(ctx context.Context) (*activity.Snapshot, error) {
 		snap.Rows = append(snap.Rows, s)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("reading pg_stat_activity: %w", err)
+		return nil, c.lost(fmt.Errorf("reading pg_stat_activity: %w", err))
 	}
 	snap.Taken = taken.UTC()
 	snap.Derive()

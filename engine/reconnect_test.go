@@ -1,0 +1,142 @@
+package engine_test
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/pgrunbook/pgrunbook/engine"
+	"github.com/pgrunbook/pgrunbook/internal/pg"
+	"github.com/pgrunbook/pgrunbook/internal/pg/pgtest"
+	"github.com/pgrunbook/pgrunbook/internal/playbook"
+	"github.com/pgrunbook/pgrunbook/internal/render"
+	"github.com/pgrunbook/pgrunbook/internal/transcript"
+)
+
+// waitingPlaybook waits on fresh snapshots for a condition that holds only
+// once the marker session appears, so the run is busy polling while the
+// test breaks its connection.
+const waitingPlaybook = `name: waits
+steps:
+  - wait:
+      until: any(rows, .application_name == "%s")
+      timeout: 20s
+  - id: snap
+    activity:
+`
+
+// runBroken runs waitingPlaybook as dsn and, once the wait step has
+// started, calls breakIt with pgrunbook's own backend pid; then it lets
+// the wait end by connecting a marker session.
+func runBroken(t *testing.T, dsn string, reconnectFor time.Duration, breakIt func(admin *pgx.Conn, ownPID int) error) (engine.Result, []transcript.Event, string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	marker := "marker_" + strings.ReplaceAll(t.Name(), "/", "_")
+	pb, err := playbook.Parse("waits.yaml", []byte(strings.Replace(waitingPlaybook, "%s", marker, 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	client, err := pg.Connect(ctx, pg.Options{DSN: dsn})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close(ctx)
+	path := filepath.Join(t.TempDir(), "run.jsonl")
+	tw, err := transcript.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tw.Close()
+	var shown bytes.Buffer
+	rd := &render.Renderer{W: &shown, Width: 160}
+	ownPID := client.Info().PID
+	admin := pgtest.Connect(t)
+	broken := make(chan error, 1)
+	markerConn := make(chan *pgx.Conn, 1)
+	show := func(ev transcript.Event) {
+		rd.Event(ev)
+		if ev.Type == transcript.StepStarted && ev.Kind == playbook.KindWait {
+			go func() {
+				broken <- breakIt(admin, ownPID)
+				// Let the condition become true.
+				conn, err := pgx.Connect(context.Background(), pgtest.DSN()+" application_name="+marker)
+				if err == nil {
+					markerConn <- conn
+				}
+				close(markerConn)
+			}()
+		}
+	}
+	res, err := engine.Run(ctx, engine.Options{
+		Playbook: pb, DB: client, Mode: engine.Yes, Transcript: tw, Show: show, ReconnectFor: reconnectFor,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := <-broken; err != nil {
+		t.Fatal(err)
+	}
+	for conn := range markerConn {
+		conn.Close(context.Background())
+	}
+	tw.Close()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	rr, err := transcript.Read(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res, rr.Events, shown.String()
+}
+
+func terminate(admin *pgx.Conn, pid int) error {
+	_, err := admin.Exec(context.Background(), "SELECT pg_terminate_backend($1)", pid)
+	return err
+}
+
+func TestOwnBackendTerminatedMidWaitReconnects(t *testing.T) {
+	t.Parallel()
+	res, events, shown := runBroken(t, pgtest.DSN(), 10*time.Second, terminate)
+	if res.ExitCode != engine.ExitOK {
+		t.Fatalf("exit %d (%s), want 0 after reconnecting\n%s", res.ExitCode, res.Message, shown)
+	}
+	var lost, back bool
+	for _, ev := range events {
+		lost = lost || ev.Type == transcript.Warning && strings.Contains(ev.Text, "lost the connection")
+		back = back || ev.Type == transcript.Note && strings.HasPrefix(ev.Text, "reconnected after")
+	}
+	if !lost || !back {
+		t.Errorf("transcript records loss=%v recovery=%v, want both\n%s", lost, back, shown)
+	}
+}
+
+func TestServerNeverComesBackEndsConnectionLost(t *testing.T) {
+	t.Parallel()
+	db := pgtest.CreateDatabase(t, "lost")
+	role := "lost_" + strings.TrimPrefix(db, "lost_")
+	createRole(t, role)
+	res, events, shown := runBroken(t, pgtest.DSNFor(db)+" user="+role, time.Second, func(admin *pgx.Conn, pid int) error {
+		// The role may no longer log in: every reconnection fails.
+		if _, err := admin.Exec(context.Background(), "ALTER ROLE "+role+" NOLOGIN"); err != nil {
+			return err
+		}
+		return terminate(admin, pid)
+	})
+	if res.ExitCode != engine.ExitFailed || res.Outcome != engine.OutcomeConnectionLost {
+		t.Fatalf("exit %d outcome %s, want 1 connection_lost\n%s", res.ExitCode, res.Outcome, shown)
+	}
+	last := events[len(events)-1]
+	if last.Type != transcript.RunFinished || last.Outcome != engine.OutcomeConnectionLost {
+		t.Errorf("last event %+v, want run_finished connection_lost", last)
+	}
+}
