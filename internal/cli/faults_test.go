@@ -1,0 +1,195 @@
+package cli_test
+
+import (
+	"context"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/pgrunbook/pgrunbook/internal/pg/incident"
+	"github.com/pgrunbook/pgrunbook/internal/pg/pgtest"
+	"github.com/pgrunbook/pgrunbook/internal/sandbox"
+	"github.com/pgrunbook/pgrunbook/internal/transcript"
+)
+
+// startRun starts `pgrunbook run` without waiting for it.
+func startRun(t *testing.T, dir string, args ...string) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command(binary, args...)
+	cmd.Dir = dir
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + dir}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	return cmd
+}
+
+// TestKilledRunsLeaveReadableTranscripts kills runs with SIGKILL at twenty
+// random points; every transcript left behind must parse up to its last
+// complete line and replay.
+func TestKilledRunsLeaveReadableTranscripts(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := pgtest.CreateDatabase(t, "crash")
+	dsn := pgtest.DSNFor(db)
+	dir := t.TempDir()
+	rng := rand.New(rand.NewPCG(1, 2))
+	var transcripts int
+	for i := range 20 {
+		long, err := incident.StubbornQuery(ctx, dsn, "report", time.Minute)
+		if err != nil {
+			t.Fatal(err)
+		}
+		path := filepath.Join(dir, "run-"+string(rune('a'+i))+".jsonl")
+		cmd := startRun(t, dir, "run", "cancel-long-queries", "--yes", "-d", dsn,
+			"--set", "min_runtime=0s", "--set", "database="+db, "--transcript", path)
+		time.Sleep(time.Duration(rng.IntN(1500)) * time.Millisecond)
+		_ = cmd.Process.Signal(syscall.SIGKILL)
+		_ = cmd.Wait()
+		long.Close()
+
+		data, err := os.ReadFile(path)
+		if os.IsNotExist(err) {
+			continue // killed before the transcript was created
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		transcripts++
+		res, err := transcript.Read(strings.NewReader(string(data)))
+		if err != nil {
+			t.Errorf("kill %d: transcript does not parse: %v", i, err)
+			continue
+		}
+		if len(res.Events) > 0 && res.Events[0].Type != transcript.RunStarted {
+			t.Errorf("kill %d: first event is %s", i, res.Events[0].Type)
+		}
+		if r := pgrunbook(t, dir, nil, "replay", path); r.code != 0 && len(res.Events) > 0 {
+			t.Errorf("kill %d: replay exit %d: %s", i, r.code, r.stderr)
+		}
+	}
+	if transcripts < 10 {
+		t.Errorf("only %d of 20 killed runs had created their transcript; the kill points are too early to test anything", transcripts)
+	}
+}
+
+// TestSIGINTDuringVerifyEndsCleanly interrupts an unattended run while it
+// polls: exit 130 and a transcript that says interrupted.
+func TestSIGINTDuringVerifyEndsCleanly(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := pgtest.CreateDatabase(t, "sigint")
+	dsn := pgtest.DSNFor(db)
+	stubborn, err := incident.StubbornQuery(ctx, dsn, "etl", time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(stubborn.Close)
+	dir := t.TempDir()
+	path := filepath.Join(dir, "run.jsonl")
+	cmd := startRun(t, dir, "run", "cancel-long-queries", "--yes", "-d", dsn,
+		"--set", "min_runtime=0s", "--set", "database="+db, "--transcript", path)
+	// The cancel is ignored, so the verify polls for 5s: interrupt it.
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		data, _ := os.ReadFile(path)
+		if strings.Contains(string(data), `"type":"action"`) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the run never reached its cancel")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err := cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	err = cmd.Wait()
+	if code := cmd.ProcessState.ExitCode(); code != 130 {
+		t.Fatalf("exit %d (%v), want 130", code, err)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	res, err := transcript.Read(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	last := res.Events[len(res.Events)-1]
+	if last.Type != transcript.RunFinished || last.Outcome != "interrupted" {
+		t.Errorf("last event %s/%s, want run_finished/interrupted", last.Type, last.Outcome)
+	}
+	for _, ev := range res.Events {
+		if ev.Type == transcript.Action && ev.Function == "pg_terminate_backend" {
+			t.Error("the interrupted run went on to terminate")
+		}
+	}
+}
+
+// TestTooManyConnections: with every ordinary slot taken by idle clients, a
+// superuser still connects (reserved slots) and clears idle transactions;
+// an ordinary role is told in one line why it cannot connect.
+func TestTooManyConnections(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	c, err := sandbox.Start(ctx, sandbox.Options{Settings: map[string]string{
+		"max_connections": "12", "superuser_reserved_connections": "3",
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Stop() })
+	admin, err := pgx.Connect(ctx, c.DSN("postgres"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := admin.Exec(ctx, "CREATE ROLE app LOGIN; CREATE TABLE t (id int primary key, n int); INSERT INTO t VALUES (1, 0); GRANT ALL ON t TO app"); err != nil {
+		t.Fatal(err)
+	}
+	admin.Close(ctx)
+	appDSN := c.DSN("postgres") + " user=app"
+	// Fill every ordinary slot; the first holds a transaction open.
+	var conns []*pgx.Conn
+	t.Cleanup(func() {
+		for _, conn := range conns {
+			conn.Close(context.Background())
+		}
+	})
+	for i := 0; ; i++ {
+		conn, err := pgx.Connect(ctx, appDSN)
+		if err != nil {
+			break
+		}
+		conns = append(conns, conn)
+		if i == 0 {
+			if _, err := conn.Exec(ctx, "BEGIN; UPDATE t SET n = n + 1 WHERE id = 1"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if i > 20 {
+			t.Fatal("max_connections did not stop new connections")
+		}
+	}
+	dir := t.TempDir()
+	refused := pgrunbook(t, dir, nil, "run", "terminate-idle-in-transaction", "--yes", "-d", appDSN, "--set", "min_idle=0s")
+	if refused.code != 1 || strings.Count(strings.TrimSpace(refused.stderr), "\n") != 0 || !strings.Contains(refused.stderr, "too many connections") {
+		t.Errorf("ordinary role: exit %d, stderr %q; want exit 1 and one line about too many connections", refused.code, refused.stderr)
+	}
+	ok := pgrunbook(t, dir, nil, "run", "terminate-idle-in-transaction", "--yes", "-d", c.DSN("postgres"), "--set", "min_idle=0s")
+	if ok.code != 0 {
+		t.Fatalf("superuser: exit %d\n%s%s", ok.code, ok.stdout, ok.stderr)
+	}
+	if !strings.Contains(ok.stdout, "pg_terminate_backend") || !strings.Contains(ok.stdout, "signalled") {
+		t.Errorf("the superuser run did not terminate the idle transaction:\n%s", ok.stdout)
+	}
+}
