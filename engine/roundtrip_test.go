@@ -1,0 +1,574 @@
+package engine_test
+
+// Round trips per step. A step costs a fixed number of statements,
+// whatever the number of its targets:
+//
+//	activity             1 statement (Database.Snapshot)
+//	filter, note,        0
+//	  wait for
+//	confirm              0 (1 Snapshot only when an interactive answer came
+//	                       after StaleAfter and the sessions are re-read)
+//	cancel, terminate    1 statement (Database.Signal) for all N targets; only
+//	                       if the server refuses the batch with SQLSTATE 42501
+//	                       that the statement did not predict, 1 more per target
+//	verify, wait until   1 statement (Database.Snapshot) per poll
+//
+// On the wire a statement is one Execute and one Sync. The first time a
+// connection runs a statement, pgx's statement cache sends one more round
+// trip before it (Parse, Describe, Sync) to prepare it; pg.Connect's own
+// privileges query belongs to no step.
+//
+// The tests below count twice, with two techniques that do not depend on
+// each other: a decorator around the real *pg.Client counts the engine's
+// calls per step, and a proxy between the client and the server counts the
+// protocol messages that cross the wire during each call, so a statement
+// sent outside Snapshot and Signal, or a call that sends more than one
+// statement, is seen.
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/pgrunbook/pgrunbook/engine"
+	"github.com/pgrunbook/pgrunbook/internal/activity"
+	"github.com/pgrunbook/pgrunbook/internal/pg"
+	"github.com/pgrunbook/pgrunbook/internal/pg/incident"
+	"github.com/pgrunbook/pgrunbook/internal/pg/pgtest"
+	"github.com/pgrunbook/pgrunbook/internal/playbook"
+	"github.com/pgrunbook/pgrunbook/internal/transcript"
+)
+
+// roundTripCancel cancels the statements of one application and verifies
+// that they stopped; roundTripTerminate ends its sessions and verifies
+// that they are gone.
+const (
+	roundTripCancel = `name: round-trips-cancel
+summary: Cancel the statements of one application, then verify they stopped.
+params:
+  app: {type: string}
+steps:
+  - id: snapshot
+    activity:
+  - id: targets
+    filter:
+      where: application_name == params.app && state == "active"
+  - id: cancel
+    cancel: {targets: targets, max_targets: 10}
+  - id: stopped
+    verify: {targets: targets, expect: query_stopped, timeout: 10s}
+`
+	roundTripTerminate = `name: round-trips-terminate
+summary: Terminate the sessions of one application, then verify they are gone.
+params:
+  app: {type: string}
+steps:
+  - id: snapshot
+    activity:
+  - id: targets
+    filter:
+      where: application_name == params.app
+  - id: terminate
+    terminate: {targets: targets, max_targets: 10}
+  - id: gone
+    verify: {targets: targets, expect: gone, timeout: 10s}
+`
+)
+
+func TestRoundTripsOfACancelStepDoNotGrowWithItsTargets(t *testing.T) {
+	t.Parallel()
+	pb := parsePlaybook(t, roundTripCancel)
+	var cancelWire []wireCount
+	for _, n := range []int{1, 10} {
+		db := pgtest.CreateDatabase(t, fmt.Sprintf("roundtrips_cancel_%d", n))
+		app := "rt-" + db
+		stage := stager(t)
+		var longs []*incident.Session
+		for i := 0; i < n; i++ {
+			longs = append(longs, stage(incident.LongQuery(context.Background(), pgtest.DSNFor(db), app, time.Minute)))
+		}
+
+		cr := runCounted(t, pb, "app="+app)
+
+		if cr.res.ExitCode != engine.ExitOK {
+			t.Fatalf("%d targets: exit %d (%s), want 0", n, cr.res.ExitCode, cr.res.Message)
+		}
+		for _, l := range longs {
+			waitDone(t, l, "cancelled statement")
+			if pg.SQLState(l.Err()) != "57014" {
+				t.Errorf("%d targets: pid %d ended with %v, want query_canceled", n, l.PID, l.Err())
+			}
+		}
+		cr.wantCalls(t, "snapshot", "Snapshot", 1)
+		cr.wantCalls(t, "targets", "", 0)
+		sig := cr.wantCalls(t, "cancel", "Signal", 1)
+		if len(sig) == 1 && sig[0].targets != n {
+			t.Errorf("%d targets: Signal was given %d targets, want %d", n, sig[0].targets, n)
+		}
+		cr.wantVerifyPolls(t, "stopped")
+		cr.wantOneStatementPerCall(t)
+		cr.wantNothingElseOnTheWire(t)
+		if len(sig) == 1 {
+			cancelWire = append(cancelWire, sig[0].wire)
+		}
+		if t.Failed() || testing.Verbose() {
+			t.Logf("%d targets:\n%s", n, cr.table())
+		}
+	}
+	if len(cancelWire) == 2 && cancelWire[0] != cancelWire[1] {
+		t.Errorf("the cancel step's wire traffic depends on its targets: 1 target %+v, 10 targets %+v", cancelWire[0], cancelWire[1])
+	}
+}
+
+func TestRoundTripsOfATerminateStep(t *testing.T) {
+	t.Parallel()
+	pb := parsePlaybook(t, roundTripTerminate)
+	const n = 10
+	db := pgtest.CreateDatabase(t, "roundtrips_terminate")
+	app := "rt-" + db
+	stage := stager(t)
+	for i := 0; i < n; i++ {
+		stage(incident.Idle(context.Background(), pgtest.DSNFor(db), app))
+	}
+
+	cr := runCounted(t, pb, "app="+app)
+
+	if cr.res.ExitCode != engine.ExitOK {
+		t.Fatalf("exit %d (%s), want 0", cr.res.ExitCode, cr.res.Message)
+	}
+	if got := len(cr.verified(t, "gone").Passed); got != n {
+		t.Errorf("verify gone passed %d sessions, want %d", got, n)
+	}
+	cr.wantCalls(t, "snapshot", "Snapshot", 1)
+	sig := cr.wantCalls(t, "terminate", "Signal", 1)
+	if len(sig) == 1 && sig[0].targets != n {
+		t.Errorf("Signal was given %d targets, want %d", sig[0].targets, n)
+	}
+	cr.wantVerifyPolls(t, "gone")
+	cr.wantOneStatementPerCall(t)
+	cr.wantNothingElseOnTheWire(t)
+	if t.Failed() || testing.Verbose() {
+		t.Logf("\n%s", cr.table())
+	}
+}
+
+func parsePlaybook(t *testing.T, src string) *playbook.Playbook {
+	t.Helper()
+	pb, err := playbook.Parse("roundtrips.yaml", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pb
+}
+
+// countedRun is a run through the counting decorator and the wire proxy.
+type countedRun struct {
+	res    engine.Result
+	events []transcript.Event
+	calls  []dbCall
+	// outside is the wire traffic between the connection being ready and
+	// the run's end that no Snapshot or Signal call sent.
+	outside wireCount
+}
+
+// runCounted runs pb in --yes mode on a client connected through a wire
+// proxy and wrapped in a counting decorator.
+func runCounted(t *testing.T, pb *playbook.Playbook, sets ...string) countedRun {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	vals, err := pb.Resolve(sets)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wire := startWireCounter(t, pgtest.DSN())
+	client, err := pg.Connect(ctx, pg.Options{DSN: wire.dsn})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close(ctx)
+	tw, err := transcript.Create(filepath.Join(t.TempDir(), "run.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tw.Close()
+	db := &countingDB{Client: client, wire: wire}
+	var cr countedRun
+	ready := wire.count()
+	cr.res, err = engine.Run(ctx, engine.Options{
+		Playbook: pb, Params: vals, DB: db, Mode: engine.Yes, Transcript: tw,
+		Show: func(ev transcript.Event) {
+			cr.events = append(cr.events, ev)
+			if ev.Type == transcript.StepStarted {
+				db.setStep(ev.Step)
+			}
+		},
+		Server: transcript.Server{BackendPID: client.Info().PID},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cr.calls = db.recorded()
+	cr.outside = wire.count().minus(ready)
+	for _, c := range cr.calls {
+		cr.outside = cr.outside.minus(c.wire)
+	}
+	return cr
+}
+
+// wantCalls checks that step made want calls of method (any method when
+// "") and returns them.
+func (cr countedRun) wantCalls(t *testing.T, step, method string, want int) []dbCall {
+	t.Helper()
+	var got []dbCall
+	for _, c := range cr.calls {
+		if c.step == step && (method == "" || c.method == method) {
+			got = append(got, c)
+		}
+	}
+	if len(got) != want {
+		what := method
+		if what == "" {
+			what = "database"
+		}
+		t.Errorf("step %s made %d %s calls, want %d", step, len(got), what, want)
+	}
+	return got
+}
+
+// wantVerifyPolls checks that a verify step made one Snapshot call per
+// poll it reports, and nothing else.
+func (cr countedRun) wantVerifyPolls(t *testing.T, step string) {
+	t.Helper()
+	v := cr.verified(t, step)
+	if v.Polls < 1 {
+		t.Errorf("verify %s reports %d polls", step, v.Polls)
+	}
+	cr.wantCalls(t, step, "Snapshot", v.Polls)
+	cr.wantCalls(t, step, "", v.Polls)
+}
+
+// wantOneStatementPerCall checks that every call put exactly one statement
+// on the wire, in one round trip, or two for the first use of a statement
+// on the connection (pgx prepares it).
+func (cr countedRun) wantOneStatementPerCall(t *testing.T) {
+	t.Helper()
+	used := map[string]bool{}
+	for _, c := range cr.calls {
+		limit := 1
+		if !used[c.method] {
+			limit = 2
+		}
+		used[c.method] = true
+		if c.wire.statements() != 1 || c.wire.roundTrips() < 1 || c.wire.roundTrips() > limit {
+			t.Errorf("step %s: %s sent %d statements in %d round trips (%+v), want 1 statement in at most %d",
+				c.step, c.method, c.wire.statements(), c.wire.roundTrips(), c.wire, limit)
+		}
+	}
+}
+
+// wantNothingElseOnTheWire checks that every message the client sent
+// during the run belongs to a Snapshot or Signal call.
+func (cr countedRun) wantNothingElseOnTheWire(t *testing.T) {
+	t.Helper()
+	if cr.outside != (wireCount{}) {
+		t.Errorf("messages sent outside Snapshot and Signal: %+v", cr.outside)
+	}
+}
+
+func (cr countedRun) verified(t *testing.T, step string) transcript.Event {
+	t.Helper()
+	for _, ev := range cr.events {
+		if ev.Type == transcript.Verified && ev.Step == step {
+			return ev
+		}
+	}
+	t.Fatalf("no verified event for step %s", step)
+	return transcript.Event{}
+}
+
+// table lists the calls for a failure message.
+func (cr countedRun) table() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%-10s %-9s %7s %10s %11s\n", "step", "call", "targets", "statements", "round trips")
+	for _, c := range cr.calls {
+		fmt.Fprintf(&b, "%-10s %-9s %7d %10d %11d\n", c.step, c.method, c.targets, c.wire.statements(), c.wire.roundTrips())
+	}
+	return b.String()
+}
+
+// countingDB is the engine's Database: the real client, with every call
+// recorded with the step it belongs to and the wire traffic it caused.
+// Embedding the client keeps its other methods (reconnecting) visible to
+// the engine.
+type countingDB struct {
+	*pg.Client
+	wire *wireCounter
+
+	mu    sync.Mutex
+	step  string
+	calls []dbCall
+}
+
+// dbCall is one call of the engine into its Database.
+type dbCall struct {
+	step    string
+	method  string
+	targets int
+	wire    wireCount
+}
+
+func (d *countingDB) setStep(step string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.step = step
+}
+
+func (d *countingDB) record(method string, targets int, before wireCount) {
+	after := d.wire.count()
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.calls = append(d.calls, dbCall{step: d.step, method: method, targets: targets, wire: after.minus(before)})
+}
+
+func (d *countingDB) recorded() []dbCall {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return append([]dbCall(nil), d.calls...)
+}
+
+func (d *countingDB) Snapshot(ctx context.Context) (*activity.Snapshot, error) {
+	before := d.wire.count()
+	defer d.record("Snapshot", 0, before)
+	return d.Client.Snapshot(ctx)
+}
+
+func (d *countingDB) Signal(ctx context.Context, fn activity.Function, targets []activity.SignalTarget, backendTypes []string) ([]activity.SignalResult, error) {
+	before := d.wire.count()
+	defer d.record("Signal", len(targets), before)
+	return d.Client.Signal(ctx, fn, targets, backendTypes)
+}
+
+var _ engine.Database = (*countingDB)(nil)
+
+// wireCount counts frontend protocol messages by kind.
+type wireCount struct {
+	Query, Parse, Bind, Describe, Execute, Sync, Other int
+}
+
+// statements is how many statements were executed: one per Execute of
+// the extended protocol, one per simple Query.
+func (c wireCount) statements() int { return c.Execute + c.Query }
+
+// roundTrips is how many times the client waited for the server: each
+// Sync and each simple Query ends with ReadyForQuery.
+func (c wireCount) roundTrips() int { return c.Sync + c.Query }
+
+func (c wireCount) minus(o wireCount) wireCount {
+	return wireCount{c.Query - o.Query, c.Parse - o.Parse, c.Bind - o.Bind, c.Describe - o.Describe,
+		c.Execute - o.Execute, c.Sync - o.Sync, c.Other - o.Other}
+}
+
+// wireCounter is a TCP proxy to the test server that counts the messages
+// its clients send. A message is counted when the proxy reads it, before
+// it is forwarded, so by the time a reply reaches the client every
+// message that caused it has been counted.
+type wireCounter struct {
+	// dsn connects through the proxy with the test server's credentials.
+	dsn string
+
+	ln              net.Listener
+	network, server string
+
+	mu    sync.Mutex
+	n     wireCount
+	conns []net.Conn
+	wg    sync.WaitGroup
+}
+
+// Protocol codes of the untyped messages a client may send first.
+const (
+	sslRequestCode    = 80877103
+	gssEncRequestCode = 80877104
+)
+
+func startWireCounter(t *testing.T, dsn string) *wireCounter {
+	t.Helper()
+	cfg, err := pgconn.ParseConfig(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := &wireCounter{network: "tcp", server: net.JoinHostPort(cfg.Host, strconv.Itoa(int(cfg.Port)))}
+	if strings.HasPrefix(cfg.Host, "/") {
+		w.network, w.server = "unix", filepath.Join(cfg.Host, fmt.Sprintf(".s.PGSQL.%d", cfg.Port))
+	}
+	w.ln, err = net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.dsn = throughProxy(t, dsn, w.ln.Addr().(*net.TCPAddr).Port)
+	w.wg.Add(1)
+	go w.accept()
+	t.Cleanup(w.close)
+	return w
+}
+
+// throughProxy points dsn at the proxy on 127.0.0.1:port, without TLS
+// (the proxy reads the protocol).
+func throughProxy(t *testing.T, dsn string, port int) string {
+	t.Helper()
+	lower := strings.ToLower(dsn)
+	if strings.HasPrefix(lower, "postgres://") || strings.HasPrefix(lower, "postgresql://") {
+		u, err := url.Parse(dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		u.Host = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+		q := u.Query()
+		q.Del("host")
+		q.Del("port")
+		q.Set("sslmode", "disable")
+		u.RawQuery = q.Encode()
+		return u.String()
+	}
+	// In a keyword/value string a later setting overrides an earlier one.
+	return fmt.Sprintf("%s host=127.0.0.1 port=%d sslmode=disable", dsn, port)
+}
+
+func (w *wireCounter) count() wireCount {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.n
+}
+
+func (w *wireCounter) add(kind byte) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	switch kind {
+	case 'Q':
+		w.n.Query++
+	case 'P':
+		w.n.Parse++
+	case 'B':
+		w.n.Bind++
+	case 'D':
+		w.n.Describe++
+	case 'E':
+		w.n.Execute++
+	case 'S':
+		w.n.Sync++
+	case 'X': // Terminate, at Close: not traffic of the run
+	default:
+		w.n.Other++
+	}
+}
+
+func (w *wireCounter) accept() {
+	defer w.wg.Done()
+	for {
+		c, err := w.ln.Accept()
+		if err != nil {
+			return
+		}
+		w.mu.Lock()
+		w.conns = append(w.conns, c)
+		w.mu.Unlock()
+		w.wg.Add(1)
+		go func() {
+			defer w.wg.Done()
+			w.serve(c)
+		}()
+	}
+}
+
+// serve relays one client connection: server to client as bytes, client
+// to server message by message, counting each.
+func (w *wireCounter) serve(client net.Conn) {
+	defer client.Close()
+	server, err := net.Dial(w.network, w.server)
+	if err != nil {
+		return
+	}
+	defer server.Close()
+	w.mu.Lock()
+	w.conns = append(w.conns, server)
+	w.mu.Unlock()
+	w.wg.Add(1)
+	go func() {
+		defer w.wg.Done()
+		_, _ = io.Copy(client, server)
+		_ = client.Close()
+	}()
+	in := bufio.NewReader(client)
+	for {
+		// Startup: untyped, length-prefixed. Refuse encryption so the
+		// rest stays readable.
+		msg, err := readMessage(in, false)
+		if err != nil || len(msg) < 8 {
+			return
+		}
+		if code := binary.BigEndian.Uint32(msg[4:8]); code == sslRequestCode || code == gssEncRequestCode {
+			if _, err := client.Write([]byte{'N'}); err != nil {
+				return
+			}
+			continue
+		}
+		if _, err := server.Write(msg); err != nil {
+			return
+		}
+		break
+	}
+	for {
+		msg, err := readMessage(in, true)
+		if err != nil {
+			return
+		}
+		w.add(msg[0])
+		if _, err := server.Write(msg); err != nil {
+			return
+		}
+	}
+}
+
+// readMessage reads one protocol message, with its type byte if typed.
+func readMessage(r *bufio.Reader, typed bool) ([]byte, error) {
+	head := 4
+	if typed {
+		head = 5
+	}
+	msg := make([]byte, head)
+	if _, err := io.ReadFull(r, msg); err != nil {
+		return nil, err
+	}
+	n := int(binary.BigEndian.Uint32(msg[head-4:]))
+	if n < 4 || n > 1<<30 {
+		return nil, fmt.Errorf("bad message length %d", n)
+	}
+	msg = append(msg, make([]byte, n-4)...)
+	if _, err := io.ReadFull(r, msg[head:]); err != nil {
+		return nil, err
+	}
+	return msg, nil
+}
+
+func (w *wireCounter) close() {
+	_ = w.ln.Close()
+	w.mu.Lock()
+	for _, c := range w.conns {
+		_ = c.Close()
+	}
+	w.mu.Unlock()
+	w.wg.Wait()
+}
