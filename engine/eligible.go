@@ -87,4 +87,3 @@ func (r *runner) leaderOf(worker *activity.Session) *activity.Session {
 	}
 	return nil
 }
-
