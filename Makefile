@@ -35,6 +35,8 @@ bench:
 
 golden:
 	$(GO) test ./internal/cli -run 'Golden' -update
+	$(GO) test ./internal/report -run 'Golden' -update
+	$(GO) test ./internal/schema -run 'CommittedSchema' -update
 
 fuzz:
 	$(GO) test ./internal/playbook -run '^$$' -fuzz FuzzParse -fuzztime $${FUZZTIME:-30s}

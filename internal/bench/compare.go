@@ -115,6 +115,9 @@ func (c *comparison) psqlPair(ctx context.Context) (psqlTrial, error) {
 	}
 	tr.CancelWall = ch.Wall
 	tr.Cancelled = strings.Count(ch.Output, "t\n")
+	if tr.Cancelled != len(c.fleet.long) {
+		return tr, fmt.Errorf("psql cancelled %d of %d statements:\n%s", tr.Cancelled, len(c.fleet.long), lastLines(ch.Output, 5))
+	}
 	if m := psqlTiming.FindStringSubmatch(ch.Output); m != nil {
 		if v, err := strconv.ParseFloat(m[1], 64); err == nil {
 			tr.Statement = time.Duration(v * float64(time.Millisecond))

@@ -55,6 +55,9 @@ func firstField(path, key string) string {
 }
 
 func (m machine) String() string {
-	return fmt.Sprintf("%d CPUs (%s), %s RAM, %s, %s, PostgreSQL %s",
-		m.CPUs, m.CPUModel, m.MemTotal, m.Kernel, m.Go, m.Postgres)
+	s := fmt.Sprintf("%d CPUs (%s), %s RAM, %s, %s", m.CPUs, m.CPUModel, m.MemTotal, m.Kernel, m.Go)
+	if m.Postgres != "" {
+		s += ", PostgreSQL " + m.Postgres
+	}
+	return s
 }

@@ -26,17 +26,19 @@ type config struct {
 	StopTrials  int           // stop-detection trials per polling setting
 	StopSpan    time.Duration // statements end at offsets spread over this span into verify
 	Clients     int           // pgbench clients
-	Impact      time.Duration // each pgbench round
 	MinRuntime  time.Duration // min_runtime given to cancel-long-queries
 	Bin         string        // a pgrunbook binary to use instead of building one
 	CPUProfile  string        // where to write a CPU profile of in-process runs
-	Timeout     time.Duration // bound on the whole run
+	// ImpactDetail adds two server-impact rounds that poll the snapshot
+	// statement, with and without pg_blocking_pids.
+	ImpactDetail bool
+	Timeout      time.Duration // bound on the whole run
 }
 
 func defaultConfig() config {
 	return config{
 		Idle: 1000, Long: 200, Trials: 5, StartupRuns: 20, StopTrials: 30, StopSpan: 600 * time.Millisecond,
-		Clients: 50, Impact: 15 * time.Second, MinRuntime: 500 * time.Millisecond, Timeout: 5 * time.Minute,
+		Clients: 50, MinRuntime: 500 * time.Millisecond, Timeout: 5 * time.Minute,
 	}
 }
 
@@ -48,8 +50,8 @@ func mainCode() int {
 	cfg := defaultConfig()
 	flag.IntVar(&cfg.Trials, "trials", cfg.Trials, "end-to-end trials of each method")
 	flag.IntVar(&cfg.StopTrials, "stop-trials", cfg.StopTrials, "stop-detection trials per polling setting")
-	flag.DurationVar(&cfg.Impact, "impact", cfg.Impact, "duration of each pgbench round")
 	flag.StringVar(&cfg.Bin, "bin", "", "pgrunbook binary to measure (default: build one)")
+	flag.BoolVar(&cfg.ImpactDetail, "impact-detail", false, "also measure pgbench beside snapshot polling every 40 ms, with and without pg_blocking_pids")
 	flag.StringVar(&cfg.CPUProfile, "cpuprofile", "", "write a CPU profile of in-process runs to `FILE`")
 	flag.DurationVar(&cfg.Timeout, "timeout", cfg.Timeout, "bound on the whole run")
 	flag.Parse()
@@ -87,11 +89,14 @@ type results struct {
 	tool2000 []toolTrial
 	rows     int // pg_stat_activity rows during the comparison
 	stop     []stopLatency
-	targeted durations // a poll of only the targets' rows, at 2,000 rows
+	// pollView and pollFunction are polls of only the targets' rows, at
+	// 2,000 rows (see snapcost.go).
+	pollView, pollFunction durations
 	// quietServer, quietTool and quietWall are one dry run's server CPU,
 	// pgrunbook CPU and wall time without pgbench.
 	quietServer, quietTool, quietWall time.Duration
 	loadStart                         string
+	busyBefore                        float64 // % of the machine busy before the bench, other work
 	impact                            []impactRound
 }
 
@@ -115,14 +120,24 @@ func run(ctx context.Context, w io.Writer, cfg config) (err error) {
 	if t.Rusage, err = goBuild(ctx, tmp, "rusage", "github.com/pgrunbook/pgrunbook/internal/bench/rusage"); err != nil {
 		return err
 	}
+	// Other work on the machine makes every number noisier: say how much.
+	before := machineCPU()
+	if err := pause(ctx, time.Second); err != nil {
+		return err
+	}
+	res.busyBefore = machineCPU().busySince(before)
+	fmt.Fprintf(w, "machine: %s; %.0f%% busy before the bench (load average %s)\n", res.machine, res.busyBefore, res.loadStart)
 	if res.startup, err = measureStartup(ctx, w, t, cfg.StartupRuns); err != nil {
 		return err
 	}
 
 	heading(w, "Sandbox")
+	// Autovacuum off: a worker waking in the middle of a pgbench round or
+	// of a CPU reading would be noise; pgbench vacuums before each round.
 	cluster, err := sandbox.Start(ctx, sandbox.Options{Settings: map[string]string{
 		"max_connections": "2300",
 		"shared_buffers":  "128MB",
+		"autovacuum":      "off",
 	}})
 	if err != nil {
 		return err
@@ -141,7 +156,7 @@ func run(ctx context.Context, w io.Writer, cfg config) (err error) {
 	if err := ctl.QueryRow(ctx, "SELECT current_setting('server_version')").Scan(&res.machine.Postgres); err != nil {
 		return err
 	}
-	fmt.Fprintf(w, "  PostgreSQL %s on %s:%d, max_connections 2300, shared_buffers 128MB, fsync off\n",
+	fmt.Fprintf(w, "  PostgreSQL %s on %s:%d, max_connections 2300, shared_buffers 128MB, fsync off, autovacuum off\n",
 		res.machine.Postgres, cluster.Host, cluster.Port)
 
 	fl, err := newFleet(dsn)
@@ -184,42 +199,16 @@ func run(ctx context.Context, w io.Writer, cfg config) (err error) {
 		return err
 	}
 
-	heading(w, fmt.Sprintf("Server impact: pgbench -c %d -j 2 -T %s (scale %d), with the staged sessions still there", cfg.Clients, cfg.Impact, pgbenchScale))
-	im := &impact{cluster: cluster, tools: t, dsn: dsn, dir: tmp, clients: cfg.Clients, dur: cfg.Impact,
+	heading(w, fmt.Sprintf("Server impact: pgbench -c %d -j 2 (scale %d) beside pgrunbook --dry-run loops, the staged sessions still there", cfg.Clients, pgbenchScale))
+	im := &impact{cluster: cluster, tools: t, dsn: dsn, dir: tmp, clients: cfg.Clients,
 		minRuntime: cfg.MinRuntime, maxTargets: cfg.Long}
-	if err := serverImpact(ctx, w, res, im, ctl); err != nil {
+	if err := serverImpact(ctx, w, res, im, ctl, cfg.ImpactDetail); err != nil {
 		return err
 	}
 
-	heading(w, "At 2,000 sessions")
-	if err := snapshots(ctx, w, res, fl, ctl, dsn, []int{2000}); err != nil {
+	if err := at2000(ctx, w, res, fl, ctl, cmp, dsn, tmp); err != nil {
 		return err
 	}
-	var pids []int32
-	for _, s := range fl.long {
-		pids = append(pids, int32(s.conn.PID()))
-	}
-	if res.targeted, err = measureTargetedPoll(ctx, ctl, pids); err != nil {
-		return err
-	}
-	fmt.Fprintf(w, "  a poll reading only the %d targets' rows (pid = ANY($1)): median %s, p95 %s\n",
-		len(pids), ms(res.targeted.median()), ms(res.targeted.p95()))
-	for i := 0; i < 2; i++ {
-		if err := cmp.prepare(ctx); err != nil {
-			return err
-		}
-		tr, err := cmp.tool(ctx, tmp)
-		if err != nil {
-			return err
-		}
-		if err := cmp.check(ctx, "pgrunbook at 2,000 sessions"); err != nil {
-			return err
-		}
-		res.tool2000 = append(res.tool2000, tr)
-	}
-	rows, _ := totalRows(ctx, ctl)
-	fmt.Fprintf(w, "  pgrunbook run cancel-long-queries --yes with %d rows: %s and %s, peak RSS %s and %s\n",
-		rows, ms(res.tool2000[0].Wall), ms(res.tool2000[1].Wall), mib(res.tool2000[0].MaxRSS), mib(res.tool2000[1].MaxRSS))
 
 	summary(w, res, cfg)
 	fmt.Fprintf(w, "\nbench done in %s; tearing down %d sessions and the cluster\n", time.Since(began).Round(time.Second), len(fl.idle)+len(fl.long))

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/pgrunbook/pgrunbook/internal/pg"
 )
 
 // endToEnd alternates the psql pair and pgrunbook, restaging the long
@@ -52,6 +54,12 @@ func endToEnd(ctx context.Context, w io.Writer, res *results, c *comparison, tri
 		}
 		res.toolShm = append(res.toolShm, t)
 	}
+	return printEndToEnd(w, res)
+}
+
+// printEndToEnd prints the comparison and where pgrunbook's median runs
+// spent their time.
+func printEndToEnd(w io.Writer, res *results) error {
 	var pw, pc, ps, tw, sw durations
 	var rss int64
 	for i := range res.psql {
@@ -95,24 +103,51 @@ func endToEnd(ctx context.Context, w io.Writer, res *results, c *comparison, tri
 	}
 	fmt.Fprintf(w, "\n  pgrunbook CPU (user+sys) median %s\n", ms(tc.median()))
 
-	// Where the median pgrunbook trial spent its time.
-	med := res.tool[0]
-	for _, t := range res.tool {
-		if t.Wall == tw.median() {
-			med = t
-		}
-	}
-	segs, err := breakdown(med)
+	// Where the median runs spent their time, side by side.
+	disk, err := breakdown(medianTrial(res.tool))
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(w, "  where the median pgrunbook run (%s) spent its time, from its transcript:\n", ms(med.Wall))
-	srows := [][]string{{"stretch", "took"}}
-	for _, s := range segs {
-		srows = append(srows, []string{s.Label, ms(s.Took)})
+	var shm []segment
+	if len(res.toolShm) > 0 {
+		if shm, err = breakdown(medianTrial(res.toolShm)); err != nil {
+			return err
+		}
 	}
+	fmt.Fprintf(w, "  where the median pgrunbook runs spent their time, from their transcripts (an event's time is taken before it is written):\n")
+	srows := [][]string{{"stretch", "transcript on disk", "on tmpfs"}}
+	for _, s := range disk {
+		other := "-"
+		for _, o := range shm {
+			if o.Label == s.Label {
+				other = ms(o.Took)
+				break
+			}
+		}
+		srows = append(srows, []string{s.Label, ms(s.Took), other})
+	}
+	total := "-"
+	if len(sw) > 0 {
+		total = ms(sw.median())
+	}
+	srows = append(srows, []string{"total", ms(medianTrial(res.tool).Wall), total})
 	table(w, "    ", srows)
 	return nil
+}
+
+// medianTrial returns the trial with the median wall time.
+func medianTrial(ts []toolTrial) toolTrial {
+	var d durations
+	for _, t := range ts {
+		d = append(d, t.Wall)
+	}
+	m := d.median()
+	for _, t := range ts {
+		if t.Wall == m {
+			return t
+		}
+	}
+	return ts[0]
 }
 
 func trialList(d durations) string {
@@ -183,85 +218,93 @@ func stopDetection(ctx context.Context, w io.Writer, res *results, cfg config, d
 	return nil
 }
 
-// serverImpact runs pgbench alone, beside the two dry-run loops, and
-// alone again: the two rounds alone are the baseline and show the noise.
-func serverImpact(ctx context.Context, w io.Writer, res *results, im *impact, ctl *pgx.Conn) error {
-	if err := im.setup(ctx, ctl); err != nil {
-		return err
-	}
+// serverImpact measures what a dry-run loop costs the server: first one
+// dry run's CPU on each side without other load, then pgbench's TPS with
+// the loop switched on and off, back to back and one run per second.
+// With detail it also polls the snapshot statement every 40 ms, as the
+// proposed verify polling would, with and without pg_blocking_pids.
+func serverImpact(ctx context.Context, w io.Writer, res *results, im *impact, ctl *pgx.Conn, detail bool) error {
+	// Before pgbench's initialisation: its backend's CPU must not be
+	// counted as the dry runs'.
 	var err error
 	if res.quietServer, res.quietTool, res.quietWall, err = im.quietCost(ctx); err != nil {
 		return err
 	}
-	fmt.Fprintf(w, "  one dry run on the quiet server (mean of %d): %s wall; CPU: server %s, pgrunbook %s\n",
+	fmt.Fprintf(w, "  one dry run without pgbench (mean of %d): %s wall; CPU: server %s, pgrunbook %s\n",
 		quietRuns, ms(res.quietWall), ms(res.quietServer), ms(res.quietTool))
-	for _, r := range []struct {
-		label string
-		loop  bool
-		every time.Duration
-	}{
-		{"pgbench alone", false, 0},
-		{"beside a back-to-back --dry-run loop", true, 0},
-		{"beside one --dry-run per second", true, time.Second},
-		{"pgbench alone, again", false, 0},
-	} {
-		round, err := im.round(ctx, r.label, r.loop, r.every)
+	if err := im.setup(ctx, ctl); err != nil {
+		return err
+	}
+	loads := []sideLoad{
+		im.dryRuns("back-to-back --dry-run loop", 0),
+		im.dryRuns("one --dry-run per second", time.Second),
+	}
+	if detail {
+		client, err := pg.Connect(ctx, pg.Options{DSN: im.dsn})
 		if err != nil {
-			return fmt.Errorf("%s: %w", r.label, err)
+			return err
+		}
+		defer client.Close(ctx)
+		loads = append(loads,
+			clientSnapshots("Client.Snapshot every 40 ms", 40*time.Millisecond, client),
+			statements("same without pg_blocking_pids, every 40 ms", 40*time.Millisecond, ctl, snapshotWithoutBlockingSQL, 12))
+	}
+	for _, load := range loads {
+		round, err := im.round(ctx, load)
+		if err != nil {
+			return fmt.Errorf("%s: %w", load.label, err)
 		}
 		if round.Aborted > 0 {
-			return fmt.Errorf("%s: %d pgbench clients aborted", r.label, round.Aborted)
+			return fmt.Errorf("%s: %d pgbench clients aborted", load.label, round.Aborted)
 		}
 		if round.Failed > 0 {
-			return fmt.Errorf("%s: %d of %d dry runs failed", r.label, round.Failed, round.Runs)
+			return fmt.Errorf("%s: %d of %d dry runs failed", load.label, round.Failed, round.Runs)
 		}
 		res.impact = append(res.impact, round)
 	}
-	base, _ := res.baseline()
-	rows := [][]string{{"round", "TPS", "vs alone", "machine busy", "server CPU/s", "dry runs", "run wall (mean)", "pgrunbook CPU/s"}}
+	rows := [][]string{{"beside pgbench", "TPS off", "TPS on", "change", "± (2 s.e.)", "machine busy", "runs", "run wall (mean)", "pgrunbook CPU/run", "rows on a lock/snapshot"}}
 	for _, r := range res.impact {
-		row := []string{r.Label, fmt.Sprintf("%.0f", r.TPS), fmt.Sprintf("%+.1f%%", pct(r.TPS, base)),
-			fmt.Sprintf("%.0f%%", r.Busy), ms(perSecond(r.ServerCPU, im.dur)), "-", "-", "-"}
+		lock := "-"
+		if r.Snapshots > 0 {
+			lock = fmt.Sprintf("%.1f", float64(r.LockRows)/float64(r.Snapshots))
+		}
+		row := []string{r.Label, fmt.Sprintf("%.0f", r.tpsOff()), fmt.Sprintf("%.0f", r.tpsOn()), fmt.Sprintf("%+.1f%%", r.change()),
+			fmt.Sprintf("±%.1f%%", r.noise()), fmt.Sprintf("%.0f%%", r.Busy), fmt.Sprint(r.Runs), "-", "-", lock}
 		if r.Runs > 0 {
-			row[5] = fmt.Sprint(r.Runs)
-			row[6] = ms(r.Wall / time.Duration(r.Runs))
-			row[7] = ms(perSecond(r.CPU, im.dur))
+			row[7] = ms(r.Wall / time.Duration(r.Runs))
+			if r.CPU > 0 {
+				row[8] = ms(r.CPU / time.Duration(r.Runs))
+			}
 		}
 		rows = append(rows, row)
 	}
 	table(w, "  ", rows)
-	fmt.Fprintf(w, "  baseline: mean of the rounds alone, %.0f TPS (the two differ by %.1f%%: the noise of this machine)\n",
-		base, abs(pct(res.impact[3].TPS, res.impact[0].TPS)))
+	for _, r := range res.impact {
+		fmt.Fprintf(w, "  %s, TPS per window:", r.Label)
+		for _, v := range r.Windows {
+			fmt.Fprintf(w, " %.0f", v)
+		}
+		fmt.Fprintln(w)
+	}
+	fmt.Fprintf(w, "  each round: pgbench -T %d -P 1; after %d s, %d windows of %d s, the side load off and on as %s; the first second of each window is not counted\n",
+		roundSeconds, warmupSeconds, len(windowOn), windowSeconds, windowPattern())
 	return nil
 }
 
-// baseline is the mean TPS and server CPU of the rounds without a loop.
-func (res *results) baseline() (float64, time.Duration) {
-	var tps float64
-	var cpu time.Duration
-	n := 0
-	for _, r := range res.impact {
-		if r.Runs == 0 {
-			tps += r.TPS
-			cpu += r.ServerCPU
-			n++
+// windowPattern shows windowOn as "off on on off ...".
+func windowPattern() string {
+	s := ""
+	for i, on := range windowOn {
+		if i > 0 {
+			s += " "
+		}
+		if on {
+			s += "on"
+		} else {
+			s += "off"
 		}
 	}
-	if n == 0 {
-		return 0, 0
-	}
-	return tps / float64(n), cpu / time.Duration(n)
-}
-
-func perSecond(d, over time.Duration) time.Duration {
-	return time.Duration(float64(d) / over.Seconds())
-}
-
-func abs(f float64) float64 {
-	if f < 0 {
-		return -f
-	}
-	return f
+	return s
 }
 
 func pct(v, base float64) float64 {
@@ -271,10 +314,55 @@ func pct(v, base float64) float64 {
 	return (v - base) / base * 100
 }
 
+// at2000 tops the sessions up to 2,000 rows, times the snapshot and two
+// targeted polls, and runs pgrunbook twice more for its peak RSS there.
+func at2000(ctx context.Context, w io.Writer, res *results, fl *fleet, ctl *pgx.Conn, cmp *comparison, dsn, dir string) error {
+	heading(w, "At 2,000 sessions")
+	if err := snapshots(ctx, w, res, fl, ctl, dsn, []int{2000}); err != nil {
+		return err
+	}
+	var pids []int32
+	for _, s := range fl.long {
+		pids = append(pids, int32(s.conn.PID()))
+	}
+	var err error
+	if res.pollView, err = measurePoll(ctx, ctl, pollViewSQL, pids); err != nil {
+		return err
+	}
+	if res.pollFunction, err = measurePoll(ctx, ctl, pollFunctionSQL, pids); err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "  a poll of only the %d targets' rows: pg_stat_activity WHERE pid = ANY($1) median %s, p95 %s;\n",
+		len(pids), ms(res.pollView.median()), ms(res.pollView.p95()))
+	fmt.Fprintf(w, "  pg_stat_get_activity(pid) for each target median %s, p95 %s\n",
+		ms(res.pollFunction.median()), ms(res.pollFunction.p95()))
+	for i := 0; i < 2; i++ {
+		if err := cmp.prepare(ctx); err != nil {
+			return err
+		}
+		tr, err := cmp.tool(ctx, dir)
+		if err != nil {
+			return err
+		}
+		if err := cmp.check(ctx, "pgrunbook at 2,000 sessions"); err != nil {
+			return err
+		}
+		res.tool2000 = append(res.tool2000, tr)
+	}
+	rows, err := totalRows(ctx, ctl)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "  pgrunbook run cancel-long-queries --yes with %d rows: %s and %s, peak RSS %s and %s\n",
+		rows, ms(res.tool2000[0].Wall), ms(res.tool2000[1].Wall), mib(res.tool2000[0].MaxRSS), mib(res.tool2000[1].MaxRSS))
+	return nil
+}
+
 // summary compares the numbers with the targets.
 func summary(w io.Writer, res *results, cfg config) {
 	heading(w, "Summary against the targets")
-	fmt.Fprintf(w, "  machine: %s; load average %s at the start, %s at the end\n", res.machine, res.loadStart, loadAvg())
+	fmt.Fprintf(w, "  machine: %s\n  before the bench the machine was %.0f%% busy (load average %s); load average at the end %s\n",
+		res.machine, res.busyBefore, res.loadStart, loadAvg())
 	var pw, tw durations
 	var rss int64
 	for i := range res.psql {
@@ -286,7 +374,7 @@ func summary(w io.Writer, res *results, cfg config) {
 	}
 	r := ratio(tw.median(), pw.median())
 	rows := [][]string{{"measure", "value", "target", "verdict"}}
-	rows = append(rows, []string{fmt.Sprintf("end to end, %d idle + %d long: pgrunbook / psql pair", cfg.Idle, cfg.Long),
+	rows = append(rows, []string{fmt.Sprintf("end to end, %d idle + %d long (%d rows): pgrunbook / psql pair", cfg.Idle, cfg.Long, res.rows),
 		fmt.Sprintf("%.2f× (%s vs %s)", r, ms(tw.median()), ms(pw.median())), "≤ 1.5×", verdict(r <= 1.5)})
 	rows = append(rows, []string{"pgrunbook peak RSS (up to 2,000 sessions)", fmt.Sprintf("%s (floor of the measure %s)", mib(rss), mib(res.startup[2].MaxRSS)),
 		"< 64 MiB", verdict(rss < 64*1024)})
@@ -298,18 +386,19 @@ func summary(w io.Writer, res *results, cfg config) {
 		rows = append(rows, []string{"stop detection, engine defaults: median / p95", ms(l.median()) + " / " + ms(l.p95()), "≤ 50 ms",
 			verdict(l.p95() <= 50*time.Millisecond)})
 	}
-	base, _ := res.baseline()
+	rows = append(rows, []string{"one dry run, CPU: server / pgrunbook", ms(res.quietServer) + " / " + ms(res.quietTool), "", ""})
 	for _, im := range res.impact {
-		if im.Runs == 0 {
-			continue
-		}
-		d := -pct(im.TPS, base)
-		rows = append(rows, []string{"pgbench TPS drop " + im.Label, fmt.Sprintf("%.1f%%", d), "< 5%", verdict(d < 5)})
+		d := -im.change()
+		rows = append(rows, []string{"pgbench TPS drop, " + im.Label, fmt.Sprintf("%.1f%% (±%.1f%%)", d, im.noise()), "< 5%", verdict(d < 5)})
 	}
 	table(w, "  ", rows)
 	srows := [][]string{{"pg_stat_activity rows", "Client.Snapshot median", "p95", "max"}}
 	for _, s := range res.snaps {
 		srows = append(srows, s.row())
+	}
+	if len(res.pollView) > 0 {
+		srows = append(srows, []string{"2000, only 200 targets: view, pid = ANY($1)", ms(res.pollView.median()), ms(res.pollView.p95()), ms(res.pollView.max())})
+		srows = append(srows, []string{"2000, only 200 targets: pg_stat_get_activity(pid)", ms(res.pollFunction.median()), ms(res.pollFunction.p95()), ms(res.pollFunction.max())})
 	}
 	fmt.Fprintln(w)
 	table(w, "  ", srows)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -12,38 +13,67 @@ import (
 const userHZ = 100
 
 // serverCPU returns the CPU time the PostgreSQL server has used so far:
-// user plus system time of every live process in the postmaster's process
-// group (the postmaster, its background processes and backends) plus the
-// postmaster's reaped children (cutime, cstime), which holds every backend
-// that has exited. The difference between two readings is what the server
-// spent in between, to 10 ms; a backend alive at the first reading that
-// exits before the second is counted whole.
+// user plus system time of the postmaster and of every live child of it
+// (background processes and backends; each calls setsid, so they are not
+// in the postmaster's process group), plus the postmaster's reaped
+// children (cutime, cstime), which holds every backend that has exited.
+// The difference between two readings is what the server spent in
+// between, to 10 ms; a backend alive at the first reading that exits
+// before the second is counted whole.
+//
+// A backend that exits while /proc is being read would be counted twice
+// or not at all, so the reading is repeated until the postmaster's reaped
+// total is the same before and after it.
 func serverCPU(postmaster int) (time.Duration, bool) {
 	if postmaster <= 0 {
 		return 0, false
 	}
-	dirs, err := filepath.Glob("/proc/[0-9]*")
-	if err != nil {
+	for attempt := 0; attempt < 10; attempt++ {
+		before, ok := reaped(postmaster)
+		if !ok {
+			return 0, false
+		}
+		live := liveChildren(postmaster)
+		after, ok := reaped(postmaster)
+		if !ok {
+			return 0, false
+		}
+		if before == after {
+			return time.Duration(live+after) * time.Second / userHZ, true
+		}
+	}
+	return 0, false
+}
+
+// reaped returns the postmaster's own CPU ticks plus those of its reaped
+// children.
+func reaped(postmaster int) (int64, bool) {
+	f, ok := statFields(fmt.Sprintf("/proc/%d/stat", postmaster))
+	if !ok {
 		return 0, false
 	}
+	// f[0] is field 3 (state): utime, stime, cutime, cstime are 14 to 17.
+	return atoi(f[11]) + atoi(f[12]) + atoi(f[13]) + atoi(f[14]), true
+}
+
+// liveChildren returns the CPU ticks of the postmaster's live children.
+func liveChildren(postmaster int) int64 {
+	dirs, err := filepath.Glob("/proc/[0-9]*")
+	if err != nil {
+		return 0
+	}
 	var ticks int64
-	found := false
 	for _, d := range dirs {
 		f, ok := statFields(filepath.Join(d, "stat"))
 		if !ok {
 			continue
 		}
-		// f[0] is field 3 (state): pgrp is field 5, utime..cstime 14..17.
-		if pgrp, _ := strconv.Atoi(string(f[2])); pgrp != postmaster {
-			continue
-		}
-		ticks += atoi(f[11]) + atoi(f[12])
-		if pid, _ := strconv.Atoi(filepath.Base(d)); pid == postmaster {
-			ticks += atoi(f[13]) + atoi(f[14])
-			found = true
+		// ppid is field 4.
+		if ppid, _ := strconv.Atoi(string(f[1])); ppid == postmaster {
+			ticks += atoi(f[11]) + atoi(f[12])
 		}
 	}
-	return time.Duration(ticks) * time.Second / userHZ, found
+	return ticks
 }
 
 // statFields returns the fields of /proc/PID/stat after the command name,

@@ -6,14 +6,10 @@ import (
 	"flag"
 	"fmt"
 	"io/fs"
-	"os"
-	"path/filepath"
 	"strings"
 
-	"github.com/pgrunbook/pgrunbook/engine"
 	"github.com/pgrunbook/pgrunbook/internal/playbook"
 	"github.com/pgrunbook/pgrunbook/internal/render"
-	"github.com/pgrunbook/pgrunbook/internal/transcript"
 	"github.com/pgrunbook/pgrunbook/playbooks"
 )
 
@@ -69,138 +65,12 @@ func versionCommand(_ context.Context, args []string, stdio IO) error {
 	return nil
 }
 
-const validateUsage = `Usage: pgrunbook validate FILE|DIR...
-
-Checks playbooks without running them: YAML syntax, unknown keys, types,
-step ids and target references, and every expression compiled and
-type-checked. Every problem is reported as file:line:col. A directory is
-searched for *.yaml and *.yml files. Built-in playbook names work too.
-
-Exit codes: 0 all valid; 2 a problem was found.
-`
-
-func validateCommand(_ context.Context, args []string, stdio IO) error {
-	fset := flag.NewFlagSet("validate", flag.ContinueOnError)
-	pos, err := parseInterleaved(fset, args, validateUsage, stdio.Out)
-	if err != nil {
-		return err
-	}
-	if len(pos) == 0 {
-		return usageErrorf("validate needs at least one file\n\n%s", validateUsage)
-	}
-	var files []string
-	for _, p := range pos {
-		st, err := os.Stat(p)
-		if err == nil && st.IsDir() {
-			found, err := playbookFiles(p)
-			if err != nil {
-				return usageErrorf("%v", err)
-			}
-			if len(found) == 0 {
-				return usageErrorf("%s: no *.yaml or *.yml files", p)
-			}
-			files = append(files, found...)
-			continue
-		}
-		files = append(files, p)
-	}
-	var problems int
-	for _, file := range files {
-		var err error
-		if _, statErr := os.Stat(file); statErr != nil && !looksLikePath(file) {
-			_, err = builtinPlaybook(file)
-		} else {
-			_, err = playbook.Load(file)
-		}
-		var list playbook.ErrorList
-		switch {
-		case err == nil:
-			fmt.Fprintf(stdio.Out, "ok    %s\n", file)
-		case errors.As(err, &list):
-			problems += len(list)
-			fmt.Fprintln(stdio.Err, list.Detailed())
-			fmt.Fprintf(stdio.Out, "FAIL  %s (%d problem(s))\n", file, len(list))
-		default:
-			problems++
-			fmt.Fprintf(stdio.Err, "%s: %v\n", file, unwrapPathError(err))
-			fmt.Fprintf(stdio.Out, "FAIL  %s\n", file)
-		}
-	}
-	if problems > 0 {
-		return &silentExit{code: engine.ExitUsage}
-	}
-	return nil
-}
-
 func unwrapPathError(err error) error {
 	var pe *fs.PathError
 	if errors.As(err, &pe) {
 		return pe.Err
 	}
 	return err
-}
-
-func playbookFiles(dir string) ([]string, error) {
-	var out []string
-	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if !d.IsDir() && (strings.HasSuffix(path, ".yaml") || strings.HasSuffix(path, ".yml")) {
-			out = append(out, path)
-		}
-		return nil
-	})
-	return out, err
-}
-
-const replayUsage = `Usage: pgrunbook replay TRANSCRIPT
-
-Shows a recorded run as the operator saw it: the sessions found, the tables,
-every question and answer, every action and its outcome, the verify results
-and how the run ended. A transcript cut off in the middle of a line (the run
-was killed while writing) is shown up to its last whole event.
-`
-
-func replayCommand(_ context.Context, args []string, stdio IO) error {
-	fset := flag.NewFlagSet("replay", flag.ContinueOnError)
-	pos, err := parseInterleaved(fset, args, replayUsage, stdio.Out)
-	if err != nil {
-		return err
-	}
-	if len(pos) != 1 {
-		return usageErrorf("replay takes one transcript file\n\n%s", replayUsage)
-	}
-	f, err := os.Open(pos[0])
-	if err != nil {
-		return failf("cannot open transcript: %v", unwrapPathError(err))
-	}
-	defer f.Close()
-	res, err := transcript.Read(f)
-	if err != nil {
-		var le *transcript.LineError
-		if errors.As(err, &le) {
-			return failf("%s:%d: not a transcript event: %v", pos[0], le.Line, le.Err)
-		}
-		return failf("reading %s: %v", pos[0], err)
-	}
-	if len(res.Events) == 0 {
-		return failf("%s holds no events", pos[0])
-	}
-	rd := &render.Renderer{W: stdio.Out, Width: terminalWidth(stdio.OutFile)}
-	finished := false
-	for _, ev := range res.Events {
-		rd.Event(ev)
-		finished = finished || ev.Type == transcript.RunFinished
-	}
-	rd.End()
-	if res.Truncated {
-		fmt.Fprintf(stdio.Out, "\n[transcript cut off at line %d: the run was killed while writing it; everything above is complete]\n", res.TruncatedLine)
-	}
-	if !finished {
-		fmt.Fprintf(stdio.Out, "\n[the run did not finish: the transcript has no run_finished event after seq %d]\n", res.Events[len(res.Events)-1].Seq)
-	}
-	return nil
 }
 
 const explainUsage = `Usage: pgrunbook explain PLAYBOOK

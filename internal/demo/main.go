@@ -2,55 +2,30 @@ package main
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"os"
 	"os/signal"
 	"syscall"
 
-	"golang.org/x/term"
+	"github.com/pgrunbook/pgrunbook/internal/cli"
 )
 
-// Exit codes of the demo, in line with pgrunbook's own.
-const (
-	exitResolved    = 0
-	exitFailed      = 1
-	exitInterrupted = 130
-)
+// demoArgs is the command the demo runs; its own arguments are appended.
+var demoArgs = []string{"rehearse", "mixed", "--yes"}
 
 func main() {
-	os.Exit(mainCode())
+	os.Exit(run())
 }
 
-// mainCode runs the demo with Ctrl-C (and SIGTERM) wired to a clean
-// teardown, and returns the process exit code. It is separate from main
-// so that deferred calls run before os.Exit.
-func mainCode() int {
+// run wires the process to the command line as cmd/pgrunbook does: the
+// first SIGINT or SIGTERM cancels the rehearsal's context so that it
+// tears everything down; a second one kills the process at once.
+func run() int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	go func() {
+		<-ctx.Done()
+		stop()
+	}()
 	defer stop()
-
-	cfg := config{Width: terminalWidth(os.Stdout)}
-	_, err := run(ctx, os.Stdout, cfg)
-	switch {
-	case err == nil:
-		return exitResolved
-	case errors.Is(err, context.Canceled) && ctx.Err() != nil:
-		fmt.Fprintln(os.Stderr, "demo: interrupted; the sandbox was stopped and removed")
-		return exitInterrupted
-	case errors.Is(err, errNotResolved):
-		// The scorecard already said what failed.
-		return exitFailed
-	default:
-		fmt.Fprintf(os.Stderr, "demo: %v\n", err)
-		return exitFailed
-	}
-}
-
-// terminalWidth is the width of f when it is a terminal, else 120 columns
-// (the width pgrunbook run uses when not on a terminal).
-func terminalWidth(f *os.File) int {
-	if w, _, err := term.GetSize(int(f.Fd())); err == nil && w > 0 {
-		return w
-	}
-	return 120
+	args := append(append([]string{}, demoArgs...), os.Args[1:]...)
+	return cli.Main(ctx, args, cli.IO{In: os.Stdin, Out: os.Stdout, Err: os.Stderr, OutFile: os.Stdout})
 }

@@ -187,9 +187,48 @@ func (d *decoder) expression(n *yaml.Node, what string) *Expr {
 	return &Expr{Source: s, Pos: posOf(n), node: n}
 }
 
-var idPattern = regexp.MustCompile(`^[a-z_][a-z0-9_]*$`)
+// value reads a key's value as Format gives its type. ok is false when
+// the value was reported as wrong (or, for an int, is below the key's
+// minimum). Keys whose values need more than their type (params, steps,
+// protect, a parameter's default, expect) are read by their own code.
+func (d *decoder) value(k Key, n *yaml.Node) (v any, ok bool) {
+	switch k.Type {
+	case ValueText:
+		return d.str(n, k.Name)
+	case ValueExpression:
+		e := d.expression(n, k.Name)
+		return e, e != nil
+	case ValueSet:
+		ref := d.setRef(n, k.Name)
+		return ref, ref.Step != ""
+	case ValueInt:
+		i, ok := d.integer(n, k.Name)
+		if ok && k.MinSet && i < k.Min {
+			d.at(posOf(n), "%s must be at least %d", k.Name, k.Min)
+			return i, false
+		}
+		return i, ok
+	case ValueBool:
+		return d.boolean(n, k.Name)
+	case ValueDuration:
+		return d.duration(n, k.Name)
+	case ValueTextList:
+		return d.strList(n, k.Name)
+	}
+	panic(fmt.Sprintf("playbook: key %s has type %s, which value does not read", k.Name, k.Type))
+}
 
-var topKeys = []string{"name", "summary", "guidance", "params", "protect", "steps"}
+// read reads the value of field f of mapping m; the key is known to be
+// one of m's, since fields checked it.
+func (d *decoder) read(m Mapping, f field) (any, bool) {
+	k, _ := m.Key(f.key)
+	return d.value(k, f.value)
+}
+
+var (
+	idPattern   = regexp.MustCompile(IDPattern)
+	namePattern = regexp.MustCompile(PlaybookNamePattern)
+)
 
 func (d *decoder) playbook(root *yaml.Node) *Playbook {
 	pb := &Playbook{}
@@ -201,20 +240,26 @@ func (d *decoder) playbook(root *yaml.Node) *Playbook {
 		root = root.Content[0]
 	}
 	var sawName, sawSteps bool
-	for _, f := range d.fields(root, "the playbook", topKeys) {
+	top := Format.Playbook
+	for _, f := range d.fields(root, "the playbook", top.Names()) {
 		switch f.key {
 		case "name":
-			if s, ok := d.str(f.value, "name"); ok {
+			if v, ok := d.read(top, f); ok {
+				s := v.(string)
 				sawName = true
-				if !idPattern.MatchString(strings.ReplaceAll(s, "-", "_")) {
+				if !namePattern.MatchString(s) {
 					d.at(posOf(f.value), "name %q: use lower-case letters, digits, - and _", s)
 				}
 				pb.Name = s
 			}
 		case "summary":
-			pb.Summary, _ = d.str(f.value, "summary")
+			if v, ok := d.read(top, f); ok {
+				pb.Summary = v.(string)
+			}
 		case "guidance":
-			pb.Guidance, _ = d.str(f.value, "guidance")
+			if v, ok := d.read(top, f); ok {
+				pb.Guidance = v.(string)
+			}
 		case "params":
 			pb.Params = d.params(f.value)
 		case "protect":
@@ -243,8 +288,6 @@ func (d *decoder) playbook(root *yaml.Node) *Playbook {
 	return pb
 }
 
-var paramKeys = []string{"type", "default", "help"}
-
 func (d *decoder) params(n *yaml.Node) []*Param {
 	var out []*Param
 	for _, f := range d.fields(n, "params", nil) {
@@ -254,18 +297,22 @@ func (d *decoder) params(n *yaml.Node) []*Param {
 		}
 		prm := &Param{Name: f.key, Pos: f.kpos}
 		var def *yaml.Node
-		for _, pf := range d.fields(f.value, "parameter "+f.key, paramKeys) {
+		pm := Format.Param
+		for _, pf := range d.fields(f.value, "parameter "+f.key, pm.Names()) {
 			switch pf.key {
 			case "type":
-				if s, ok := d.str(pf.value, "type"); ok {
-					if !contains(ParamTypes, s) {
-						d.at(posOf(pf.value), "parameter %s: unknown type %q%s (types: %s)", f.key, s, suggest(s, ParamTypes), strings.Join(ParamTypes, ", "))
+				if v, ok := d.read(pm, pf); ok {
+					s := v.(string)
+					if k, _ := pm.Key("type"); !contains(k.Enum, s) {
+						d.at(posOf(pf.value), "parameter %s: unknown type %q%s (types: %s)", f.key, s, suggest(s, k.Enum), strings.Join(k.Enum, ", "))
 					} else {
 						prm.Type = s
 					}
 				}
 			case "help":
-				prm.Help, _ = d.str(pf.value, "help")
+				if v, ok := d.read(pm, pf); ok {
+					prm.Help = v.(string)
+				}
 			case "default":
 				def = pf.value
 			}
@@ -319,8 +366,6 @@ func (d *decoder) paramDefault(prm *Param, n *yaml.Node) any {
 	return v
 }
 
-var commonStepKeys = []string{"id", "title", "explain", "if"}
-
 func (d *decoder) steps(n *yaml.Node) []*Step {
 	if n.Kind != yaml.SequenceNode {
 		d.at(posOf(n), "steps must be a list, not %s", kindName(n))
@@ -357,12 +402,17 @@ func (d *decoder) step(index int, n *yaml.Node) *Step {
 					st.explicitID = true
 				}
 			}
-		case f.key == "title":
-			st.Title, _ = d.str(f.value, "title")
-		case f.key == "explain":
-			st.Explain, _ = d.str(f.value, "explain")
-		case f.key == "if":
-			st.If = d.expression(f.value, "if")
+		case f.key == "title" || f.key == "explain" || f.key == "if":
+			v, ok := d.read(Format.Step, f)
+			switch {
+			case !ok:
+			case f.key == "title":
+				st.Title = v.(string)
+			case f.key == "explain":
+				st.Explain = v.(string)
+			default:
+				st.If = v.(*Expr)
+			}
 		case contains(StepKinds, f.key):
 			if kindField != nil {
 				d.at(f.kpos, "%s has two kinds, %s and %s: split it into two steps", what, kindField.key, f.key)
@@ -375,7 +425,7 @@ func (d *decoder) step(index int, n *yaml.Node) *Step {
 			unknownKind = true
 			d.at(f.kpos, "unknown step kind %q%s (kinds: %s)", f.key, suggest(f.key, StepKinds), strings.Join(StepKinds, ", "))
 		default:
-			known := append(append([]string{}, commonStepKeys...), StepKinds...)
+			known := append(Format.Step.Names(), StepKinds...)
 			d.at(f.kpos, "unknown key %q in %s%s (known keys: %s)", f.key, what, suggest(f.key, known), strings.Join(known, ", "))
 		}
 	}
@@ -396,14 +446,14 @@ func (d *decoder) step(index int, n *yaml.Node) *Step {
 	case KindActivity:
 		st.Activity = &ActivityStep{}
 		if !(v.Kind == yaml.ScalarNode && v.Tag == "!!null") {
-			d.fields(v, what, []string{})
+			d.fields(v, what, Format.Kinds[KindActivity].Names())
 		}
 	case KindFilter:
 		st.Filter = d.filter(v, what)
 	case KindConfirm:
 		st.Confirm = d.confirm(v, what)
 	case KindCancel, KindTerminate:
-		st.Action = d.action(v, what)
+		st.Action = d.action(v, st.Kind, what)
 	case KindWait:
 		st.Wait = d.wait(v, what)
 	case KindVerify:
@@ -420,29 +470,33 @@ func (d *decoder) setRef(n *yaml.Node, what string) SetRef {
 	if !ok {
 		return SetRef{}
 	}
+	if strings.TrimSpace(s) == "" {
+		d.at(posOf(n), "%s is empty: give the id of an earlier step", what)
+		return SetRef{}
+	}
 	step, part, _ := strings.Cut(strings.TrimSpace(s), ".")
 	return SetRef{Step: step, Part: part, Pos: posOf(n)}
 }
 
 func (d *decoder) filter(n *yaml.Node, what string) *FilterStep {
 	fs := &FilterStep{}
-	for _, f := range d.fields(n, what, []string{"from", "where", "order_by", "descending", "limit"}) {
+	m := Format.Kinds[KindFilter]
+	for _, f := range d.fields(n, what, m.Names()) {
+		v, ok := d.read(m, f)
+		if !ok {
+			continue
+		}
 		switch f.key {
 		case "from":
-			fs.From = d.setRef(f.value, "from")
+			fs.From = v.(SetRef)
 		case "where":
-			fs.Where = d.expression(f.value, "where")
+			fs.Where = v.(*Expr)
 		case "order_by":
-			fs.OrderBy = d.expression(f.value, "order_by")
+			fs.OrderBy = v.(*Expr)
 		case "descending":
-			fs.Descending, _ = d.boolean(f.value, "descending")
+			fs.Descending = v.(bool)
 		case "limit":
-			if v, ok := d.integer(f.value, "limit"); ok {
-				if v < 1 {
-					d.at(posOf(f.value), "limit must be at least 1")
-				}
-				fs.Limit = v
-			}
+			fs.Limit = v.(int)
 		}
 	}
 	if n.Kind == yaml.MappingNode && fs.Where == nil && !hasKey(n, "where") {
@@ -459,40 +513,44 @@ func (d *decoder) requireTargets(n *yaml.Node, ref SetRef, what string) {
 
 func (d *decoder) confirm(n *yaml.Node, what string) *ConfirmStep {
 	cs := &ConfirmStep{}
-	for _, f := range d.fields(n, what, []string{"targets", "action", "question"}) {
+	m := Format.Kinds[KindConfirm]
+	for _, f := range d.fields(n, what, m.Names()) {
+		v, ok := d.read(m, f)
+		if !ok {
+			continue
+		}
 		switch f.key {
 		case "targets":
-			cs.Targets = d.setRef(f.value, "targets")
+			cs.Targets = v.(SetRef)
 		case "action":
-			if s, ok := d.str(f.value, "action"); ok {
-				if s != KindCancel && s != KindTerminate {
-					d.at(posOf(f.value), "action must be cancel or terminate, not %q", s)
-				}
-				cs.Action = s
+			s := v.(string)
+			if k, _ := m.Key("action"); !contains(k.Enum, s) {
+				d.at(posOf(f.value), "action must be %s, not %q", enumText(k.Enum), s)
 			}
+			cs.Action = s
 		case "question":
-			cs.Question, _ = d.str(f.value, "question")
+			cs.Question = v.(string)
 		}
 	}
 	d.requireTargets(n, cs.Targets, what)
 	return cs
 }
 
-func (d *decoder) action(n *yaml.Node, what string) *ActionStep {
+func (d *decoder) action(n *yaml.Node, kind, what string) *ActionStep {
 	as := &ActionStep{MaxTargets: DefaultMaxTargets}
-	for _, f := range d.fields(n, what, []string{"targets", "max_targets", "backend_types"}) {
+	m := Format.Kinds[kind]
+	for _, f := range d.fields(n, what, m.Names()) {
+		v, ok := d.read(m, f)
+		if !ok {
+			continue
+		}
 		switch f.key {
 		case "targets":
-			as.Targets = d.setRef(f.value, "targets")
+			as.Targets = v.(SetRef)
 		case "max_targets":
-			if v, ok := d.integer(f.value, "max_targets"); ok {
-				if v < 1 {
-					d.at(posOf(f.value), "max_targets must be at least 1")
-				}
-				as.MaxTargets = v
-			}
+			as.MaxTargets = v.(int)
 		case "backend_types":
-			as.BackendTypes, _ = d.strList(f.value, "backend_types")
+			as.BackendTypes = v.([]string)
 		}
 	}
 	d.requireTargets(n, as.Targets, what)
@@ -501,20 +559,27 @@ func (d *decoder) action(n *yaml.Node, what string) *ActionStep {
 
 func (d *decoder) wait(n *yaml.Node, what string) *WaitStep {
 	ws := &WaitStep{}
+	m := Format.Kinds[KindWait]
 	// Short form: `wait: 5s`.
 	if n.Kind == yaml.ScalarNode && n.Tag != "!!null" {
-		ws.For, _ = d.duration(n, "wait")
+		if v, ok := d.value(Key{Name: KindWait, Type: m.Short}, n); ok {
+			ws.For = v.(time.Duration)
+		}
 		return ws
 	}
 	var hasFor, hasTimeout bool
-	for _, f := range d.fields(n, what, []string{"for", "until", "timeout"}) {
+	for _, f := range d.fields(n, what, m.Names()) {
+		v, ok := d.read(m, f)
+		if !ok {
+			continue
+		}
 		switch f.key {
 		case "for":
-			ws.For, hasFor = d.duration(f.value, "for")
+			ws.For, hasFor = v.(time.Duration), true
 		case "until":
-			ws.Until = d.expression(f.value, "until")
+			ws.Until = v.(*Expr)
 		case "timeout":
-			ws.Timeout, hasTimeout = d.duration(f.value, "timeout")
+			ws.Timeout, hasTimeout = v.(time.Duration), true
 		}
 	}
 	if n.Kind != yaml.MappingNode {
@@ -536,21 +601,27 @@ func (d *decoder) wait(n *yaml.Node, what string) *WaitStep {
 
 func (d *decoder) verify(n *yaml.Node, what string) *VerifyStep {
 	vs := &VerifyStep{Timeout: DefaultVerifyTimeout}
-	for _, f := range d.fields(n, what, []string{"targets", "expect", "timeout"}) {
-		switch f.key {
-		case "targets":
-			vs.Targets = d.setRef(f.value, "targets")
-		case "expect":
+	m := Format.Kinds[KindVerify]
+	for _, f := range d.fields(n, what, m.Names()) {
+		if f.key == "expect" {
+			// Expect is a keyword or, otherwise, an expression.
 			if s, ok := d.str(f.value, "expect"); ok {
 				vs.Expect = s
-				if s != ExpectQueryStopped && s != ExpectGone {
+				if k, _ := m.Key("expect"); !contains(k.Enum, s) {
 					vs.Condition = d.expression(f.value, "expect")
 				}
 			}
+			continue
+		}
+		v, ok := d.read(m, f)
+		if !ok {
+			continue
+		}
+		switch f.key {
+		case "targets":
+			vs.Targets = v.(SetRef)
 		case "timeout":
-			if v, ok := d.duration(f.value, "timeout"); ok {
-				vs.Timeout = v
-			}
+			vs.Timeout = v.(time.Duration)
 		}
 	}
 	d.requireTargets(n, vs.Targets, what)
@@ -561,14 +632,17 @@ func (d *decoder) verify(n *yaml.Node, what string) *VerifyStep {
 }
 
 func (d *decoder) note(n *yaml.Node, what string) *NoteStep {
+	m := Format.Kinds[KindNote]
 	// Short form: `note: text`.
 	if n.Kind == yaml.ScalarNode {
-		s, _ := d.str(n, "note")
+		s, _ := d.str(n, KindNote)
 		return &NoteStep{Text: s}
 	}
 	ns := &NoteStep{}
-	for _, f := range d.fields(n, what, []string{"text"}) {
-		ns.Text, _ = d.str(f.value, "text")
+	for _, f := range d.fields(n, what, m.Names()) {
+		if v, ok := d.read(m, f); ok {
+			ns.Text = v.(string)
+		}
 	}
 	return ns
 }

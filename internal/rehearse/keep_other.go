@@ -15,6 +15,8 @@ const KeptFile = "rehearsal.env"
 
 // Kept describes a sandbox left running by Options.Keep.
 type Kept struct {
+	// Dir is the cluster's directory; PID the postmaster's process id;
+	// Env the libpq variables that reach the rehearsal database.
 	Dir string
 	PID int
 	Env []string
@@ -22,6 +24,8 @@ type Kept struct {
 
 var errKeepUnsupported = errors.New("keeping a sandbox running needs a unix system")
 
+// keep would hand the cluster over to a detached server; not supported
+// here.
 func keep(context.Context, *sandbox.Cluster) (*Kept, error) { return nil, errKeepUnsupported }
 
 // StopKept stops a kept sandbox; not supported here.

@@ -83,6 +83,7 @@ type PlaybookResult struct {
 // before anything is started.
 type ConfigError struct{ Msg string }
 
+// Error returns the message.
 func (e *ConfigError) Error() string { return e.Msg }
 
 func configErrorf(format string, args ...any) error {

@@ -7,6 +7,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -57,6 +59,37 @@ type SandboxInfo struct {
 	PgbenchPID     int
 }
 
+// Lines of the report that ParseSandboxInfo reads back; Run prints them
+// with the same wording.
+var (
+	reClusterDir = regexp.MustCompile(`(?m)^  cluster directory (\S+) `)
+	rePostmaster = regexp.MustCompile(`(?m)^  PostgreSQL .* at 127\.0\.0\.1:(\d+) \(postmaster pid (\d+)\)`)
+	reSocketDir  = regexp.MustCompile(`(?m)^  PostgreSQL .*, unix socket in (\S+)\r?$`)
+	rePgbench    = regexp.MustCompile(`(?m)^  pgbench .* \(pid (\d+)\): \d+ clients connected\r?$`)
+)
+
+// ParseSandboxInfo reads, from a rehearsal's report, what it started: for
+// watching a rehearsal from outside its process (tests of the command
+// check with Leftovers that all of it is gone afterwards). Lines may end
+// in CRLF, as on a terminal; missing lines leave fields zero.
+func ParseSandboxInfo(report string) SandboxInfo {
+	var sb SandboxInfo
+	if m := reClusterDir.FindStringSubmatch(report); m != nil {
+		sb.Dir = m[1]
+	}
+	if m := rePostmaster.FindStringSubmatch(report); m != nil {
+		sb.Port, _ = strconv.Atoi(m[1])
+		sb.PostmasterPID, _ = strconv.Atoi(m[2])
+	}
+	if m := reSocketDir.FindStringSubmatch(report); m != nil {
+		sb.SocketDir = m[1]
+	}
+	if m := rePgbench.FindStringSubmatch(report); m != nil {
+		sb.PgbenchPID, _ = strconv.Atoi(m[1])
+	}
+	return sb
+}
+
 // rehearsal is the state of one Run.
 type rehearsal struct {
 	opts  Options
@@ -71,6 +104,8 @@ type rehearsal struct {
 	cast    incidentCast
 	writers []*transcript.Writer
 	results []playbookOutcome
+	// leftBehind is set when the teardown failed.
+	leftBehind bool
 }
 
 // Run stages the scenario in a new sandbox under pgbench load, runs the
@@ -97,17 +132,21 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 			fmt.Fprintf(r.out, "  %s\n", p)
 		}
 	}
+	cleaned := "everything the rehearsal started was stopped and removed"
+	if r.leftBehind {
+		cleaned = "NOT everything the rehearsal started could be removed: see the teardown above"
+	}
 	switch {
 	case err != nil && (ctx.Err() != nil || errors.Is(err, ErrInterrupted)):
 		res.ExitCode = engine.ExitInterrupted
-		fmt.Fprintf(r.out, "\nINTERRUPTED during %s after %s; everything the rehearsal started was stopped and removed.\n", r.phase, res.Elapsed)
+		fmt.Fprintf(r.out, "\nINTERRUPTED during %s after %s; %s.\n", r.phase, res.Elapsed, cleaned)
 		if errors.Is(err, ErrInterrupted) {
 			return res, err
 		}
 		return res, fmt.Errorf("%w during %s: %w", ErrInterrupted, r.phase, err)
 	case err != nil:
 		res.ExitCode = engine.ExitFailed
-		fmt.Fprintf(r.out, "\nThe rehearsal could not be completed: it failed during %s after %s; everything it started was stopped and removed.\n", r.phase, res.Elapsed)
+		fmt.Fprintf(r.out, "\nThe rehearsal could not be completed: it failed during %s after %s; %s.\n", r.phase, res.Elapsed, cleaned)
 		return res, err
 	}
 	res.ExitCode = res.Scorecard.ExitCode()
@@ -124,10 +163,22 @@ func (r *rehearsal) run(ctx context.Context) (err error) {
 			_ = w.Close()
 		}
 		if terr := td.run(r.out); terr != nil {
+			r.leftBehind = true
 			err = errors.Join(err, fmt.Errorf("teardown: %w", terr))
 		}
 	}()
 	r.header()
+	// Pushed first, so it runs last: a check that the teardown before it
+	// left nothing behind.
+	td.push(func() (string, error) {
+		if r.res.Kept != nil || r.res.Sandbox.PostmasterPID == 0 {
+			return "", nil
+		}
+		if left := r.res.Sandbox.Leftovers(); len(left) > 0 {
+			return "", fmt.Errorf("left behind: %s", strings.Join(left, "; "))
+		}
+		return "checked: no server process, pgbench, port or directory of the sandbox is left", nil
+	})
 
 	r.phase = "sandbox start"
 	heading(r.out, "Sandbox")
@@ -217,7 +268,7 @@ func (r *rehearsal) run(ctx context.Context) (err error) {
 	r.res.Scorecard = card
 	heading(r.out, "Scorecard")
 	card.Render(r.out)
-	note := transcript.Event{Type: transcript.Note, Title: "scorecard", Text: card.String()}
+	note := transcript.Event{Type: transcript.Note, Title: "scorecard", Text: card.Text()}
 	for _, w := range r.writers {
 		if _, err := w.Write(note); err != nil {
 			return fmt.Errorf("append the scorecard to %s: %w", w.Path(), err)
@@ -345,83 +396,6 @@ func (r *rehearsal) drainWriters(ctx context.Context) {
 	}
 }
 
-// observe gathers what the scorecard is judged on: the transcripts, the
-// staged sessions as their clients and the server see them, and pgbench's
-// sessions and report.
-func (r *rehearsal) observe(ctx context.Context) (*observation, error) {
-	rec, err := readRecord(r.res.Transcripts)
-	if err != nil {
-		return nil, err
-	}
-	o := &observation{scenario: r.opts.Scenario.Name, mode: r.opts.Mode, cast: &r.cast, rec: rec,
-		facts: map[*staged]sessionFacts{}, load: r.load, playbooks: r.results}
-	if r.opts.Mode != engine.DryRun {
-		fmt.Fprintln(r.out, "  letting the staged sessions' clients see how their statements ended")
-		r.settle(ctx, rec)
-	}
-	sctx, cancel := context.WithTimeout(ctx, setupTimeout)
-	defer cancel()
-	backends, err := incident.ClientBackends(sctx, r.dsn)
-	if err != nil {
-		return nil, err
-	}
-	for _, s := range r.cast.sessions {
-		f := sessionFacts{finished: s.finished()}
-		for i := range backends {
-			if backends[i].PID == s.pid && backends[i].BackendStart.Equal(s.backendStart) {
-				f.live = &backends[i]
-			}
-		}
-		switch {
-		case s.sess != nil:
-			if f.finished {
-				f.err = s.sess.Err()
-			}
-			f.alive = s.sess.Alive(sctx)
-		default:
-			f.alive = f.live != nil
-		}
-		o.facts[s] = f
-	}
-	if r.opts.Scenario.has(QueuedWriter) {
-		if o.counter, err = incident.Counter(sctx, r.dsn, lockTable, lockRow); err != nil {
-			return nil, err
-		}
-	}
-	if r.load != nil {
-		o.benchAfter = pgbenchBackends(backends)
-		fmt.Fprintln(r.out, "  ending pgbench's run and reading its report")
-		o.benchSummary, o.benchErr = r.load.finish()
-	}
-	return o, ctx.Err()
-}
-
-// settle waits, up to settleTimeout in all, for the clients of the staged
-// sessions the run signalled (and of the writers, once their lock's
-// holder was signalled) to see their statements end.
-func (r *rehearsal) settle(ctx context.Context, rec *record) {
-	rootSignalled := false
-	for _, s := range r.cast.sessions {
-		if s.kind == IdleInTransaction && rec.signalled(s.pid) {
-			rootSignalled = true
-		}
-	}
-	deadline := time.NewTimer(settleTimeout)
-	defer deadline.Stop()
-	for _, s := range r.cast.sessions {
-		if s.sess == nil || !(rec.signalled(s.pid) || (s.kind == QueuedWriter && rootSignalled)) {
-			continue
-		}
-		select {
-		case <-s.done():
-		case <-deadline.C:
-			return
-		case <-ctx.Done():
-			return
-		}
-	}
-}
-
 // printKept tells how to use and remove a kept sandbox.
 func (r *rehearsal) printKept(k *Kept) {
 	fmt.Fprintf(r.out, "  The sandbox was restarted detached from pgrunbook and keeps running (postmaster pid %d).\n", k.PID)
@@ -467,34 +441,4 @@ func sleep(ctx context.Context, d time.Duration) error {
 // heading starts a section of the report.
 func heading(out io.Writer, title string) {
 	fmt.Fprintf(out, "\n== %s\n", title)
-}
-
-// teardown is a stack of release functions, run newest first. Each
-// returns a line saying what it did.
-type teardown struct {
-	steps []func() (string, error)
-}
-
-// push adds a release function.
-func (t *teardown) push(fn func() (string, error)) { t.steps = append(t.steps, fn) }
-
-// run releases everything, newest first, reporting each step to out, and
-// returns every error joined. A failed step does not stop the others.
-func (t *teardown) run(out io.Writer) error {
-	if len(t.steps) == 0 {
-		return nil
-	}
-	heading(out, "Teardown")
-	var errs []error
-	for i := len(t.steps) - 1; i >= 0; i-- {
-		msg, err := t.steps[i]()
-		if err != nil {
-			fmt.Fprintf(out, "  ! %v\n", err)
-			errs = append(errs, err)
-			continue
-		}
-		fmt.Fprintf(out, "  %s\n", msg)
-	}
-	t.steps = nil
-	return errors.Join(errs...)
 }

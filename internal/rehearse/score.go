@@ -135,18 +135,16 @@ func scoreCulprit(c *Scorecard, s *staged, f sessionFacts, rec *record) {
 		}
 		return
 	}
-	var how []string
+	how := "no signal sent"
 	switch {
 	case cancelled && rec.verifyFailed[s.pid] && terminated:
-		how = append(how, "cancel sent and ignored (its verify failed), then terminated")
+		how = "cancel sent and ignored (its verify failed), then terminated"
 	case cancelled && terminated:
-		how = append(how, "cancel sent, then terminated")
+		how = "cancel sent, then terminated"
 	case terminated:
-		how = append(how, "terminated")
+		how = "terminated"
 	case cancelled:
-		how = append(how, "cancel sent")
-	default:
-		how = append(how, "no signal sent")
+		how = "cancel sent"
 	}
 	what := map[Kind]string{
 		StubbornQuery:     "its statement ended with it",
@@ -154,10 +152,10 @@ func scoreCulprit(c *Scorecard, s *staged, f sessionFacts, rec *record) {
 		ClientNotReading:  "blocked write abandoned",
 	}[s.kind]
 	if gone {
-		c.add(secCulprits, true, Resolution, "%s: %s; session gone, %s", label(s), strings.Join(how, ", "), what)
+		c.add(secCulprits, true, Resolution, "%s: %s; session gone, %s", label(s), how, what)
 		return
 	}
-	c.add(secCulprits, false, Resolution, "%s: still there (%s); %s", label(s), describe(f.live), strings.Join(how, ", "))
+	c.add(secCulprits, false, Resolution, "%s: still there (%s); %s", label(s), describe(f.live), how)
 }
 
 // scoreCulpritDry checks that a dry run left a culprit as it was.
@@ -165,15 +163,16 @@ func scoreCulpritDry(c *Scorecard, s *staged, f sessionFacts, rec *record) {
 	var would []string
 	for _, fn := range []activity.Function{activity.Cancel, activity.Terminate} {
 		if rec.wouldSend(s.pid, fn) {
-			would = append(would, string(fn))
+			would = append(would, fnName(fn))
 		}
 	}
-	next := "the real run would not touch it"
+	next := "the dry run recorded no action for it"
 	if len(would) > 0 {
-		next = "the real run would send " + strings.Join(would, ", then ")
+		next = "the dry run recorded: " + strings.Join(would, ", then ")
 	}
 	present := f.live != nil && !f.finished
 	if present {
+		// The staged state, not just the session, must still be there.
 		switch s.kind {
 		case IdleInTransaction:
 			present = f.live.State == "idle in transaction"
@@ -183,11 +182,14 @@ func scoreCulpritDry(c *Scorecard, s *staged, f sessionFacts, rec *record) {
 			present = f.live.State == "active"
 		}
 	}
-	state := "gone"
-	if f.live != nil {
-		state = describe(f.live)
+	what := "gone"
+	switch {
+	case present:
+		what = "still there, untouched (" + describe(f.live) + ")"
+	case f.live != nil:
+		what = "NOT as staged any more (" + describe(f.live) + ")"
 	}
-	c.add(secCulprits, present && !rec.signalled(s.pid), Integrity, "%s: still there, untouched (%s); %s", label(s), state, next)
+	c.add(secCulprits, present && !rec.signalled(s.pid), Integrity, "%s: %s; %s; %s", label(s), what, signalledText(rec.signalled(s.pid)), next)
 }
 
 // scoreWriters judges the writers queued behind the lock and the locked
@@ -204,7 +206,11 @@ func scoreWriters(c *Scorecard, o *observation, dry bool) {
 		switch {
 		case dry:
 			waiting := !f.finished && f.live != nil && f.live.WaitEventType == "Lock"
-			c.add(secWriters, waiting && !signalled, Integrity, "%s: still waiting for the lock, untouched: %s", label(s), yesNo(waiting && !signalled))
+			what := "still waiting for the lock, untouched"
+			if !waiting {
+				what = "NOT waiting for the lock any more (" + endedWith(f) + ")"
+			}
+			c.add(secWriters, waiting && !signalled, Integrity, "%s: %s; %s", label(s), what, signalledText(signalled))
 		case f.finished && f.err == nil && !signalled:
 			c.add(secWriters, true, Resolution, "%s: its UPDATE committed once the lock was free; not signalled", label(s))
 		case f.finished || signalled:
@@ -273,9 +279,12 @@ func scoreLoad(c *Scorecard, o *observation) {
 		sum.Failed, sum.Aborted, sum.Clients, sum.ExitCode, sum.Processed, sum.TPS)
 }
 
-// scoreSignals checks that signals went to culprits only. In a dry run,
-// that nothing was signalled, and that what the real run would do stays
-// with the culprits.
+// scoreSignals checks that signals went to culprits only. In a dry run
+// it checks that nothing was signalled, and that what the real run would
+// send stays with the culprits: a bystander targeted is collateral
+// damage, and so is a queued writer targeted by the first playbook. (A
+// later playbook of a dry run still sees the writers queued, since the
+// earlier ones released nothing; for real they would have committed.)
 func scoreSignals(c *Scorecard, o *observation, dry bool) {
 	pids := make([]int, 0, len(o.rec.actions))
 	for pid := range o.rec.actions {
@@ -283,36 +292,48 @@ func scoreSignals(c *Scorecard, o *observation, dry bool) {
 	}
 	slices.Sort(pids)
 	var sent, others []string
-	var real int
+	real, laterVictims := 0, 0
 	for _, pid := range pids {
-		name := fmt.Sprint(pid)
+		name := fmt.Sprintf("pid %d", pid)
+		role := Bystander // a session the rehearsal did not stage: pgbench's, or another
 		if s := o.cast.byPID(pid); s != nil {
-			name = label(s)
-		}
-		culprit := false
-		if s := o.cast.byPID(pid); s != nil && s.role() == Culprit {
-			culprit = true
+			name, role = label(s), s.role()
 		}
 		for _, a := range o.rec.actions[pid] {
-			if a.outcome != activity.Signalled && a.outcome != activity.DryRun {
-				continue
-			}
 			if a.outcome == activity.Signalled {
 				real++
 			}
+			want := activity.Signalled
+			if dry {
+				want = activity.DryRun
+			}
+			if a.outcome != want {
+				continue
+			}
 			line := fmt.Sprintf("%s %s", fnName(a.function), name)
 			sent = append(sent, line)
-			if !culprit {
+			switch {
+			case role == Culprit:
+			case dry && role == Victim && a.run > 1:
+				laterVictims++
+			default:
 				others = append(others, line)
 			}
 		}
 	}
-	if dry {
-		c.add(secSignals, real == 0, Integrity, "signals sent: %d (a dry run sends none)", real)
-		c.add(secSignals, len(others) == 0, Collateral, "the real run would send: %s%s", listOrNothing(sent), notCulprits(others))
+	if !dry {
+		c.add(secSignals, len(others) == 0, Collateral, "signals sent: %s%s", listOrNothing(sent), notCulprits(others))
 		return
 	}
-	c.add(secSignals, len(others) == 0, Collateral, "signals sent: %s%s", listOrNothing(sent), notCulprits(others))
+	c.add(secSignals, real == 0, Integrity, "signals sent: %d (a dry run sends none)", real)
+	suffix := "; no bystander among them"
+	if len(others) > 0 {
+		suffix = "; NOT CULPRITS: " + strings.Join(others, ", ")
+	} else if laterVictims > 0 {
+		suffix = "; no bystander among them (the writers only because the later playbook's dry run still saw them queued)"
+	}
+	c.add(secSignals, len(others) == 0, Collateral, "the dry run recorded, with every escalation (nothing it cancels stops): %s%s",
+		listOrNothing(sent), suffix)
 }
 
 // fnName shortens a signalling function for a list.

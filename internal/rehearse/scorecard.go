@@ -182,6 +182,16 @@ func (c *Scorecard) String() string {
 	return b.String()
 }
 
+// Text returns the rendered scorecard without Render's two-space margin,
+// for the transcript's note event (whose display adds its own).
+func (c *Scorecard) Text() string {
+	lines := strings.Split(strings.TrimRight(c.String(), "\n"), "\n")
+	for i, l := range lines {
+		lines[i] = strings.TrimPrefix(l, "  ")
+	}
+	return strings.Join(lines, "\n") + "\n"
+}
+
 // clock formats a time of day with milliseconds, in local time.
 func clock(t time.Time) string { return t.Local().Format("15:04:05.000") }
 

@@ -97,11 +97,20 @@ type staged struct {
 // role is the session's role.
 func (s *staged) role() Role { return s.kind.Role() }
 
+// background reports whether the session runs a statement in the
+// background whose end its client sees.
+func (s *staged) background() bool {
+	switch s.kind {
+	case LongQuery, StubbornQuery, QueuedWriter, Backup:
+		return true
+	}
+	return false
+}
+
 // done returns the channel closed when the session's client has seen its
-// statement end; nil (never ready) for a stalled client, which never
-// reads the end.
+// statement end; nil (never ready) for a session without one.
 func (s *staged) done() <-chan struct{} {
-	if s.sess == nil {
+	if !s.background() {
 		return nil
 	}
 	return s.sess.Done()
@@ -109,9 +118,12 @@ func (s *staged) done() <-chan struct{} {
 
 // finished reports whether the client has seen its statement end.
 func (s *staged) finished() bool {
+	if !s.background() {
+		return false
+	}
 	select {
-	case <-s.done():
-		return s.sess != nil
+	case <-s.sess.Done():
+		return true
 	default:
 		return false
 	}

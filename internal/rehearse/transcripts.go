@@ -9,10 +9,12 @@ import (
 	"github.com/pgrunbook/pgrunbook/internal/transcript"
 )
 
-// attempt is one action event: which function, and what came of it.
+// attempt is one action event: which function, what came of it, and in
+// which playbook run (from 1).
 type attempt struct {
 	function activity.Function
 	outcome  activity.Outcome
+	run      int
 }
 
 // record is what the transcripts of a rehearsal say was seen and done.
@@ -54,8 +56,9 @@ func (r *record) signalled(pid int) bool {
 	return r.sent(pid, activity.Cancel) || r.sent(pid, activity.Terminate)
 }
 
-// add folds one transcript's events into the record.
-func (r *record) add(events []transcript.Event) {
+// add folds the events of the transcript of playbook run number run (from
+// 1) into the record.
+func (r *record) add(run int, events []transcript.Event) {
 	for _, ev := range events {
 		switch ev.Type {
 		case transcript.Snapshot:
@@ -63,7 +66,7 @@ func (r *record) add(events []transcript.Event) {
 				r.firstSnapshot = ev.Time
 			}
 		case transcript.Action:
-			r.actions[ev.PID] = append(r.actions[ev.PID], attempt{function: ev.Function, outcome: activity.Outcome(ev.Outcome)})
+			r.actions[ev.PID] = append(r.actions[ev.PID], attempt{function: ev.Function, outcome: activity.Outcome(ev.Outcome), run: run})
 		case transcript.Verified:
 			for _, pid := range ev.Failed {
 				r.verifyFailed[pid] = true
@@ -83,7 +86,7 @@ func newRecord() *record {
 // readRecord reads the transcripts at paths, in order.
 func readRecord(paths []string) (*record, error) {
 	r := newRecord()
-	for _, p := range paths {
+	for i, p := range paths {
 		f, err := os.Open(p)
 		if err != nil {
 			return nil, fmt.Errorf("read transcript: %w", err)
@@ -93,7 +96,7 @@ func readRecord(paths []string) (*record, error) {
 		if err != nil {
 			return nil, fmt.Errorf("read transcript %s: %w", p, err)
 		}
-		r.add(res.Events)
+		r.add(i+1, res.Events)
 	}
 	return r, nil
 }

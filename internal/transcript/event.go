@@ -36,6 +36,10 @@ type Event struct {
 	Seq  int64     `json:"seq"`
 	Time time.Time `json:"time"`
 	Type string    `json:"type"`
+	// Prev is the hex SHA-256 of the previous line's bytes (without its
+	// newline); the first event has none. The links make a hash chain
+	// from run_started that VerifyChain checks.
+	Prev string `json:"prev,omitempty"`
 
 	// run_started
 	Playbook string          `json:"playbook,omitempty"`

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"sync"
@@ -16,14 +17,20 @@ import (
 // RedactQueries.
 const RedactedQuery = "<redacted>"
 
-// Writer appends events to a transcript file. Every event is written in
-// one write call and synced before Write returns, so what Write accepted
-// survives a crash of pgrunbook or of the machine.
+// Writer appends events to a transcript. Every event is written in one
+// write call and, for a file, synced before Write returns, so what Write
+// accepted survives a crash of pgrunbook or of the machine. Each event
+// carries the hash of the line before it (Event.Prev).
 type Writer struct {
-	mu   sync.Mutex
-	f    *os.File
-	path string
-	seq  int64
+	mu     sync.Mutex
+	out    io.Writer
+	sync   func() error // nil when the destination needs no sync
+	close  func() error // nil when there is nothing to close
+	closed bool
+	path   string
+	seq    int64
+	// prev is the hex SHA-256 of the last line written.
+	prev string
 	// RedactQueries replaces query text with RedactedQuery.
 	RedactQueries bool
 	// now is the clock; tests replace it.
@@ -48,23 +55,41 @@ func Create(path string) (*Writer, error) {
 		f.Close()
 		return nil, fmt.Errorf("cannot restrict the transcript to its owner: %w", err)
 	}
-	return &Writer{f: f, path: path, now: time.Now}, nil
+	return &Writer{out: f, sync: f.Sync, close: f.Close, path: path, now: time.Now}, nil
 }
 
-// Path is the transcript's file path.
+// NewWriter returns a Writer that appends to w, for transcripts that live
+// in memory: an offline run's record (pgrunbook test, replay --against)
+// or a test's. Nothing is synced or closed; the events are the same,
+// hash chain included, as in a file.
+func NewWriter(w io.Writer) *Writer {
+	return &Writer{out: w, now: time.Now}
+}
+
+// Path is the transcript's file path ("" for a Writer from NewWriter).
 func (w *Writer) Path() string { return w.path }
 
-// Write stamps the event with the next sequence number and the current
-// time (UTC), appends it as one line and syncs the file.
+// name is the transcript's path for messages.
+func (w *Writer) name() string {
+	if w.path == "" {
+		return "(in memory)"
+	}
+	return w.path
+}
+
+// Write stamps the event with the next sequence number, the current time
+// (UTC) and the hash of the previous line, appends it as one line and
+// syncs the destination. It returns the event as written.
 func (w *Writer) Write(ev Event) (Event, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if w.f == nil {
-		return ev, fmt.Errorf("transcript %s is closed", w.path)
+	if w.closed {
+		return ev, fmt.Errorf("transcript %s is closed", w.name())
 	}
 	w.seq++
 	ev.Seq = w.seq
 	ev.Time = w.now().UTC()
+	ev.Prev = w.prev
 	rec := ev
 	if w.RedactQueries {
 		rec = redact(ev)
@@ -75,12 +100,15 @@ func (w *Writer) Write(ev Event) (Event, error) {
 	if err := enc.Encode(rec); err != nil {
 		return ev, fmt.Errorf("encoding transcript event: %w", err)
 	}
-	if _, err := w.f.Write(buf.Bytes()); err != nil {
-		return ev, fmt.Errorf("writing transcript %s: %w", w.path, err)
+	if _, err := w.out.Write(buf.Bytes()); err != nil {
+		return ev, fmt.Errorf("writing transcript %s: %w", w.name(), err)
 	}
-	if err := w.f.Sync(); err != nil {
-		return ev, fmt.Errorf("syncing transcript %s: %w", w.path, err)
+	if w.sync != nil {
+		if err := w.sync(); err != nil {
+			return ev, fmt.Errorf("syncing transcript %s: %w", w.name(), err)
+		}
 	}
+	w.prev = LineHash(bytes.TrimSuffix(buf.Bytes(), []byte("\n")))
 	return ev, nil
 }
 
@@ -88,12 +116,14 @@ func (w *Writer) Write(ev Event) (Event, error) {
 func (w *Writer) Close() error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if w.f == nil {
+	if w.closed {
 		return nil
 	}
-	err := w.f.Close()
-	w.f = nil
-	return err
+	w.closed = true
+	if w.close == nil {
+		return nil
+	}
+	return w.close()
 }
 
 func redact(ev Event) Event {

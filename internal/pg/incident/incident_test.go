@@ -347,11 +347,18 @@ func TestPgbench(t *testing.T) {
 		if again, err := BackendPIDs(ctx, dsn, PgbenchApp); err != nil || len(again) != len(pids) {
 			t.Errorf("BackendPIDs = %v, %v; WaitForBackends = %v", again, err, pids)
 		}
-		// pids may include pgbench's short-lived setup connection, which
-		// can be gone already, so the result is not checked.
-		for _, pid := range pids {
-			if _, err := ctl.Exec(ctx, "SELECT pg_terminate_backend($1)", pid); err != nil {
+		// pids may include pgbench's short-lived setup connection while a
+		// client is still connecting, so keep terminating every pgbench
+		// backend of the database until pgbench gives up.
+		for done := false; !done; {
+			if _, err := ctl.Exec(ctx, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+				WHERE application_name = $1 AND datname = current_database() AND pid <> pg_backend_pid()`, PgbenchApp); err != nil {
 				t.Fatal(err)
+			}
+			select {
+			case <-p.Done():
+				done = true
+			case <-time.After(50 * time.Millisecond):
 			}
 		}
 		sum, err := p.Wait()

@@ -1,0 +1,157 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+
+	"github.com/pgrunbook/pgrunbook/engine"
+	"github.com/pgrunbook/pgrunbook/internal/render"
+	"github.com/pgrunbook/pgrunbook/internal/replay"
+	"github.com/pgrunbook/pgrunbook/internal/transcript"
+)
+
+const replayUsage = `Usage: pgrunbook replay TRANSCRIPT [FLAGS]
+
+Shows a recorded run as the operator saw it: the sessions found, the tables,
+every question and answer, every action and its outcome, the verify results
+and how the run ended. A transcript cut off in the middle of a line (the run
+was killed while writing) is shown up to its last whole event.
+
+Flags (before or after TRANSCRIPT):
+      --verify            check the transcript's hash chain instead: every
+                          event carries the hash of the line before it; the
+                          first line where the chain breaks is named
+      --against PLAYBOOK  re-run PLAYBOOK (a changed copy, usually) on the
+                          recorded snapshots, with the recorded parameters,
+                          mode and answers, and report every decision that
+                          differs: sessions now targeted or spared, steps now
+                          skipped, prompts that changed
+      --set NAME=VALUE    with --against: override a recorded parameter
+      --protect EXPR      with --against: a run-level protection rule
+      --max-targets N     with --against: the run's --max-targets
+
+Exit codes: 0 shown, chain intact, or no difference; 1 the chain is broken
+or the playbook decides differently; 2 bad usage or an invalid playbook.
+`
+
+func replayCommand(ctx context.Context, args []string, stdio IO) error {
+	fset := flag.NewFlagSet("replay", flag.ContinueOnError)
+	verify := fset.Bool("verify", false, "")
+	against := fset.String("against", "", "")
+	var sets, protect stringList
+	fset.Var(&sets, "set", "")
+	fset.Var(&protect, "protect", "")
+	maxTargets := fset.Int("max-targets", 0, "")
+	pos, err := parseInterleaved(fset, args, replayUsage, stdio.Out)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return usageErrorf("replay takes one transcript file\n\n%s", replayUsage)
+	}
+	if *against == "" && (len(sets) > 0 || len(protect) > 0 || *maxTargets != 0) {
+		return usageErrorf("--set, --protect and --max-targets go with --against")
+	}
+	if *maxTargets < 0 {
+		return usageErrorf("--max-targets must be at least 1")
+	}
+	if *verify {
+		if err := verifyChain(pos[0], stdio); err != nil || *against == "" {
+			return err
+		}
+	}
+	if *against != "" {
+		return replayAgainst(ctx, pos[0], *against, replay.Options{Sets: sets, Protect: protect, MaxTargets: *maxTargets}, stdio)
+	}
+	f, err := os.Open(pos[0])
+	if err != nil {
+		return failf("cannot open transcript: %v", unwrapPathError(err))
+	}
+	defer f.Close()
+	res, err := transcript.Read(f)
+	if err != nil {
+		var le *transcript.LineError
+		if errors.As(err, &le) {
+			return failf("%s:%d: not a transcript event: %v", pos[0], le.Line, le.Err)
+		}
+		return failf("reading %s: %v", pos[0], err)
+	}
+	if len(res.Events) == 0 {
+		return failf("%s holds no events", pos[0])
+	}
+	rd := &render.Renderer{W: stdio.Out, Width: terminalWidth(stdio.OutFile)}
+	finished := false
+	for _, ev := range res.Events {
+		rd.Event(ev)
+		finished = finished || ev.Type == transcript.RunFinished
+	}
+	rd.End()
+	if res.Truncated {
+		fmt.Fprintf(stdio.Out, "\n[transcript cut off at line %d: the run was killed while writing it; everything above is complete]\n", res.TruncatedLine)
+	}
+	if !finished {
+		fmt.Fprintf(stdio.Out, "\n[the run did not finish: the transcript has no run_finished event after seq %d]\n", res.Events[len(res.Events)-1].Seq)
+	}
+	return nil
+}
+
+// verifyChain checks a transcript's hash chain and says where it breaks.
+func verifyChain(path string, stdio IO) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return failf("cannot open transcript: %v", unwrapPathError(err))
+	}
+	defer f.Close()
+	res, err := transcript.VerifyChain(f)
+	var ce *transcript.ChainError
+	switch {
+	case errors.As(err, &ce):
+		return failf("%s:%d: hash chain broken: %s", path, ce.Line, ce.Reason)
+	case err != nil:
+		return failf("reading %s: %v", path, err)
+	case res.Events == 0:
+		return failf("%s holds no events", path)
+	}
+	fmt.Fprintf(stdio.Out, "%s: hash chain intact over %d event(s)\n", path, res.Events)
+	if res.Truncated {
+		fmt.Fprintf(stdio.Out, "  line %d is cut off (the run was killed while writing it); the events before it are intact\n", res.TruncatedLine)
+	}
+	fmt.Fprintf(stdio.Out, "  head: sha256:%s\n", res.Head)
+	fmt.Fprintln(stdio.Out, "  (the hash of the last event; the chain cannot show a change to that line itself,")
+	fmt.Fprintln(stdio.Out, "  so keep the head with the incident record and compare it here later)")
+	return nil
+}
+
+// replayAgainst re-runs a playbook on a transcript's snapshots and reports
+// the differences.
+func replayAgainst(ctx context.Context, path, pbArg string, opts replay.Options, stdio IO) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return failf("cannot open transcript: %v", unwrapPathError(err))
+	}
+	res, err := transcript.Read(f)
+	f.Close()
+	if err != nil {
+		var le *transcript.LineError
+		if errors.As(err, &le) {
+			return failf("%s:%d: not a transcript event: %v", path, le.Line, le.Err)
+		}
+		return failf("reading %s: %v", path, err)
+	}
+	pb, err := resolvePlaybook(pbArg)
+	if err != nil {
+		return err
+	}
+	cmp, err := replay.Against(ctx, res.Events, pb, opts)
+	if err != nil {
+		return usageErrorf("replay --against: %v", err)
+	}
+	cmp.Write(stdio.Out, path)
+	if !cmp.Identical() {
+		return &silentExit{code: engine.ExitFailed}
+	}
+	return nil
+}

@@ -1,0 +1,154 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/pgrunbook/pgrunbook/engine"
+	"github.com/pgrunbook/pgrunbook/internal/playbook"
+	"github.com/pgrunbook/pgrunbook/internal/playbooktest"
+)
+
+const validateUsage = `Usage: pgrunbook validate FILE|DIR... [--format text|json]
+
+Checks playbooks without running them: YAML syntax, unknown keys, types,
+step ids and target references, and every expression compiled and
+type-checked. Every problem is reported as file:line:col. A directory is
+searched for *.yaml and *.yml files (playbook tests, *.test.yaml, are left
+to pgrunbook test; a test file named on the command line is checked as one).
+Built-in playbook names work too.
+
+Flags:
+      --format FORMAT   text (default), or json: one JSON document on
+                        stdout with every file and its problems as objects
+                        with file, line, column and message, for CI
+
+Exit codes: 0 all valid; 2 a problem was found.
+`
+
+// validateReport is validate's output with --format json.
+type validateReport struct {
+	Valid    bool                 `json:"valid"`
+	Problems int                  `json:"problems"`
+	Files    []validateFileReport `json:"files"`
+}
+
+type validateFileReport struct {
+	File   string            `json:"file"`
+	Valid  bool              `json:"valid"`
+	Errors []*playbook.Error `json:"errors"`
+}
+
+func validateCommand(_ context.Context, args []string, stdio IO) error {
+	fset := flag.NewFlagSet("validate", flag.ContinueOnError)
+	format := fset.String("format", "text", "")
+	pos, err := parseInterleaved(fset, args, validateUsage, stdio.Out)
+	if err != nil {
+		return err
+	}
+	if *format != "text" && *format != "json" {
+		return usageErrorf("--format %q: use text or json", *format)
+	}
+	if len(pos) == 0 {
+		return usageErrorf("validate needs at least one file\n\n%s", validateUsage)
+	}
+	var files []string
+	for _, p := range pos {
+		st, err := os.Stat(p)
+		if err == nil && st.IsDir() {
+			found, err := playbookFiles(p)
+			if err != nil {
+				return usageErrorf("%v", err)
+			}
+			if len(found) == 0 {
+				return usageErrorf("%s: no *.yaml or *.yml files", p)
+			}
+			files = append(files, found...)
+			continue
+		}
+		files = append(files, p)
+	}
+	report := validateReport{Valid: true, Files: []validateFileReport{}}
+	for _, file := range files {
+		var err error
+		switch _, statErr := os.Stat(file); {
+		case statErr != nil && !looksLikePath(file):
+			_, err = builtinPlaybook(file)
+		case playbooktest.IsTestFile(file):
+			// A test file named explicitly is checked as one: its
+			// playbook, fixtures, cases and expectations.
+			_, err = playbooktest.LoadFile(file)
+		default:
+			_, err = playbook.Load(file)
+		}
+		fr := validateFileReport{File: file, Valid: err == nil, Errors: []*playbook.Error{}}
+		var list playbook.ErrorList
+		switch {
+		case err == nil:
+			if *format == "text" {
+				fmt.Fprintf(stdio.Out, "ok    %s\n", file)
+			}
+		case errors.As(err, &list):
+			report.Problems += len(list)
+			fr.Errors = list
+			if *format == "text" {
+				fmt.Fprintln(stdio.Err, list.Detailed())
+				fmt.Fprintf(stdio.Out, "FAIL  %s (%d problem(s))\n", file, len(list))
+			}
+		default:
+			report.Problems++
+			msg := unwrapPathError(err).Error()
+			var ee *exitError
+			if errors.As(err, &ee) {
+				msg = ee.msg
+			}
+			text := file + ": " + msg
+			fr.Errors = []*playbook.Error{{File: file, Message: msg}}
+			var te *playbooktest.Error
+			if errors.As(err, &te) {
+				text = te.Error()
+				fr.Errors = []*playbook.Error{{File: te.File, Line: te.Line, Column: te.Column, Message: te.Message}}
+			}
+			if *format == "text" {
+				fmt.Fprintln(stdio.Err, text)
+				fmt.Fprintf(stdio.Out, "FAIL  %s\n", file)
+			}
+		}
+		report.Valid = report.Valid && fr.Valid
+		report.Files = append(report.Files, fr)
+	}
+	if *format == "json" {
+		enc := json.NewEncoder(stdio.Out)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(report); err != nil {
+			return err
+		}
+	}
+	if report.Problems > 0 {
+		return &silentExit{code: engine.ExitUsage}
+	}
+	return nil
+}
+
+// playbookFiles lists the playbooks under dir: *.yaml and *.yml files
+// other than playbook tests.
+func playbookFiles(dir string) ([]string, error) {
+	var out []string
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if !d.IsDir() && (strings.HasSuffix(path, ".yaml") || strings.HasSuffix(path, ".yml")) && !playbooktest.IsTestFile(path) {
+			out = append(out, path)
+		}
+		return nil
+	})
+	return out, err
+}
