@@ -40,6 +40,7 @@ golden:
 
 fuzz:
 	$(GO) test ./internal/playbook -run '^$$' -fuzz FuzzParse -fuzztime $${FUZZTIME:-30s}
+	$(GO) test ./internal/playbook -run '^$$' -fuzz FuzzExpression -fuzztime $${FUZZTIME:-30s}
 	$(GO) test ./internal/transcript -run '^$$' -fuzz FuzzRead -fuzztime $${FUZZTIME:-30s}
 
 clean:

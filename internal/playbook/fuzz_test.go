@@ -4,7 +4,10 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strconv"
 	"testing"
+
+	"github.com/pgrunbook/pgrunbook/internal/activity"
 
 	"github.com/pgrunbook/pgrunbook/playbooks"
 )
@@ -44,5 +47,47 @@ func FuzzParse(f *testing.F) {
 			}
 			_ = e.Detailed()
 		}
+	})
+}
+
+// FuzzExpression compiles arbitrary text as a filter expression inside a
+// fixed playbook, seeded with every expression of the shipped playbooks
+// and some broken ones. Compilation must never panic; a compiled filter
+// must evaluate on a zero row without panicking.
+func FuzzExpression(f *testing.F) {
+	for _, name := range playbooks.Names() {
+		src, _ := playbooks.Source(name)
+		pb, err := Parse(name, src)
+		if err != nil {
+			f.Fatal(err)
+		}
+		for _, st := range pb.Steps {
+			if st.Filter != nil {
+				f.Add(st.Filter.Where.Source)
+			}
+			if st.If != nil {
+				f.Add(st.If.Source)
+			}
+		}
+	}
+	for _, s := range []string{`pid ==`, `query_runtime > duration("5m")`, `"a" + 1`, `any(blocked_by, # > 0)`, `params.x`, `len(snap) > 0 ? true : false`} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, expr string) {
+		doc := "name: fuzz\nparams:\n  min: {type: duration, default: 1m}\nsteps:\n  - id: snap\n    activity:\n  - id: f\n    filter:\n      where: " + strconv.Quote(expr) + "\n"
+		pb, err := Parse("fuzz.yaml", []byte(doc))
+		if err != nil {
+			var list ErrorList
+			if !errors.As(err, &list) {
+				t.Fatalf("not an ErrorList: %v", err)
+			}
+			return
+		}
+		vals, err := pb.Resolve(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ev := pb.NewScope(vals).RowEvaluator()
+		_, _ = ev.Bool(pb.Steps[1].Filter.Where, &activity.Session{})
 	})
 }
