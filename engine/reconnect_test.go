@@ -3,6 +3,7 @@ package engine_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -16,6 +17,7 @@ import (
 	"github.com/pgrunbook/pgrunbook/internal/pg/pgtest"
 	"github.com/pgrunbook/pgrunbook/internal/playbook"
 	"github.com/pgrunbook/pgrunbook/internal/render"
+	"github.com/pgrunbook/pgrunbook/internal/sandbox"
 	"github.com/pgrunbook/pgrunbook/internal/transcript"
 )
 
@@ -35,6 +37,13 @@ steps:
 // started, calls breakIt with pgrunbook's own backend pid; then it lets
 // the wait end by connecting a marker session.
 func runBroken(t *testing.T, dsn string, reconnectFor time.Duration, breakIt func(admin *pgx.Conn, ownPID int) error) (engine.Result, []transcript.Event, string) {
+	t.Helper()
+	return runBrokenOn(t, dsn, pgtest.DSN(), reconnectFor, breakIt)
+}
+
+// runBrokenOn is runBroken with the admin and marker connections made to
+// adminDSN (another cluster).
+func runBrokenOn(t *testing.T, dsn, adminDSN string, reconnectFor time.Duration, breakIt func(admin *pgx.Conn, ownPID int) error) (engine.Result, []transcript.Event, string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -57,7 +66,11 @@ func runBroken(t *testing.T, dsn string, reconnectFor time.Duration, breakIt fun
 	var shown bytes.Buffer
 	rd := &render.Renderer{W: &shown, Width: 160}
 	ownPID := client.Info().PID
-	admin := pgtest.Connect(t)
+	admin, err := pgx.Connect(ctx, adminDSN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close(context.Background())
 	broken := make(chan error, 1)
 	markerConn := make(chan *pgx.Conn, 1)
 	show := func(ev transcript.Event) {
@@ -66,7 +79,7 @@ func runBroken(t *testing.T, dsn string, reconnectFor time.Duration, breakIt fun
 			go func() {
 				broken <- breakIt(admin, ownPID)
 				// Let the condition become true.
-				conn, err := pgx.Connect(context.Background(), pgtest.DSN()+" application_name="+marker)
+				conn, err := pgx.Connect(context.Background(), adminDSN+" application_name="+marker)
 				if err == nil {
 					markerConn <- conn
 				}
@@ -138,5 +151,40 @@ func TestServerNeverComesBackEndsConnectionLost(t *testing.T) {
 	last := events[len(events)-1]
 	if last.Type != transcript.RunFinished || last.Outcome != engine.OutcomeConnectionLost {
 		t.Errorf("last event %+v, want run_finished connection_lost", last)
+	}
+}
+
+// TestServerRestartMidWaitReconnects restarts the server (pg_ctl restart,
+// fast mode) while a run polls; the run reconnects and finishes. It uses a
+// cluster of its own.
+func TestServerRestartMidWaitReconnects(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	c, err := sandbox.Start(ctx, sandbox.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		// The restarted postmaster is pg_ctl's child, not the sandbox's.
+		_ = c.Command(context.Background(), "pg_ctl", "-D", c.DataDir, "stop", "-m", "immediate", "-w").Run()
+		_ = c.Stop()
+	})
+	res, events, shown := runBrokenOn(t, c.DSN("postgres"), c.DSN("postgres"), 30*time.Second, func(_ *pgx.Conn, _ int) error {
+		out, err := c.Command(ctx, "pg_ctl", "-D", c.DataDir, "restart", "-m", "fast", "-w", "-l", c.LogFile).CombinedOutput()
+		if err != nil {
+			return fmt.Errorf("pg_ctl restart: %v\n%s", err, out)
+		}
+		return nil
+	})
+	if res.ExitCode != engine.ExitOK {
+		t.Fatalf("exit %d (%s), want 0 after the restart\n%s", res.ExitCode, res.Message, shown)
+	}
+	var back bool
+	for _, ev := range events {
+		back = back || ev.Type == transcript.Note && strings.HasPrefix(ev.Text, "reconnected after")
+	}
+	if !back {
+		t.Errorf("the transcript does not record the reconnection\n%s", shown)
 	}
 }

@@ -133,7 +133,11 @@ func (s *screen) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.reply != nil {
-		for range bytes.Count(p, []byte(cursorQuery)) {
+		// The query may arrive split across two writes: look at it
+		// together with the end of what came before.
+		start := max(s.buf.Len()-len(cursorQuery)+1, 0)
+		seen := append(bytes.Clone(s.buf.Bytes()[start:]), p...)
+		for range bytes.Count(seen, []byte(cursorQuery)) {
 			_, _ = s.reply.Write([]byte("\x1b[1;1R"))
 		}
 	}
