@@ -145,10 +145,11 @@ func (im *impact) setup(ctx context.Context, ctl *pgx.Conn) error {
 }
 
 // dryRuns is the side load of `pgrunbook run cancel-long-queries
-// --dry-run`, keeping one transcript in sampleEvery for reading.
-func (im *impact) dryRuns(label string, every time.Duration) sideLoad {
+// --dry-run` with its transcripts in dir, keeping one transcript in
+// sampleEvery for reading.
+func (im *impact) dryRuns(label string, every time.Duration, dir string) sideLoad {
 	return sideLoad{label: label, every: every, once: func(ctx context.Context, r *impactRound, i int) error {
-		path, err := im.dryRun(ctx, r, i, i%sampleEvery == 0)
+		path, err := im.dryRun(ctx, r, dir, i, i%sampleEvery == 0)
 		if path != "" {
 			r.kept = append(r.kept, path)
 		}
@@ -373,7 +374,7 @@ func (im *impact) quietCost(ctx context.Context) (server, tool, wall time.Durati
 		return 0, 0, 0, fmt.Errorf("cannot read the server's CPU time from /proc")
 	}
 	for i := 0; i < quietRuns; i++ {
-		if _, err := im.dryRun(ctx, &r, i, false); err != nil {
+		if _, err := im.dryRun(ctx, &r, im.dir, i, false); err != nil {
 			return 0, 0, 0, err
 		}
 	}
@@ -388,11 +389,11 @@ func (im *impact) quietCost(ctx context.Context) (server, tool, wall time.Durati
 	return (cpu1 - cpu0) / n, r.CPU / n, r.Wall / n, nil
 }
 
-// dryRun runs `pgrunbook run cancel-long-queries --dry-run` once and adds
-// it to r. It returns the transcript's path when keep is set, and removes
-// the transcript otherwise.
-func (im *impact) dryRun(ctx context.Context, r *impactRound, i int, keep bool) (string, error) {
-	path := filepath.Join(im.dir, fmt.Sprintf("dry-%04d.jsonl", i))
+// dryRun runs `pgrunbook run cancel-long-queries --dry-run` once with its
+// transcript in dir and adds it to r. It returns the transcript's path
+// when keep is set, and removes the transcript otherwise.
+func (im *impact) dryRun(ctx context.Context, r *impactRound, dir string, i int, keep bool) (string, error) {
+	path := filepath.Join(dir, fmt.Sprintf("dry-%04d.jsonl", i))
 	_ = os.Remove(path) // from an earlier round
 	ch, err := im.tools.pgrunbook(ctx, "run", "cancel-long-queries", "--dry-run",
 		"--max-targets", fmt.Sprint(im.maxTargets), "--set", "min_runtime="+im.minRuntime.String(),

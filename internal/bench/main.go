@@ -29,16 +29,17 @@ type config struct {
 	MinRuntime  time.Duration // min_runtime given to cancel-long-queries
 	Bin         string        // a pgrunbook binary to use instead of building one
 	CPUProfile  string        // where to write a CPU profile of in-process runs
-	// ImpactDetail adds two server-impact rounds that poll the snapshot
-	// statement, with and without pg_blocking_pids.
+	// ImpactDetail adds three server-impact rounds: the back-to-back loop
+	// with its transcripts on tmpfs, and the snapshot statement polled
+	// every 40 ms, with and without pg_blocking_pids.
 	ImpactDetail bool
-	Timeout      time.Duration // bound on the whole run
+	Timeout      time.Duration // bound on the whole run; 0: 5 minutes, 7 with ImpactDetail
 }
 
 func defaultConfig() config {
 	return config{
 		Idle: 1000, Long: 200, Trials: 5, StartupRuns: 20, StopTrials: 30, StopSpan: 600 * time.Millisecond,
-		Clients: 50, MinRuntime: 500 * time.Millisecond, Timeout: 5 * time.Minute,
+		Clients: 50, MinRuntime: 500 * time.Millisecond,
 	}
 }
 
@@ -51,24 +52,33 @@ func mainCode() int {
 	flag.IntVar(&cfg.Trials, "trials", cfg.Trials, "end-to-end trials of each method")
 	flag.IntVar(&cfg.StopTrials, "stop-trials", cfg.StopTrials, "stop-detection trials per polling setting")
 	flag.StringVar(&cfg.Bin, "bin", "", "pgrunbook binary to measure (default: build one)")
-	flag.BoolVar(&cfg.ImpactDetail, "impact-detail", false, "also measure pgbench beside snapshot polling every 40 ms, with and without pg_blocking_pids")
+	flag.BoolVar(&cfg.ImpactDetail, "impact-detail", false, "also measure pgbench beside the back-to-back loop with transcripts on tmpfs, and beside snapshot polling every 40 ms with and without pg_blocking_pids (adds about 105 s)")
 	flag.StringVar(&cfg.CPUProfile, "cpuprofile", "", "write a CPU profile of in-process runs to `FILE`")
-	flag.DurationVar(&cfg.Timeout, "timeout", cfg.Timeout, "bound on the whole run")
+	flag.DurationVar(&cfg.Timeout, "timeout", 0, "bound on the whole run (default 5m, 7m with -impact-detail)")
 	flag.Parse()
 
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	sigCtx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	go func() {
-		<-ctx.Done()
+		<-sigCtx.Done()
 		stop() // a second Ctrl-C now takes the default action
 	}()
-	ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = 5 * time.Minute
+		if cfg.ImpactDetail {
+			cfg.Timeout = 7 * time.Minute
+		}
+	}
+	ctx, cancel := context.WithTimeout(sigCtx, cfg.Timeout)
 	defer cancel()
 
 	err := run(ctx, os.Stdout, cfg)
 	switch {
 	case err == nil:
 		return 0
+	case errors.Is(err, context.DeadlineExceeded) && ctx.Err() != nil:
+		fmt.Fprintf(os.Stderr, "bench: not done within -timeout %s (%v); the sandbox was stopped and removed\n", cfg.Timeout, err)
+		return 1
 	case errors.Is(err, context.Canceled):
 		fmt.Fprintln(os.Stderr, "bench: interrupted; the sandbox was stopped and removed")
 		return 130
@@ -202,7 +212,7 @@ func run(ctx context.Context, w io.Writer, cfg config) (err error) {
 	heading(w, fmt.Sprintf("Server impact: pgbench -c %d -j 2 (scale %d) beside pgrunbook --dry-run loops, the staged sessions still there", cfg.Clients, pgbenchScale))
 	im := &impact{cluster: cluster, tools: t, dsn: dsn, dir: tmp, clients: cfg.Clients,
 		minRuntime: cfg.MinRuntime, maxTargets: cfg.Long}
-	if err := serverImpact(ctx, w, res, im, ctl, cfg.ImpactDetail); err != nil {
+	if err := serverImpact(ctx, w, res, im, ctl, cfg.ImpactDetail, cmp.shmDir); err != nil {
 		return err
 	}
 

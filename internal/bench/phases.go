@@ -221,9 +221,11 @@ func stopDetection(ctx context.Context, w io.Writer, res *results, cfg config, d
 // serverImpact measures what a dry-run loop costs the server: first one
 // dry run's CPU on each side without other load, then pgbench's TPS with
 // the loop switched on and off, back to back and one run per second.
-// With detail it also polls the snapshot statement every 40 ms, as the
-// proposed verify polling would, with and without pg_blocking_pids.
-func serverImpact(ctx context.Context, w io.Writer, res *results, im *impact, ctl *pgx.Conn, detail bool) error {
+// With detail it also runs the back-to-back loop with its transcripts on
+// tmpfs (shmDir, when there is one), where fsync costs next to nothing, and
+// polls the snapshot statement every 40 ms, as the proposed verify polling
+// would, with and without pg_blocking_pids.
+func serverImpact(ctx context.Context, w io.Writer, res *results, im *impact, ctl *pgx.Conn, detail bool, shmDir string) error {
 	// Before pgbench's initialisation: its backend's CPU must not be
 	// counted as the dry runs'.
 	var err error
@@ -236,8 +238,11 @@ func serverImpact(ctx context.Context, w io.Writer, res *results, im *impact, ct
 		return err
 	}
 	loads := []sideLoad{
-		im.dryRuns("back-to-back --dry-run loop", 0),
-		im.dryRuns("one --dry-run per second", time.Second),
+		im.dryRuns("back-to-back --dry-run loop", 0, im.dir),
+		im.dryRuns("one --dry-run per second", time.Second, im.dir),
+	}
+	if detail && shmDir != "" {
+		loads = append(loads, im.dryRuns("back-to-back --dry-run loop, transcripts on tmpfs", 0, shmDir))
 	}
 	if detail {
 		client, err := pg.Connect(ctx, pg.Options{DSN: im.dsn})

@@ -111,7 +111,10 @@ func SessionTable(w io.Writer, rows []activity.Session, notes []string, width in
 	for _, wd := range widths {
 		used += wd + 2
 	}
-	queryWidth := max(width-used, 20)
+	// The query takes what is left of the line; when too little is left,
+	// it goes on a line of its own under its row.
+	queryWidth := width - used
+	ownLine := queryWidth < 12
 	line := func(cols []string, tail string) {
 		var b strings.Builder
 		b.WriteString(indent)
@@ -122,10 +125,21 @@ func SessionTable(w io.Writer, rows []activity.Session, notes []string, width in
 		b.WriteString(tail)
 		fmt.Fprintln(w, strings.TrimRight(b.String(), " "))
 	}
-	line(headers, "QUERY")
+	if ownLine {
+		line(headers, "")
+	} else {
+		line(headers, "QUERY")
+	}
 	for i, c := range cells {
-		q := Cut(OneLineQuery(rows[i].Query), queryWidth)
-		line(c, q)
+		q := OneLineQuery(rows[i].Query)
+		if ownLine {
+			line(c, "")
+			if q != "" {
+				fmt.Fprintf(w, "%s  query: %s\n", indent, Cut(q, max(width-len(indent)-9, 20)))
+			}
+		} else {
+			line(c, Cut(q, queryWidth))
+		}
 		if notes != nil && notes[i] != "" {
 			fmt.Fprintf(w, "%s  └ %s\n", indent, notes[i])
 		}
