@@ -101,6 +101,8 @@ func (r *runner) action(ctx context.Context, st *playbook.Step) error {
 			}
 		}
 	}
+	// The outcomes of one statement are recorded with one sync.
+	outcomes := make([]transcript.Event, len(results))
 	for i, res := range results {
 		s := targets[i]
 		ev := r.stepEvent(st, transcript.Action)
@@ -110,9 +112,13 @@ func (r *runner) action(ctx context.Context, st *playbook.Step) error {
 			qs := s.QueryStart
 			ev.QueryStart = &qs
 		}
-		if err := r.emit(ev); err != nil {
-			return err
-		}
+		outcomes[i] = ev
+	}
+	if err := r.emitAll(outcomes); err != nil {
+		return err
+	}
+	for i, res := range results {
+		s := targets[i]
 		switch res.Outcome {
 		case activity.Signalled, activity.DryRun:
 			sets.Signalled = append(sets.Signalled, s)

@@ -111,8 +111,9 @@ type Options struct {
 	MaxTargets int
 	// Version is pgrunbook's version, for the transcript.
 	Version string
-	// PollInterval is the first pause between verify polls; it grows to
-	// MaxPollInterval. Defaults: 10ms and 200ms.
+	// PollInterval is the first pause between verify polls; it grows by
+	// half each poll up to MaxPollInterval. Defaults DefaultPollInterval
+	// and DefaultMaxPollInterval.
 	PollInterval, MaxPollInterval time.Duration
 	// StaleAfter is how old a confirmation's table may get while the
 	// operator thinks: an answer given later than this refreshes the
@@ -123,6 +124,14 @@ type Options struct {
 	// Default DefaultReconnectFor.
 	ReconnectFor time.Duration
 }
+
+// Verify and wait polling: a few milliseconds at first, when a cancelled
+// statement usually stops, then at most every 40ms, so a stop is noticed
+// within tens of milliseconds (docs/performance.md has the measurements).
+const (
+	DefaultPollInterval    = 2 * time.Millisecond
+	DefaultMaxPollInterval = 40 * time.Millisecond
+)
 
 // DefaultStaleAfter is the default Options.StaleAfter.
 const DefaultStaleAfter = 60 * time.Second

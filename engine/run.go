@@ -78,10 +78,10 @@ func Run(ctx context.Context, opts Options) (Result, error) {
 		return Result{}, errors.New("engine: a transcript is required")
 	}
 	if opts.PollInterval <= 0 {
-		opts.PollInterval = 10 * time.Millisecond
+		opts.PollInterval = DefaultPollInterval
 	}
 	if opts.MaxPollInterval <= 0 {
-		opts.MaxPollInterval = 200 * time.Millisecond
+		opts.MaxPollInterval = DefaultMaxPollInterval
 	}
 	if opts.StaleAfter <= 0 {
 		opts.StaleAfter = DefaultStaleAfter
@@ -139,12 +139,19 @@ func jsonValue(v any) any {
 
 // emit records an event in the transcript, then shows it.
 func (r *runner) emit(ev transcript.Event) error {
-	ev, err := r.opts.Transcript.Write(ev)
+	return r.emitAll([]transcript.Event{ev})
+}
+
+// emitAll records events with one write and one sync, then shows them.
+func (r *runner) emitAll(evs []transcript.Event) error {
+	evs, err := r.opts.Transcript.WriteBatch(evs)
 	if err != nil {
 		return err
 	}
 	if r.opts.Show != nil {
-		r.opts.Show(ev)
+		for _, ev := range evs {
+			r.opts.Show(ev)
+		}
 	}
 	return nil
 }

@@ -24,6 +24,16 @@
 //     back-to-back and a paced `--dry-run` loop of pgrunbook;
 //   - peak RSS again with 2,000 sessions.
 //
+// Flags: -trials and -stop-trials change the number of trials, -bin
+// measures a given binary, -cpuprofile FILE profiles ten in-process runs,
+// -impact-detail adds three server-impact rounds (the loop with its
+// transcripts on tmpfs; the snapshot statement polled every 40 ms, with and
+// without pg_blocking_pids), -timeout bounds the whole run.
+//
+// Peak RSS is read through the small rusage command (internal/bench/rusage),
+// because a child started directly by this big process would report this
+// process's peak (see that command's documentation).
+//
 // The cluster, every session and every child process are torn down on
 // exit, on error and on Ctrl-C (a second Ctrl-C exits at once; the
 // sandbox's parent-death signal still stops the server).

@@ -116,6 +116,15 @@ func run(ctx context.Context, w io.Writer, cfg config) (err error) {
 	res := &results{machine: describeMachine(), loadStart: loadAvg()}
 	fmt.Fprintln(w, "pgrunbook bench: pgrunbook against the hand-written psql pair on a throwaway PostgreSQL")
 
+	// Other work on the machine makes every number noisier: say how much,
+	// before the bench's own builds add to it.
+	before := machineCPU()
+	if err := pause(ctx, time.Second); err != nil {
+		return err
+	}
+	res.busyBefore = machineCPU().busySince(before)
+	fmt.Fprintf(w, "machine: %s; %.0f%% busy before the bench (load average %s)\n", res.machine, res.busyBefore, res.loadStart)
+
 	tmp, err := os.MkdirTemp("", "pgrunbook-bench-")
 	if err != nil {
 		return err
@@ -130,13 +139,6 @@ func run(ctx context.Context, w io.Writer, cfg config) (err error) {
 	if t.Rusage, err = goBuild(ctx, tmp, "rusage", "github.com/pgrunbook/pgrunbook/internal/bench/rusage"); err != nil {
 		return err
 	}
-	// Other work on the machine makes every number noisier: say how much.
-	before := machineCPU()
-	if err := pause(ctx, time.Second); err != nil {
-		return err
-	}
-	res.busyBefore = machineCPU().busySince(before)
-	fmt.Fprintf(w, "machine: %s; %.0f%% busy before the bench (load average %s)\n", res.machine, res.busyBefore, res.loadStart)
 	if res.startup, err = measureStartup(ctx, w, t, cfg.StartupRuns); err != nil {
 		return err
 	}

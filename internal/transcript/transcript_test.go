@@ -69,3 +69,24 @@ func TestReadTruncatedAndCorrupt(t *testing.T) {
 		t.Fatalf("corrupt middle line: err=%v", err)
 	}
 }
+
+func TestWriteBatchKeepsOrderAndChain(t *testing.T) {
+	var buf bytes.Buffer
+	w := NewWriter(&buf)
+	if _, err := w.Write(Event{Type: RunStarted}); err != nil {
+		t.Fatal(err)
+	}
+	out, err := w.WriteBatch([]Event{{Type: Action, PID: 1}, {Type: Action, PID: 2}, {Type: Action, PID: 3}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out) != 3 || out[0].Seq != 2 || out[2].Seq != 4 || out[1].PID != 2 {
+		t.Fatalf("batch events %+v", out)
+	}
+	if _, err := w.Write(Event{Type: RunFinished}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := VerifyChain(bytes.NewReader(buf.Bytes())); err != nil {
+		t.Fatalf("chain broken after a batch: %v", err)
+	}
+}

@@ -81,35 +81,56 @@ func (w *Writer) name() string {
 // (UTC) and the hash of the previous line, appends it as one line and
 // syncs the destination. It returns the event as written.
 func (w *Writer) Write(ev Event) (Event, error) {
+	out, err := w.WriteBatch([]Event{ev})
+	if err != nil {
+		return ev, err
+	}
+	return out[0], nil
+}
+
+// WriteBatch writes several events as Write would, in order, with one
+// write call and one sync for all of them: the cost of recording the N
+// outcomes of one signalling statement is one fsync, not N. It returns
+// the events as written.
+func (w *Writer) WriteBatch(evs []Event) ([]Event, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.closed {
-		return ev, fmt.Errorf("transcript %s is closed", w.name())
+		return evs, fmt.Errorf("transcript %s is closed", w.name())
 	}
-	w.seq++
-	ev.Seq = w.seq
-	ev.Time = w.now().UTC()
-	ev.Prev = w.prev
-	rec := ev
-	if w.RedactQueries {
-		rec = redact(ev)
-	}
+	out := make([]Event, len(evs))
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)
-	if err := enc.Encode(rec); err != nil {
-		return ev, fmt.Errorf("encoding transcript event: %w", err)
+	seq, prev := w.seq, w.prev
+	for i, ev := range evs {
+		seq++
+		ev.Seq = seq
+		ev.Time = w.now().UTC()
+		ev.Prev = prev
+		rec := ev
+		if w.RedactQueries {
+			rec = redact(ev)
+		}
+		start := buf.Len()
+		if err := enc.Encode(rec); err != nil {
+			return evs, fmt.Errorf("encoding transcript event: %w", err)
+		}
+		prev = LineHash(bytes.TrimSuffix(buf.Bytes()[start:], []byte("\n")))
+		out[i] = ev
 	}
 	if _, err := w.out.Write(buf.Bytes()); err != nil {
-		return ev, fmt.Errorf("writing transcript %s: %w", w.name(), err)
+		return evs, fmt.Errorf("writing transcript %s: %w", w.name(), err)
 	}
+	// What was written is on the page now: the chain goes on from it even
+	// if the sync below fails.
+	w.seq, w.prev = seq, prev
 	if w.sync != nil {
 		if err := w.sync(); err != nil {
-			return ev, fmt.Errorf("syncing transcript %s: %w", w.name(), err)
+			return evs, fmt.Errorf("syncing transcript %s: %w", w.name(), err)
 		}
 	}
-	w.prev = LineHash(bytes.TrimSuffix(buf.Bytes(), []byte("\n")))
-	return ev, nil
+	return out, nil
 }
 
 // Close closes the file. It is safe to call more than once.
