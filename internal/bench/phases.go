@@ -9,6 +9,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/pgrunbook/pgrunbook/engine"
 	"github.com/pgrunbook/pgrunbook/internal/pg"
 )
 
@@ -190,8 +191,8 @@ func stopDetection(ctx context.Context, w io.Writer, res *results, cfg config, d
 		label         string
 		poll, maxPoll time.Duration
 	}{
-		{"engine defaults (10 ms, ×1.5, up to 200 ms), as pgrunbook run polls", 0, 0},
-		{"proposed: PollInterval 2 ms, MaxPollInterval 40 ms", 2 * time.Millisecond, 40 * time.Millisecond},
+		{fmt.Sprintf("engine defaults (%s, ×1.5, up to %s), as pgrunbook run polls", engine.DefaultPollInterval, engine.DefaultMaxPollInterval), 0, 0},
+		{"earlier defaults: 10 ms, ×1.5, up to 200 ms", 10 * time.Millisecond, 200 * time.Millisecond},
 	} {
 		lat, err := d.measure(ctx, s.label, offsets, s.poll, s.maxPoll)
 		if err != nil {
