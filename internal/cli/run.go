@@ -127,6 +127,7 @@ func runCommand(ctx context.Context, args []string, stdio IO) error {
 		pb: pb, vals: vals, protect: protect, mode: mode,
 		dsn: f.dsn, statementTimeout: f.statementTimeout,
 		transcriptPath: path, redact: f.redact, maxTargets: f.maxTargets,
+		staleAfter: f.staleAfter,
 	}.execute(ctx, stdio)
 	if err != nil {
 		return err
@@ -164,6 +165,8 @@ type playbookRun struct {
 	transcriptPath   string
 	redact           bool
 	maxTargets       int
+	// staleAfter is engine.Options.StaleAfter; zero means the default.
+	staleAfter time.Duration
 }
 
 // execute runs the playbook: the transcript exists before pgrunbook
@@ -205,6 +208,7 @@ func (r playbookRun) execute(ctx context.Context, stdio IO) (engine.Result, *tra
 		},
 		Protect:    r.protect,
 		MaxTargets: r.maxTargets,
+		StaleAfter: r.staleAfter,
 		Version:    version(),
 	}
 	if r.mode == engine.Interactive {
