@@ -683,6 +683,38 @@ func TestInteractiveRefresh(t *testing.T) {
 	checkRunning(t, inc.long[1])
 }
 
+// TestInteractiveStaleAnswer: with --stale-after 1ns every answer is
+// stale, so the sessions are read again before acting; one of them ended
+// meanwhile, so the operator is told and asked again.
+func TestInteractiveStaleAnswer(t *testing.T) {
+	t.Parallel()
+	inc := stageIncident(t, 2)
+	r := startInTerminal(t, append(runArgs(inc.db), "--stale-after", "1ns")...)
+	r.awaitConfirm(2)
+	ended := inc.long[0]
+	if _, err := pgtest.Connect(t).Exec(context.Background(), "SELECT pg_cancel_backend($1)", ended.PID); err != nil {
+		t.Fatal(err)
+	}
+	<-ended.Done()
+	r.choose(0)
+	r.expect("Type 2 to cancel the statements of 2 sessions:")
+	r.awaitKeys()
+	r.send("2" + keyEnter)
+	r.expect(fmt.Sprintf("pid %d no longer matches or has ended", ended.PID))
+	r.expect("Cancel the running statement of this session?")
+	r.awaitKeys()
+	r.choose(3) // skip
+	if code := r.wait(); code != 0 {
+		r.fatalf("exit code %d, want 0", code)
+	}
+	prompts := eventsOfType(r.events(), transcript.Prompt)
+	if len(prompts) != 2 || prompts[0].Answer != "all" || prompts[0].Text == "" || prompts[1].Answer != "skip" {
+		t.Fatalf("prompts %+v, want a stale 'all' then 'skip'", prompts)
+	}
+	checkNoActions(t, r.events())
+	checkRunning(t, inc.long[1])
+}
+
 func TestInteractiveAbort(t *testing.T) {
 	t.Parallel()
 	inc := stageIncident(t, 2)
