@@ -38,7 +38,8 @@ Flags (before or after PLAYBOOK):
                           'usename == "replicator"' (repeatable)
       --max-targets N     blast-radius limit for every cancel/terminate step,
                           overriding the playbook's max_targets
-      --transcript FILE   where to write the transcript (default: a new file in
+      --transcript FILE   where to write the transcript, a new file whose
+                          directory is created if missing (default: a new file in
                           $PGRUNBOOK_TRANSCRIPT_DIR, else
                           $XDG_STATE_HOME/pgrunbook/transcripts, else
                           ~/.local/state/pgrunbook/transcripts)
