@@ -154,7 +154,7 @@ func (r *runner) approve(ctx context.Context, a approval) ([]activity.Session, e
 					return nil, err
 				}
 				if changes := identityChanges(chosen, fresh, a.action); len(changes) > 0 {
-					prompt.Answer, prompt.Chosen = string(ans.Choice), pids(chosen)
+					prompt.Answer, prompt.Chosen = string(ans.Choice), activity.PIDs(chosen)
 					prompt.Text = "answered after the table was stale; it was refreshed before acting"
 					if err := r.emit(prompt); err != nil {
 						return nil, err
@@ -175,7 +175,7 @@ func (r *runner) approve(ctx context.Context, a approval) ([]activity.Session, e
 		if err != nil {
 			return nil, err
 		}
-		prompt.Answer, prompt.Chosen, prompt.Typed = string(ans.Choice), pids(approved), ans.TypedCount
+		prompt.Answer, prompt.Chosen, prompt.Typed = string(ans.Choice), activity.PIDs(approved), ans.TypedCount
 		if err := r.emit(prompt); err != nil {
 			return nil, err
 		}
@@ -209,14 +209,6 @@ func choose(ans Answer, targets []activity.Session, limit int, over bool) ([]act
 		return nil, fmt.Errorf("unknown answer %q", ans.Choice)
 	}
 	return approved, nil
-}
-
-func pids(rows []activity.Session) []int {
-	out := make([]int, len(rows))
-	for i, s := range rows {
-		out[i] = s.PID
-	}
-	return out
 }
 
 // identityChanges lists, in words, how the chosen sessions differ in a

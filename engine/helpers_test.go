@@ -3,7 +3,6 @@ package engine_test
 import (
 	"bytes"
 	"context"
-	"os"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -103,12 +102,7 @@ func runPlaybookAs(t *testing.T, dsn string, pb *playbook.Playbook, opts engine.
 		t.Fatal(err)
 	}
 	tw.Close()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	rr, err := transcript.Read(f)
+	rr, err := transcript.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}

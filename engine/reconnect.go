@@ -47,6 +47,16 @@ func (r *runner) snapshot(ctx context.Context) (*activity.Snapshot, error) {
 	}
 }
 
+// poll is the snapshot a verify or wait poll checks. A dry run signalled
+// nothing, so its one check uses the latest snapshot instead of asking
+// the server again; a real run always reads afresh.
+func (r *runner) poll(ctx context.Context) (*activity.Snapshot, error) {
+	if r.opts.Mode == DryRun && r.latest != nil {
+		return r.latest, nil
+	}
+	return r.snapshot(ctx)
+}
+
 // reconnect restores a lost connection with bounded, growing pauses
 // (100ms doubling to 2s) for at most ReconnectFor, recording the loss and
 // the recovery in the transcript. If the server does not come back, the

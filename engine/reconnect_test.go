@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -100,12 +99,7 @@ func runBrokenOn(t *testing.T, dsn, adminDSN string, reconnectFor time.Duration,
 		conn.Close(context.Background())
 	}
 	tw.Close()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	rr, err := transcript.Read(f)
+	rr, err := transcript.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}

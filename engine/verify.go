@@ -12,10 +12,10 @@ import (
 
 // verify checks the expectation for each target on fresh snapshots until
 // every target passes or the timeout ends, and splits the targets into
-// passed and failed. A dry run checks once and does not wait, since it
-// signalled nothing.
+// passed and failed. A dry run checks once, against the latest snapshot,
+// and does not wait, since it signalled nothing.
 //
-// Round trips: one snapshot statement per poll.
+// Round trips: one snapshot statement per poll; none in a dry run.
 func (r *runner) verify(ctx context.Context, st *playbook.Step) error {
 	v := st.Verify
 	targets := r.scope.Sessions(v.Targets)
@@ -40,7 +40,7 @@ func (r *runner) verify(ctx context.Context, st *playbook.Step) error {
 	interval := r.opts.PollInterval
 	polls := 0
 	for {
-		snap, err := r.snapshot(ctx)
+		snap, err := r.poll(ctx)
 		if err != nil {
 			return err
 		}
@@ -85,7 +85,7 @@ func (r *runner) verify(ctx context.Context, st *playbook.Step) error {
 	ev.Polls, ev.Elapsed = polls, time.Since(start)
 	ev.TimedOut = len(pending) > 0 && r.opts.Mode != DryRun
 	if r.opts.Mode == DryRun {
-		ev.Text = "dry run: checked once without waiting; nothing was signalled, so sessions still running show as failed"
+		ev.Text = "dry run: checked once against the latest snapshot without waiting; nothing was signalled, so sessions still running show as failed"
 	}
 	r.scope.Put(st.ID, sets)
 	return r.emit(ev)

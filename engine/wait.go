@@ -31,7 +31,7 @@ func (r *runner) wait(ctx context.Context, st *playbook.Step) error {
 	interval := r.opts.PollInterval
 	deadline := start.Add(w.Timeout)
 	for {
-		snap, err := r.snapshot(ctx)
+		snap, err := r.poll(ctx)
 		if err != nil {
 			return err
 		}

@@ -86,3 +86,12 @@ func (s *Session) Identity() Identity {
 func (s *Session) SameSession(o *Session) bool {
 	return s.PID == o.PID && s.BackendStart.Equal(o.BackendStart)
 }
+
+// PIDs lists the pids of sessions, in order.
+func PIDs(rows []Session) []int {
+	out := make([]int, len(rows))
+	for i := range rows {
+		out[i] = rows[i].PID
+	}
+	return out
+}

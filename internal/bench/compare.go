@@ -175,12 +175,7 @@ func (c *comparison) tool(ctx context.Context, dir string) (toolTrial, error) {
 }
 
 func readTranscript(path string) ([]transcript.Event, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	rr, err := transcript.Read(f)
+	rr, err := transcript.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("transcript %s: %w", path, err)
 	}

@@ -115,12 +115,7 @@ func TestSIGINTDuringVerifyEndsCleanly(t *testing.T) {
 	if code := cmd.ProcessState.ExitCode(); code != 130 {
 		t.Fatalf("exit %d (%v), want 130", code, err)
 	}
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	res, err := transcript.Read(f)
+	res, err := transcript.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}

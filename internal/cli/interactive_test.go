@@ -417,12 +417,7 @@ func (r *terminalRun) events() []transcript.Event {
 	if len(files) != 1 {
 		r.fatalf("want one transcript in %s, found %d: %v", r.transcripts, len(files), files)
 	}
-	f, err := os.Open(files[0])
-	if err != nil {
-		r.t.Fatal(err)
-	}
-	defer f.Close()
-	res, err := transcript.Read(f)
+	res, err := transcript.ReadFile(files[0])
 	if err != nil {
 		r.t.Fatalf("reading the transcript %s: %v", files[0], err)
 	}

@@ -180,12 +180,7 @@ func (r *rehearsalRun) transcripts(t *testing.T) [][]transcript.Event {
 	slices.Sort(files)
 	var out [][]transcript.Event
 	for _, p := range files {
-		f, err := os.Open(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		res, err := transcript.Read(f)
-		f.Close()
+		res, err := transcript.ReadFile(p)
 		if err != nil || res.Truncated || len(res.Events) == 0 {
 			t.Fatalf("transcript %s: %v (truncated %v, %d events)", p, err, res.Truncated, len(res.Events))
 		}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io/fs"
 	"os"
 
 	"github.com/pgrunbook/pgrunbook/engine"
@@ -66,18 +67,9 @@ func replayCommand(ctx context.Context, args []string, stdio IO) error {
 	if *against != "" {
 		return replayAgainst(ctx, pos[0], *against, replay.Options{Sets: sets, Protect: protect, MaxTargets: *maxTargets}, stdio)
 	}
-	f, err := os.Open(pos[0])
+	res, err := readTranscript(pos[0])
 	if err != nil {
-		return failf("cannot open transcript: %v", unwrapPathError(err))
-	}
-	defer f.Close()
-	res, err := transcript.Read(f)
-	if err != nil {
-		var le *transcript.LineError
-		if errors.As(err, &le) {
-			return failf("%s:%d: not a transcript event: %v", pos[0], le.Line, le.Err)
-		}
-		return failf("reading %s: %v", pos[0], err)
+		return err
 	}
 	if len(res.Events) == 0 {
 		return failf("%s holds no events", pos[0])
@@ -125,21 +117,29 @@ func verifyChain(path string, stdio IO) error {
 	return nil
 }
 
+// readTranscript reads a transcript file for a command, with errors that
+// name the file (and the line, for a line that is not an event).
+func readTranscript(path string) (*transcript.ReadResult, error) {
+	res, err := transcript.ReadFile(path)
+	if err == nil {
+		return res, nil
+	}
+	var le *transcript.LineError
+	switch {
+	case errors.As(err, &le):
+		return nil, failf("%s:%d: not a transcript event: %v", path, le.Line, le.Err)
+	case errors.Is(err, fs.ErrNotExist) || errors.Is(err, fs.ErrPermission):
+		return nil, failf("cannot open transcript: %v", unwrapPathError(err))
+	}
+	return nil, failf("reading %s: %v", path, err)
+}
+
 // replayAgainst re-runs a playbook on a transcript's snapshots and reports
 // the differences.
 func replayAgainst(ctx context.Context, path, pbArg string, opts replay.Options, stdio IO) error {
-	f, err := os.Open(path)
+	res, err := readTranscript(path)
 	if err != nil {
-		return failf("cannot open transcript: %v", unwrapPathError(err))
-	}
-	res, err := transcript.Read(f)
-	f.Close()
-	if err != nil {
-		var le *transcript.LineError
-		if errors.As(err, &le) {
-			return failf("%s:%d: not a transcript event: %v", path, le.Line, le.Err)
-		}
-		return failf("reading %s: %v", path, err)
+		return err
 	}
 	pb, err := resolvePlaybook(pbArg)
 	if err != nil {

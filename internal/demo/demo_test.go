@@ -103,12 +103,7 @@ func checkTranscript(t *testing.T, path string) {
 	if fi.Mode().Perm() != 0o600 {
 		t.Errorf("%s: mode %v, want 0600", path, fi.Mode().Perm())
 	}
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	rr, err := transcript.Read(f)
+	rr, err := transcript.ReadFile(path)
 	if err != nil || len(rr.Events) < 2 {
 		t.Fatalf("%s: %v, %d events", path, err, len(rr.Events))
 	}

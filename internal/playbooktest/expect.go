@@ -185,10 +185,10 @@ func observe(pb *playbook.Playbook, events []transcript.Event) observed {
 	for _, ev := range events {
 		switch ev.Type {
 		case transcript.Snapshot:
-			o.sets[ev.Step] = rowPIDs(ev.Rows)
+			o.sets[ev.Step] = activity.PIDs(ev.Rows)
 		case transcript.Selected:
 			if kinds[ev.Step] == playbook.KindFilter {
-				o.sets[ev.Step] = rowPIDs(ev.Rows)
+				o.sets[ev.Step] = activity.PIDs(ev.Rows)
 			}
 			o.excluded[ev.Step] = nil
 			for _, x := range ev.Excluded {
@@ -222,14 +222,6 @@ func observe(pb *playbook.Playbook, events []transcript.Event) observed {
 		}
 	}
 	return o
-}
-
-func rowPIDs(rows []activity.Session) []int {
-	out := make([]int, len(rows))
-	for i, r := range rows {
-		out[i] = r.PID
-	}
-	return out
 }
 
 // mismatch is one expectation that did not hold, with its diff lines.

@@ -391,12 +391,7 @@ func (s *Suite) caseSource(sp caseSpec, fixtures map[string]*fixture.Fixture) (f
 }
 
 func readTranscript(path string) ([]transcript.Event, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	rr, err := transcript.Read(f)
+	rr, err := transcript.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %v", path, err)
 	}

@@ -2,7 +2,6 @@ package rehearse
 
 import (
 	"fmt"
-	"os"
 	"time"
 
 	"github.com/pgrunbook/pgrunbook/internal/activity"
@@ -87,12 +86,7 @@ func newRecord() *record {
 func readRecord(paths []string) (*record, error) {
 	r := newRecord()
 	for i, p := range paths {
-		f, err := os.Open(p)
-		if err != nil {
-			return nil, fmt.Errorf("read transcript: %w", err)
-		}
-		res, err := transcript.Read(f)
-		f.Close()
+		res, err := transcript.ReadFile(p)
 		if err != nil {
 			return nil, fmt.Errorf("read transcript %s: %w", p, err)
 		}

@@ -3,7 +3,6 @@ package replay
 import (
 	"bytes"
 	"context"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -199,12 +198,7 @@ func TestRecordedScenariosReplayUnchanged(t *testing.T) {
 		t.Fatalf("recorded scenarios: %v", files)
 	}
 	for _, path := range files {
-		f, err := os.Open(path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		rr, err := transcript.Read(f)
-		f.Close()
+		rr, err := transcript.ReadFile(path)
 		if err != nil {
 			t.Fatal(err)
 		}

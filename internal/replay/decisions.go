@@ -105,7 +105,7 @@ func read(events []transcript.Event, rows map[int]activity.Session) *decisions {
 		case transcript.Selected:
 			s := step(ev)
 			remember(ev.Rows)
-			s.selected, s.hasSelected = pidsOf(ev.Rows), true
+			s.selected, s.hasSelected = activity.PIDs(ev.Rows), true
 			s.excluded = map[int]string{}
 			for _, x := range ev.Excluded {
 				rows[x.Session.PID] = x.Session
@@ -137,12 +137,4 @@ func read(events []transcript.Event, rows map[int]activity.Session) *decisions {
 		}
 	}
 	return d
-}
-
-func pidsOf(rows []activity.Session) []int {
-	out := make([]int, len(rows))
-	for i, r := range rows {
-		out[i] = r.PID
-	}
-	return out
 }

@@ -213,7 +213,7 @@ func (r *report) describeEvent(ev transcript.Event) string {
 		}
 		return s
 	case transcript.Selected:
-		s := fmt.Sprintf("%s: %s", ev.Set, pidsOrNone(pidsOf(ev.Rows)))
+		s := fmt.Sprintf("%s: %s", ev.Set, pidsOrNone(activity.PIDs(ev.Rows)))
 		if len(ev.Excluded) > 0 {
 			s += fmt.Sprintf("; left out %d", len(ev.Excluded))
 		}
@@ -482,14 +482,6 @@ func answerText(ev transcript.Event) string {
 		return ev.Answer
 	}
 	return ev.Answer + " " + pidsOrNone(ev.Chosen)
-}
-
-func pidsOf(rows []activity.Session) []int {
-	out := make([]int, len(rows))
-	for i, s := range rows {
-		out[i] = s.PID
-	}
-	return out
 }
 
 func identityPIDs(ids []activity.Identity) []int {

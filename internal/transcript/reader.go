@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
 )
 
 // ReadResult is what Read recovered from a transcript.
@@ -16,6 +17,17 @@ type ReadResult struct {
 	Truncated bool
 	// TruncatedLine is the 1-based line number of the partial line.
 	TruncatedLine int
+}
+
+// ReadFile reads the transcript at path, as Read does. The result is
+// never nil, also when the file cannot be opened.
+func ReadFile(path string) (*ReadResult, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return &ReadResult{}, err
+	}
+	defer f.Close()
+	return Read(f)
 }
 
 // LineError is a transcript line that is not a valid event.

@@ -29,6 +29,22 @@ func TestPgbenchEndRun(t *testing.T) {
 	if _, err := WaitForBackends(ctx, dsn, PgbenchApp, 2); err != nil {
 		t.Fatal(err)
 	}
+	// pgbench installs its SIGALRM handler when its clients start running;
+	// a signal before that would kill it. Wait for committed transactions.
+	ctl := pgtest.ConnectTo(t, db)
+	for deadline := time.Now().Add(20 * time.Second); ; {
+		var n int
+		if err := ctl.QueryRow(ctx, "SELECT count(*) FROM pgbench_history").Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("pgbench committed no transaction")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 	if err := p.EndRun(); err != nil {
 		t.Fatal(err)
 	}
