@@ -80,6 +80,12 @@ func (r *runner) approve(ctx context.Context, a approval) ([]activity.Session, e
 		}
 		sel := r.stepEvent(st, transcript.Selected)
 		sel.Set, sel.Rows, sel.Excluded = st.ID, targets, excluded
+		if r.latest != nil && len(targets) > 0 {
+			// Say which server the answer acts on: a command meant for a
+			// replica run on the primary is how outages begin.
+			srv := r.latest.Server
+			sel.ServerFacts = &srv
+		}
 		if err := r.emit(sel); err != nil {
 			return nil, err
 		}

@@ -203,7 +203,7 @@ func (r playbookRun) execute(ctx context.Context, stdio IO) (engine.Result, *tra
 		Transcript: tw,
 		Show:       rd.Event,
 		Server: transcript.Server{
-			Host: info.Host, Port: info.Port, User: info.User, Database: info.Database, Version: info.Version,
+			Host: info.Host, Port: info.Port, User: info.User, Database: info.Database, Version: info.Version, VersionNum: info.VersionNum,
 			BackendPID: info.PID, Superuser: info.Privileges.Superuser,
 			SignalBackend: info.Privileges.SignalBackend, ReadAllStats: info.Privileges.ReadAllStats,
 		},

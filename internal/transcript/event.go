@@ -63,10 +63,12 @@ type Event struct {
 	Text string `json:"text,omitempty"`
 
 	// snapshot: every row read; selected: the target set
-	Taken    *time.Time         `json:"taken,omitempty"`
-	Rows     []activity.Session `json:"rows,omitempty"`
-	Excluded []Excluded         `json:"excluded,omitempty"`
-	Set      string             `json:"set,omitempty"`
+	Taken *time.Time         `json:"taken,omitempty"`
+	Rows  []activity.Session `json:"rows,omitempty"`
+	// ServerFacts holds the server facts of a snapshot event.
+	ServerFacts *activity.Server `json:"server_facts,omitempty"`
+	Excluded    []Excluded       `json:"excluded,omitempty"`
+	Set         string           `json:"set,omitempty"`
 
 	// prompt
 	Question string   `json:"question,omitempty"`
@@ -105,6 +107,7 @@ type Server struct {
 	User       string `json:"user"`
 	Database   string `json:"database"`
 	Version    string `json:"server_version"`
+	VersionNum int    `json:"server_version_num,omitempty"`
 	BackendPID int    `json:"backend_pid"`
 	Superuser  bool   `json:"superuser"`
 	// SignalBackend and ReadAllStats are memberships in the predefined
