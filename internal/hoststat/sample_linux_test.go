@@ -87,6 +87,9 @@ func waitActivity(t *testing.T, ctl *pgx.Conn, pid int, what string, cond func(s
 func sampleAll(t *testing.T, ctx context.Context, backends ...Backend) map[int]Stats {
 	t.Helper()
 	got, err := Sample(ctx, backends, sampleInterval)
+	if errors.Is(err, ErrNotLocal) {
+		t.Fatalf("these tests need the PostgreSQL server on this host (is %s a remote server?): %v", pgtest.EnvDSN, err)
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
