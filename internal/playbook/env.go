@@ -119,6 +119,12 @@ func putRow(m map[string]any, r *activity.Session) {
 	m["blocking"] = r.Blocking
 	m["is_root_blocker"] = r.IsRootBlocker
 	m["is_self"] = r.IsSelf
+	m["via_pooler"] = r.ViaPooler
+	m["pooler_reason"] = r.PoolerReason
+	m["pool_mode"] = r.PoolMode
+	m["pooler_client_addr"] = r.PoolerClientAddr
+	m["pooler_client_port"] = r.PoolerClientPort
+	m["pooler_client_app"] = r.PoolerClientApp
 }
 
 // scopeKind says which names an expression may use.
