@@ -19,6 +19,9 @@ const (
 	ModeTransaction            = "transaction"
 	ModeStatement              = "statement"
 	ModeTransactionOrStatement = "transaction or statement"
+	// ModeUnknown is the mode of a pooled backend the console lists but
+	// whose pool's mode it does not say.
+	ModeUnknown = "unknown"
 )
 
 // probeTimeout bounds each probe of a pooler: the second client that

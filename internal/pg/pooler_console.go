@@ -138,7 +138,7 @@ func (c *Console) ModeOf(ctx context.Context, own ownBackend) (string, bool) {
 		srv := parseServer(s)
 		if srv.pid == own.pid && srv.matchesClient(own.clientAddr, own.clientPort) {
 			mode, err := c.poolMode(ctx, poolKey{srv.database, srv.user})
-			if err != nil || mode == "" {
+			if err != nil || mode == ModeUnknown {
 				return "", false
 			}
 			return mode, true
@@ -159,6 +159,11 @@ func (c *Console) poolMode(ctx context.Context, k poolKey) (string, error) {
 	}
 	for _, p := range pools {
 		c.modes[poolKey{p["database"], p["user"]}] = p["pool_mode"]
+	}
+	if c.modes[k] == "" {
+		// A pool that SHOW POOLS does not list (yet), or a version
+		// without the column: mapped all the same.
+		return ModeUnknown, nil
 	}
 	return c.modes[k], nil
 }
