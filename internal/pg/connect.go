@@ -214,6 +214,10 @@ func explainConnectError(err error, cfg *pgx.ConnConfig) string {
 			return "too many connections: the server has no free connection slot (superusers have reserved slots)"
 		case "57P03":
 			return "the server is starting up or shutting down"
+		case "08P01":
+			// PgBouncer answers a startup parameter it does not know so.
+			return fmt.Sprintf("the server, or a pooler in between, refused the connection's startup: %s "+
+				"(a pooler such as PgBouncer refuses startup parameters it does not track: drop them from the DSN, or list them in its ignore_startup_parameters)", pgErr.Message)
 		}
 		return fmt.Sprintf("%s (SQLSTATE %s)", pgErr.Message, pgErr.Code)
 	}

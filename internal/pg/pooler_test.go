@@ -93,6 +93,19 @@ func TestConnectThroughSessionPooler(t *testing.T) {
 	}
 }
 
+// A startup parameter the pooler does not track, given in the DSN, is
+// explained in one line, not passed on as a raw protocol error.
+func TestConnectExplainsAStartupParameterThePoolerRefuses(t *testing.T) {
+	t.Parallel()
+	ctx := testCtx(t)
+	b := pgtest.StartPgBouncer(t, pgtest.PgBouncerOptions{})
+	_, err := Connect(ctx, Options{DSN: b.DSN("postgres") + " search_path=public"})
+	ce := asConnectError(t, err)
+	if SQLState(err) != "08P01" || !strings.Contains(ce.Reason, "ignore_startup_parameters") || strings.Contains(err.Error(), "SQLSTATE") {
+		t.Errorf("error %q (SQLSTATE %s) does not explain the refused startup parameter", err, SQLState(err))
+	}
+}
+
 func TestConnectRefusesTransactionAndStatementPooling(t *testing.T) {
 	t.Parallel()
 	noConsole := map[string]string{"admin_users": "nobody", "stats_users": "nobody"}
