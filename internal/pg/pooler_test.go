@@ -319,3 +319,44 @@ func TestSettingsThatDidNotHold(t *testing.T) {
 		t.Errorf("reset statement_timeout and read-only: %v", w)
 	}
 }
+
+// After its pooled server session is terminated, pgrunbook reconnects
+// through the pooler and again records the server's pid, not the
+// pooler's stand-in.
+func TestReconnectThroughSessionPoolerRecordsServerPID(t *testing.T) {
+	t.Parallel()
+	ctx := testCtx(t)
+	db := newDB(t, "pg_pooler_reconnect")
+	b := pgtest.StartPgBouncer(t, pgtest.PgBouncerOptions{PoolMode: pgtest.SessionPooling})
+	c := connectClient(t, ctx, Options{DSN: b.DSN(db.name)})
+	first := c.Info().PID
+	if _, err := db.ctl.Exec(ctx, "SELECT pg_terminate_backend($1)", first); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		_, err := c.Snapshot(ctx)
+		var lost *ConnectionLostError
+		if errors.As(err, &lost) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no ConnectionLostError after the backend was terminated (last error %v)", err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := c.Reconnect(ctx); err != nil {
+		t.Fatal(err)
+	}
+	info := c.Info()
+	if info.PID == first || info.Pooler == nil || info.PID == info.Pooler.ProtocolPID {
+		t.Fatalf("after reconnecting: pid %d (was %d), pooler %+v", info.PID, first, info.Pooler)
+	}
+	snap := snapshot(t, ctx, c)
+	if self := mustRow(t, snap, info.PID, "pgrunbook's new backend"); !self.IsSelf || self.ApplicationName != ApplicationName {
+		t.Errorf("new backend %d: is_self %v, application_name %q", info.PID, self.IsSelf, self.ApplicationName)
+	}
+	if got := show(t, ctx, c, "default_transaction_read_only"); got != "on" {
+		t.Errorf("default_transaction_read_only after reconnecting = %q", got)
+	}
+}
