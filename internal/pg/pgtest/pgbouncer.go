@@ -171,11 +171,8 @@ func startPgBouncer(opts PgBouncerOptions) (*PgBouncer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("pgbouncer: parse the test DSN: %w", err)
 	}
+	// PgBouncer takes a host name, an address or a socket directory.
 	srv := bouncerServer{host: cfg.Host, port: int(cfg.Port), user: cfg.User, password: cfg.Password}
-	if strings.HasPrefix(srv.host, "/") {
-		// PgBouncer takes a socket directory as host too.
-		srv.host = cfg.Host
-	}
 	mode := opts.PoolMode
 	if mode == "" {
 		mode = SessionPooling
