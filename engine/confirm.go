@@ -310,8 +310,12 @@ func defaultQuestion(action string, n int) string {
 	return fmt.Sprintf("Approve %s?", these)
 }
 
-// advise warns, before a cancel, about targets a cancel cannot help.
+// advise warns, before a cancel, about targets a cancel cannot help,
+// and before a terminate of a pooled backend, whom it hits.
 func (r *runner) advise(st *playbook.Step, action string, targets []activity.Session) error {
+	if err := r.advisePooled(st, action, targets); err != nil { // pooled.go
+		return err
+	}
 	if action != playbook.KindCancel {
 		return nil
 	}

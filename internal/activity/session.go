@@ -137,6 +137,37 @@ type Session struct {
 	// written to storage over the sampling interval.
 	IOReadRate  float64 `expr:"io_read_rate" json:"io_read_rate,omitempty"`
 	IOWriteRate float64 `expr:"io_write_rate" json:"io_write_rate,omitempty"`
+
+	// ---- Pooled backends (issue 10, pooler.go in package pg) ----
+	// A backend whose client is a connection pooler serves the pooler's
+	// clients in turn: its client_addr/client_port are the pooler's, and
+	// its application_name may be the previous client's.
+
+	// ViaPooler marks a backend whose client is a connection pooler.
+	ViaPooler bool `expr:"via_pooler" json:"via_pooler,omitempty"`
+	// PoolerReason says how that was told: the --pooler console's SHOW
+	// SERVERS, or the application_name a pooler sets.
+	PoolerReason string `expr:"pooler_reason" json:"pooler_reason,omitempty"`
+	// PoolMode is the pool's mode (session, transaction, statement), known
+	// from the --pooler console only.
+	PoolMode string `expr:"pool_mode" json:"pool_mode,omitempty"`
+	// PoolerClientAddr, PoolerClientPort and PoolerClientApp are the
+	// pooler's client linked to this backend now (SHOW CLIENTS addr,
+	// port, application_name), from the --pooler console; empty when no
+	// client is linked.
+	PoolerClientAddr string `expr:"pooler_client_addr" json:"pooler_client_addr,omitempty"`
+	PoolerClientPort int    `expr:"pooler_client_port" json:"pooler_client_port,omitempty"`
+	PoolerClientApp  string `expr:"pooler_client_app" json:"pooler_client_app,omitempty"`
+	// PoolerClientUser and PoolerClientConnected are that client's role
+	// and when it connected to the pooler, for the record.
+	PoolerClientUser      string    `json:"pooler_client_user,omitempty"`
+	PoolerClientConnected time.Time `json:"pooler_client_connect_time,omitzero"`
+}
+
+// PoolerLinked reports whether the --pooler console names a client linked
+// to this pooled backend now.
+func (s *Session) PoolerLinked() bool {
+	return s.PoolerClientAddr != "" || s.PoolerClientPort != 0
 }
 
 // Hidden reports whether the row's identity is invisible to the reader

@@ -142,6 +142,12 @@ func putRow(m map[string]any, r *activity.Session) {
 	m["memory_bytes"] = r.MemoryBytes
 	m["io_read_rate"] = r.IOReadRate
 	m["io_write_rate"] = r.IOWriteRate
+	m["via_pooler"] = r.ViaPooler
+	m["pooler_reason"] = r.PoolerReason
+	m["pool_mode"] = r.PoolMode
+	m["pooler_client_addr"] = r.PoolerClientAddr
+	m["pooler_client_port"] = r.PoolerClientPort
+	m["pooler_client_app"] = r.PoolerClientApp
 }
 
 // scopeKind says which names an expression may use.
