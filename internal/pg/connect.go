@@ -43,6 +43,7 @@ type Client struct {
 	cfg  *pgx.ConnConfig
 	info ServerInfo
 	sql  snapshotSQL
+	link *link
 }
 
 // ServerInfo describes the server and the role pgrunbook is connected as.
@@ -95,6 +96,7 @@ func Connect(ctx context.Context, opts Options) (*Client, error) {
 	}
 	st := orDefault(opts.StatementTimeout, DefaultStatementTimeout)
 	lt := orDefault(opts.LockTimeout, DefaultLockTimeout)
+	lk := newLink(cfg, st)
 	cfg.RuntimeParams["application_name"] = ApplicationName
 	cfg.RuntimeParams["statement_timeout"] = millisecondsUp(st)
 	cfg.RuntimeParams["lock_timeout"] = millisecondsUp(lt)
@@ -109,9 +111,9 @@ func Connect(ctx context.Context, opts Options) (*Client, error) {
 	if err != nil {
 		return nil, &ConnectError{Target: target, Reason: explainConnectError(err, cfg), Err: err}
 	}
-	c := &Client{conn: conn, cfg: cfg}
+	c := &Client{conn: conn, cfg: cfg, link: lk}
 	c.info = ServerInfo{Host: cfg.Host, Port: int(cfg.Port), PID: int(conn.PgConn().PID())}
-	err = conn.QueryRow(ctx, infoSQL).Scan(&c.info.User, &c.info.Database, &c.info.Version, &c.info.VersionNum,
+	err = c.queryRow(ctx, infoSQL).Scan(&c.info.User, &c.info.Database, &c.info.Version, &c.info.VersionNum,
 		&c.info.Privileges.Superuser, &c.info.Privileges.SignalBackend, &c.info.Privileges.ReadAllStats)
 	if err != nil {
 		conn.Close(context.WithoutCancel(ctx))

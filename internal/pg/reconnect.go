@@ -41,7 +41,7 @@ func (c *Client) lost(err error) error {
 // Reconnect replaces a lost connection with a new one made from the same
 // configuration. The new backend has a new pid, which Info reports.
 func (c *Client) Reconnect(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(ctx, c.cfg.ConnectTimeout+time.Second)
+	ctx, cancel := c.connectContext(ctx)
 	defer cancel()
 	conn, err := pgx.ConnectConfig(ctx, c.cfg)
 	if err != nil {
