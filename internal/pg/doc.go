@@ -6,6 +6,10 @@
 // snapshot and each verify poll is its own transaction and sees fresh
 // activity data (pg_stat_activity is cached per transaction). The session
 // is marked application_name=pgrunbook, read-only by default, and bounded
-// by statement_timeout and lock_timeout. Nothing from a playbook or a
-// parameter is ever part of SQL text: targets travel as array parameters.
+// by statement_timeout and lock_timeout, and on the client side by
+// statement_timeout plus StatementGrace, so that a dead network ends a
+// statement as a lost connection instead of hanging (link.go). Each
+// statement costs one round trip, its first use included. Nothing from a
+// playbook or a parameter is ever part of SQL text: targets travel as
+// array parameters.
 package pg
