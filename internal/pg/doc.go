@@ -9,7 +9,7 @@
 // by statement_timeout and lock_timeout, and on the client side by
 // statement_timeout plus StatementGrace, so that a dead network ends a
 // statement as a lost connection instead of hanging (link.go). Each
-// statement costs one round trip, its first use included. Nothing from a
-// playbook or a parameter is ever part of SQL text: targets travel as
-// array parameters.
+// statement costs one round trip, its first use included (query.go).
+// Nothing from a playbook or a parameter is ever part of SQL text: targets
+// travel as array parameters.
 package pg
