@@ -22,13 +22,17 @@
 //     verify step notices it, run in-process with a three-step playbook;
 //   - server impact: pgbench TPS with 50 clients, alone and beside a
 //     back-to-back and a paced `--dry-run` loop of pgrunbook;
-//   - peak RSS again with 2,000 sessions.
+//   - peak RSS again with 2,000 sessions;
+//   - far link: through a TCP proxy adding 15 ms each way (30 ms RTT), a
+//     `--dry-run` of cancel-long-queries against one psql query, logged in
+//     by trust and with a SCRAM password (farlink.go).
 //
 // Flags: -trials and -stop-trials change the number of trials, -bin
 // measures a given binary, -cpuprofile FILE profiles ten in-process runs,
 // -impact-detail adds three server-impact rounds (the loop with its
 // transcripts on tmpfs; the snapshot statement polled every 40 ms, with and
-// without pg_blocking_pids), -timeout bounds the whole run.
+// without pg_blocking_pids), -far-link-only runs the far-link comparison
+// alone on a small cluster of its own, -timeout bounds the whole run.
 //
 // Peak RSS is read through the small rusage command (internal/bench/rusage),
 // because a child started directly by this big process would report this

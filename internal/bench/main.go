@@ -34,6 +34,7 @@ type config struct {
 	// every 40 ms, with and without pg_blocking_pids.
 	ImpactDetail bool
 	Timeout      time.Duration // bound on the whole run; 0: 5 minutes, 7 with ImpactDetail
+	FarLinkOnly  bool          // only the far-link comparison (farlink.go), on a cluster of its own
 }
 
 func defaultConfig() config {
@@ -55,6 +56,7 @@ func mainCode() int {
 	flag.BoolVar(&cfg.ImpactDetail, "impact-detail", false, "also measure pgbench beside the back-to-back loop with transcripts on tmpfs, and beside snapshot polling every 40 ms with and without pg_blocking_pids (adds about 105 s)")
 	flag.StringVar(&cfg.CPUProfile, "cpuprofile", "", "write a CPU profile of in-process runs to `FILE`")
 	flag.DurationVar(&cfg.Timeout, "timeout", 0, "bound on the whole run (default 5m, 7m with -impact-detail)")
+	flag.BoolVar(&cfg.FarLinkOnly, "far-link-only", false, "only compare a pgrunbook dry run with one psql query at 30 ms round-trip time (about 15 s)")
 	flag.Parse()
 
 	sigCtx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -72,7 +74,11 @@ func mainCode() int {
 	ctx, cancel := context.WithTimeout(sigCtx, cfg.Timeout)
 	defer cancel()
 
-	err := run(ctx, os.Stdout, cfg)
+	bench := run
+	if cfg.FarLinkOnly {
+		bench = farLinkOnly
+	}
+	err := bench(ctx, os.Stdout, cfg)
 	switch {
 	case err == nil:
 		return 0
@@ -108,6 +114,7 @@ type results struct {
 	loadStart                         string
 	busyBefore                        float64 // % of the machine busy before the bench, other work
 	impact                            []impactRound
+	far                               *farLinkResult
 }
 
 // run does the whole bench; everything it starts is gone when it returns.
@@ -170,6 +177,9 @@ func run(ctx context.Context, w io.Writer, cfg config) (err error) {
 	}
 	fmt.Fprintf(w, "  PostgreSQL %s on %s:%d, max_connections 2300, shared_buffers 128MB, fsync off, autovacuum off\n",
 		res.machine.Postgres, cluster.Host, cluster.Port)
+	if res.far, err = farLink(ctx, w, t, cluster, tmp); err != nil {
+		return err
+	}
 
 	fl, err := newFleet(dsn)
 	if err != nil {
