@@ -33,7 +33,7 @@ type config struct {
 	// with its transcripts on tmpfs, and the snapshot statement polled
 	// every 40 ms, with and without pg_blocking_pids.
 	ImpactDetail bool
-	Timeout      time.Duration // bound on the whole run; 0: 5 minutes, 7 with ImpactDetail
+	Timeout      time.Duration // bound on the whole run; 0: 7 minutes, 9 with ImpactDetail
 	// Only runs one part alone on its own sandbox: "reaction" (see
 	// reaction.go); "" runs the whole bench.
 	Only string
@@ -59,7 +59,7 @@ func mainCode() int {
 	flag.StringVar(&cfg.Bin, "bin", "", "pgrunbook binary to measure (default: build one)")
 	flag.BoolVar(&cfg.ImpactDetail, "impact-detail", false, "also measure pgbench beside the back-to-back loop with transcripts on tmpfs, and beside snapshot polling every 40 ms with and without pg_blocking_pids (adds about 105 s)")
 	flag.StringVar(&cfg.CPUProfile, "cpuprofile", "", "write a CPU profile of in-process runs to `FILE`")
-	flag.DurationVar(&cfg.Timeout, "timeout", 0, "bound on the whole run (default 5m, 7m with -impact-detail)")
+	flag.DurationVar(&cfg.Timeout, "timeout", 0, "bound on the whole run (default 7m, 9m with -impact-detail)")
 	flag.StringVar(&cfg.Only, "only", "", "run only this part, on a sandbox of its own: reaction (cancel and terminate reaction times, about 1.5 minutes)")
 	flag.Float64Var(&cfg.ReactionScale, "reaction-scale", cfg.ReactionScale, "multiply the reaction part's trial counts by `F`")
 	flag.Parse()
@@ -75,9 +75,9 @@ func mainCode() int {
 		stop() // a second Ctrl-C now takes the default action
 	}()
 	if cfg.Timeout <= 0 {
-		cfg.Timeout = 5 * time.Minute
+		cfg.Timeout = 7 * time.Minute
 		if cfg.ImpactDetail {
-			cfg.Timeout = 7 * time.Minute
+			cfg.Timeout = 9 * time.Minute
 		}
 	}
 	ctx, cancel := context.WithTimeout(sigCtx, cfg.Timeout)

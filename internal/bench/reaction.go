@@ -72,22 +72,22 @@ const lockHolderSQL = "BEGIN; UPDATE " + lockTable + " SET n = n + 1 WHERE id = 
 
 var reactionKinds = []reactionKind{
 	{Name: "sleeping", SQL: "SELECT pg_sleep(60)",
-		Cancels: 1000, Terminates: 150, TerminatesWait: 30},
+		Cancels: 1000, Terminates: 100, TerminatesWait: 20},
 	// The SRF in a subquery's target list streams its rows (one in FROM
 	// would first be materialised into a tuplestore, spilling to disk).
 	{Name: "CPU-bound", SQL: "SELECT count(*) FROM (SELECT generate_series(1, 10000000000::bigint)) AS s",
-		Settle: true, Cancels: 200, Terminates: 50, TerminatesWait: 10},
+		Settle: true, Cancels: 200, Terminates: 40, TerminatesWait: 6},
 	{Name: "lock wait", SQL: "UPDATE " + lockTable + " SET n = n + 1 WHERE id = 1",
-		Lock: true, Cancels: 200, Terminates: 50, TerminatesWait: 10},
-	// A transaction that created a temporary table and wrote 20,000 rows
+		Lock: true, Cancels: 200, Terminates: 40, TerminatesWait: 6},
+	// A transaction that created a temporary table and wrote 10,000 rows
 	// to it, signalled while a second INSERT streams more rows into it:
 	// the abort drops the table's files and local buffers.
 	{Name: "in a larger transaction",
 		Before: "BEGIN; CREATE TEMP TABLE reaction_tx (g bigint, pad text) ON COMMIT DROP; " +
-			"INSERT INTO reaction_tx SELECT g, repeat('x', 100) FROM generate_series(1, 20000) AS g",
+			"INSERT INTO reaction_tx SELECT g, repeat('x', 100) FROM generate_series(1, 10000) AS g",
 		SQL:    "INSERT INTO reaction_tx SELECT generate_series(1, 1000000000), 'y'",
 		After:  "ROLLBACK",
-		Settle: true, Cancels: 200, Terminates: 50, TerminatesWait: 10},
+		Settle: true, Cancels: 200, Terminates: 40, TerminatesWait: 6},
 }
 
 // reactionResult is what one kind's trials at one load level measured.
@@ -113,6 +113,8 @@ type reactionResult struct {
 	// WaitStillThere those after which the row was still there.
 	WaitCall                  durations
 	WaitFalse, WaitStillThere int
+	// Elapsed is the time the kind's trials took, staging included.
+	Elapsed time.Duration
 }
 
 // reactionLevel is one load level's results.
@@ -230,9 +232,11 @@ func (rx *reactor) level(ctx context.Context, loaded bool) (lv reactionLevel, er
 	}
 	for round := 0; round < reactionRounds; round++ {
 		for i := range reactionKinds {
+			t := time.Now()
 			if err := rx.round(ctx, &reactionKinds[i], round, cancelVictims[i], lv.Results[i], &lv.PollRTT); err != nil {
 				return lv, fmt.Errorf("%s, %s: %w", reactionKinds[i].Name, lv.Load, err)
 			}
+			lv.Results[i].Elapsed += time.Since(t)
 		}
 	}
 	lv.Busy = machineCPU().busySince(cpu0)
@@ -563,8 +567,8 @@ func printReaction(w io.Writer, levels []reactionLevel) {
 	fmt.Fprintln(w)
 	for _, lv := range levels {
 		for _, r := range lv.Results {
-			fmt.Fprintf(w, "  %s, %s: pg_cancel_backend call median %s; first poll already saw it stopped in %d of %d cancels",
-				r.Kind, r.Load, ms(r.CancelCall.median()), r.FirstPoll, len(r.Stopped))
+			fmt.Fprintf(w, "  %s, %s: %s; pg_cancel_backend call median %s; first poll already saw it stopped in %d of %d cancels",
+				r.Kind, r.Load, r.Elapsed.Round(100*time.Millisecond), ms(r.CancelCall.median()), r.FirstPoll, len(r.Stopped))
 			if len(r.WaitCall) > 0 {
 				fmt.Fprintf(w, "; pg_terminate_backend(pid, %d): %d of %d returned false, row still there after %d", terminateWait, r.WaitFalse, len(r.WaitCall), r.WaitStillThere)
 			}
