@@ -8,14 +8,14 @@
 // One run, all on loopback, bounded in time (a few minutes) and in every
 // loop's count:
 //
+//   - startup: median wall time of `pgrunbook version` and `pgrunbook list`
+//     next to the cost of starting /bin/true, the floor of any exec;
 //   - reaction times, on the empty server before anything is staged: how
 //     soon pg_stat_activity and the victim's client see a statement stop
 //     after pg_cancel_backend, and a backend go after pg_terminate_backend
 //     (and how long pg_terminate_backend(pid, 5000) takes), for sleeping,
 //     CPU-bound, lock-waiting and in-transaction statements, without load
 //     and beside pgbench -c 16 (reaction.go);
-//   - startup: median wall time of `pgrunbook version` and `pgrunbook list`
-//     next to the cost of starting /bin/true, the floor of any exec;
 //   - snapshot cost: median and p95 of pg.Client.Snapshot with 100, 1,000
 //     and 2,000 rows in pg_stat_activity;
 //   - end to end, at 1,000 idle sessions plus 200 statements running
