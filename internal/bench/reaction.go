@@ -150,7 +150,9 @@ func reactionTimes(ctx context.Context, w io.Writer, cluster *sandbox.Cluster, c
 		return nil, fmt.Errorf("create database %s: %w", reactionDB, err)
 	}
 	defer func() {
-		if _, derr := ctl.Exec(context.WithoutCancel(ctx), "DROP DATABASE IF EXISTS "+reactionDB+" WITH (FORCE)"); derr != nil && err == nil {
+		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		if _, derr := ctl.Exec(dctx, "DROP DATABASE IF EXISTS "+reactionDB+" WITH (FORCE)"); derr != nil && err == nil {
 			err = fmt.Errorf("drop database %s: %w", reactionDB, derr)
 		}
 	}()
@@ -267,7 +269,11 @@ func (rx *reactor) round(ctx context.Context, k *reactionKind, round int, v *pgc
 		if _, err := rx.holder.Exec(ctx, lockHolderSQL).ReadAll(); err != nil {
 			return fmt.Errorf("hold the row lock: %w", err)
 		}
-		defer func() { _, _ = rx.holder.Exec(context.WithoutCancel(ctx), "ROLLBACK").ReadAll() }()
+		defer func() {
+			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), reactionBound)
+			defer cancel()
+			_, _ = rx.holder.Exec(rctx, "ROLLBACK").ReadAll()
+		}()
 	}
 	for i := 0; i < scaled(k.Cancels); i++ {
 		if err := rx.cancelTrial(ctx, k, v, res, rtt); err != nil {
