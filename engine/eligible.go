@@ -12,7 +12,8 @@ import (
 // ones that are shown but never touched, each with its reason. The rules
 // are the product's safety rules: never our own backend, never a session
 // whose identity is hidden, only client backends unless the step opts in
-// to other backend types by name, never a protected session.
+// to other backend types by name, never a session a default protection
+// covers (unless the playbook unprotects it), never a protected session.
 func (r *runner) eligible(rows []activity.Session, backendTypes []string) ([]activity.Session, []transcript.Excluded, error) {
 	targets := []activity.Session{}
 	var excluded []transcript.Excluded
@@ -31,6 +32,14 @@ func (r *runner) eligible(rows []activity.Session, backendTypes []string) ([]act
 			reason = "identity hidden from this role (needs pg_read_all_stats): it cannot be checked, so it is never signalled"
 		case s.BackendType != activity.ClientBackend && !slices.Contains(backendTypes, s.BackendType):
 			reason = fmt.Sprintf("a %s, not a client backend (a step must list it in backend_types to touch it)", s.BackendType)
+		}
+		if reason == "" {
+			for i := range r.defaults {
+				if matched, ok := r.defaults[i].Match(s); ok {
+					reason = r.defaults[i].Reason(matched)
+					break
+				}
+			}
 		}
 		if reason == "" {
 			for _, rule := range r.protect {
