@@ -140,6 +140,11 @@ type Options struct {
 	// Host reads host facts for activity steps with host_stats: true;
 	// nil means they are unavailable (the server is not on this host).
 	Host HostSampler
+	// SkipPauses makes fixed waits, the pauses between an activity
+	// step's samples and the host sampling interval take no time, for a
+	// database whose clock stands still (an offline source). What is
+	// recorded still says how long they are.
+	SkipPauses bool
 }
 
 // Verify and wait polling: a few milliseconds at first, when a cancelled

@@ -28,7 +28,7 @@ func (r *runner) activity(ctx context.Context, st *playbook.Step) error {
 	var last *activity.Snapshot
 	for i := range samples {
 		if i > 0 {
-			if err := sleep(ctx, a.Interval); err != nil {
+			if err := r.pause(ctx, a.Interval); err != nil {
 				return err
 			}
 		}
@@ -109,22 +109,17 @@ func keptText(a *playbook.ActivityStep, samples, rows, absent, unstable int) str
 		if a.Stable != nil {
 			fmt.Fprintf(&b, ", with %s in every one", a.Stable.Source)
 		}
-		fmt.Fprintf(&b, "; of the %d in the last sample", rows)
+		fmt.Fprintf(&b, " (of %d in the last sample", rows)
 	} else {
-		fmt.Fprintf(&b, "for which %s holds; of the %d in the snapshot", a.Stable.Source, rows)
+		fmt.Fprintf(&b, "for which %s holds (of %d in the snapshot", a.Stable.Source, rows)
 	}
-	var out []string
 	if absent > 0 {
-		out = append(out, fmt.Sprintf("%d not in every sample", absent))
+		fmt.Fprintf(&b, "; %d not in every sample", absent)
 	}
 	if unstable > 0 {
-		out = append(out, fmt.Sprintf("%d for which %s did not hold throughout", unstable, a.Stable.Source))
+		fmt.Fprintf(&b, "; %d for which %s did not hold throughout", unstable, a.Stable.Source)
 	}
-	if len(out) == 0 {
-		b.WriteString(" none was left out")
-	} else {
-		b.WriteString(" left out: " + strings.Join(out, ", "))
-	}
+	b.WriteString(")")
 	return b.String()
 }
 
@@ -134,6 +129,9 @@ func keptText(a *playbook.ActivityStep, samples, rows, absent, unstable int) str
 func (r *runner) hostStats(ctx context.Context, rows []activity.Session, interval time.Duration) error {
 	if r.opts.Host == nil {
 		return errNoHost
+	}
+	if r.opts.SkipPauses {
+		interval = 0
 	}
 	err := r.opts.Host.Sample(ctx, rows, interval)
 	if err != nil {

@@ -79,7 +79,7 @@ type Event struct {
 	Stable string `json:"stable,omitempty"`
 
 	// summary
-	Groups *GroupSummary `json:"summary,omitempty"`
+	Groups *GroupSummary `json:"groups,omitempty"`
 	// horizon
 	Holders *activity.Horizon `json:"horizon,omitempty"`
 
