@@ -481,7 +481,9 @@ func (d *decoder) step(index int, n *yaml.Node) *Step {
 		st.Summarize = d.summarize(v, what, st.ID)
 	case KindHorizon:
 		st.Horizon = &HorizonStep{}
-		if !isNull(v) {
+		if v.Kind == yaml.MappingNode && len(v.Content) > 0 {
+			d.at(posOf(v.Content[0]), "%s takes no keys: write `horizon:` alone", what)
+		} else if !isNull(v) {
 			d.fields(v, what, Format.Kinds[KindHorizon].Names())
 		}
 	case KindFilter:

@@ -51,7 +51,11 @@ func groupable(field string) bool {
 	if !ok {
 		return false
 	}
-	switch reflect.TypeOf(activity.Session{}).Field(i).Type.Kind() {
+	t := reflect.TypeOf(activity.Session{}).Field(i).Type
+	if t.PkgPath() != "" {
+		return false // time.Duration is an int64, but not a key
+	}
+	switch t.Kind() {
 	case reflect.String, reflect.Int, reflect.Int64, reflect.Bool:
 		return true
 	}
