@@ -42,7 +42,7 @@ var DefaultProtections = []DefaultProtection{
 	},
 	{
 		Name: "replication",
-		Doc:  "replication: walsenders serving standbys, subscriptions and WAL archivers, and logical replication workers; ending one breaks a replica or a subscription",
+		Doc:  "walsenders serving standbys, subscriptions and WAL archivers, and logical replication workers: ending one breaks a replica or a subscription",
 		Applications: []string{
 			"walreceiver", "pg_receivewal", "pg_recvlogical",
 		},
