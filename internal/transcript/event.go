@@ -1,6 +1,7 @@
 package transcript
 
 import (
+	"slices"
 	"time"
 
 	"github.com/pgrunbook/pgrunbook/internal/activity"
@@ -158,4 +159,26 @@ type Group struct {
 	Key   []string `json:"key"`
 	Count int      `json:"count"`
 	PIDs  []int    `json:"pids"`
+}
+
+// redacted returns the summary with the values of a query key replaced by
+// RedactedQuery, for a transcript written with RedactQueries.
+func (g *GroupSummary) redacted() *GroupSummary {
+	if g == nil {
+		return nil
+	}
+	i := slices.Index(g.By, "query")
+	if i < 0 {
+		return g
+	}
+	out := *g
+	out.Groups = make([]Group, len(g.Groups))
+	for j, grp := range g.Groups {
+		key := append([]string(nil), grp.Key...)
+		if i < len(key) && key[i] != "" {
+			key[i] = RedactedQuery
+		}
+		out.Groups[j] = Group{Key: key, Count: grp.Count, PIDs: grp.PIDs}
+	}
+	return &out
 }
