@@ -111,6 +111,11 @@ func (c *checker) checkStep(st *Step, lastActivity string) {
 		}
 	case KindSummarize:
 		c.from(st, &st.Summarize.From, lastActivity)
+		for _, f := range st.Summarize.By {
+			if v, ok := factVersions[f]; ok {
+				c.require(f, v, st.Pos)
+			}
+		}
 	case KindConfirm:
 		c.ref(st.Confirm.Targets, "targets")
 	case KindCancel, KindTerminate:

@@ -60,6 +60,9 @@ steps:
 	if !slices.Equal(names, []string{"replication", "monitoring"}) {
 		t.Errorf("defaults in force %v", names)
 	}
+	if err := pb.CheckServer(130000); err == nil || !strings.Contains(err.Error(), "query_id (line 8) needs PostgreSQL 14") {
+		t.Errorf("grouping by query_id on PostgreSQL 13: %v", err)
+	}
 	if got := pb.Steps[0].DisplayTitle(); got != "Take 3 snapshots of pg_stat_activity, 500ms apart" {
 		t.Errorf("title %q", got)
 	}
