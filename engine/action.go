@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/pgrunbook/pgrunbook/internal/activity"
 	"github.com/pgrunbook/pgrunbook/internal/playbook"
@@ -64,10 +65,16 @@ func (r *runner) action(ctx context.Context, st *playbook.Step) error {
 	for i, s := range targets {
 		ids[i] = s.Identity()
 		reqs[i] = activity.SignalTarget{Identity: ids[i], CheckQuery: fn == activity.Cancel, CheckXact: fn == activity.Terminate}
+		if fn == activity.Terminate {
+			reqs[i].WaitFor = a.Timeout
+		}
 	}
 	// The intent is on disk before anything is sent.
 	intent := r.stepEvent(st, transcript.Intent)
 	intent.Function, intent.Targets = fn, ids
+	if fn == activity.Terminate && a.Timeout > 0 {
+		intent.WaitFor, intent.Text = a.Timeout, r.waitText(a.Timeout)
+	}
 	if err := r.emit(intent); err != nil {
 		return err
 	}
@@ -148,4 +155,19 @@ func (r *runner) stepByID(id string) *playbook.Step {
 		}
 	}
 	return nil
+}
+
+// waitText says what a terminate's timeout does on this server.
+func (r *runner) waitText(d time.Duration) string {
+	version := r.opts.Server.VersionNum
+	if r.latest != nil && r.latest.Server.VersionNum > 0 {
+		version = r.latest.Server.VersionNum
+	}
+	switch {
+	case version == 0:
+		return fmt.Sprintf("on PostgreSQL 14 and later the statement waits up to %s for each session to exit", d)
+	case version < 140000:
+		return fmt.Sprintf("timeout %s is ignored before PostgreSQL 14: the verify that follows does the waiting", d)
+	}
+	return fmt.Sprintf("the statement waits up to %s for each session to exit", d)
 }

@@ -273,8 +273,7 @@ func (r *runner) recompute(ref playbook.SetRef, snap *activity.Snapshot, depth i
 	}
 	switch {
 	case src.Kind == playbook.KindActivity:
-		r.scope.Put(src.ID, snap.Rows)
-		return snap.Rows, nil
+		return r.refreshActivity(src, snap)
 	case src.Kind == playbook.KindFilter:
 		from, err := r.recompute(src.Filter.From, snap, depth+1)
 		if err != nil {

@@ -12,7 +12,9 @@ import (
 // ones that are shown but never touched, each with its reason. The rules
 // are the product's safety rules: never our own backend, never a session
 // whose identity is hidden, only client backends unless the step opts in
-// to other backend types by name, never a protected session.
+// to other backend types by name, never a protected session: one the
+// playbook's or the run's protect rules cover, or a default protection
+// the playbook does not unprotect.
 func (r *runner) eligible(rows []activity.Session, backendTypes []string) ([]activity.Session, []transcript.Excluded, error) {
 	targets := []activity.Session{}
 	var excluded []transcript.Excluded
@@ -40,6 +42,18 @@ func (r *runner) eligible(rows []activity.Session, backendTypes []string) ([]act
 				}
 				if hit {
 					reason = "protected by: " + rule.Source
+					break
+				}
+			}
+		}
+		if reason == "" {
+			// The defaults hold whatever the playbook's own rules say; a
+			// session its own rule covers is shown with that rule, the
+			// more specific reason (and the one recorded before the
+			// defaults existed, so replays of old runs compare equal).
+			for i := range r.defaults {
+				if matched, ok := r.defaults[i].Match(s); ok {
+					reason = r.defaults[i].Reason(matched)
 					break
 				}
 			}

@@ -18,6 +18,20 @@ type Database interface {
 	// Signal sends fn to each target whose identity still holds and
 	// returns one result per target, in order.
 	Signal(ctx context.Context, fn activity.Function, targets []activity.SignalTarget, backendTypes []string) ([]activity.SignalResult, error)
+	// Horizon reads what pins the xmin horizon besides sessions:
+	// replication slots, prepared transactions, standbys with
+	// hot_standby_feedback. It only reads.
+	Horizon(ctx context.Context) (*activity.Horizon, error)
+}
+
+// HostSampler reads host facts about sessions from the operating system
+// of the database host: Sample fills the HostStats, CPUPercent,
+// MemoryBytes, IOReadRate and IOWriteRate fields of rows, measuring
+// rates over interval. An error means the facts are not available (the
+// server runs on another host, /proc is unreadable); the engine then
+// says so and leaves host_stats false.
+type HostSampler interface {
+	Sample(ctx context.Context, rows []activity.Session, interval time.Duration) error
 }
 
 // Mode is how a run answers its questions and whether it signals.
@@ -123,6 +137,14 @@ type Options struct {
 	// connection before it ends with outcome connection_lost.
 	// Default DefaultReconnectFor.
 	ReconnectFor time.Duration
+	// Host reads host facts for activity steps with host_stats: true;
+	// nil means they are unavailable (the server is not on this host).
+	Host HostSampler
+	// SkipPauses makes fixed waits, the pauses between an activity
+	// step's samples and the host sampling interval take no time, for a
+	// database whose clock stands still (an offline source). What is
+	// recorded still says how long they are.
+	SkipPauses bool
 }
 
 // Verify and wait polling: a few milliseconds at first, when a cancelled

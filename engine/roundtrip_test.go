@@ -366,6 +366,12 @@ func (d *countingDB) Signal(ctx context.Context, fn activity.Function, targets [
 	return d.Client.Signal(ctx, fn, targets, backendTypes)
 }
 
+func (d *countingDB) Horizon(ctx context.Context) (*activity.Horizon, error) {
+	before := d.wire.count()
+	defer d.record("Horizon", 0, before)
+	return d.Client.Horizon(ctx)
+}
+
 var _ engine.Database = (*countingDB)(nil)
 
 // wireCount counts frontend protocol messages by kind.

@@ -44,6 +44,8 @@ type runner struct {
 	pb      *playbook.Playbook
 	scope   *playbook.Scope
 	protect []*playbook.Expr
+	// defaults are the default protections in force.
+	defaults []playbook.DefaultProtection
 	// lastVerify holds, per session, whether the latest verify that
 	// checked it passed: a session that fails a verify and is not passed
 	// by a later one makes the run fail.
@@ -94,6 +96,7 @@ func Run(ctx context.Context, opts Options) (Result, error) {
 		pb:         opts.Playbook,
 		scope:      opts.Playbook.NewScope(opts.Params),
 		protect:    append(append([]*playbook.Expr{}, opts.Playbook.Protect...), opts.Protect...),
+		defaults:   opts.Playbook.Defaults(),
 		lastVerify: map[identityKey]bool{},
 	}
 	if err := r.emit(r.startEvent()); err != nil {
@@ -254,6 +257,10 @@ func (r *runner) step(ctx context.Context, st *playbook.Step) error {
 		return r.activity(ctx, st)
 	case playbook.KindFilter:
 		return r.filter(st)
+	case playbook.KindSummarize:
+		return r.summarize(st)
+	case playbook.KindHorizon:
+		return r.horizon(ctx, st)
 	case playbook.KindConfirm:
 		return r.confirm(ctx, st)
 	case playbook.KindCancel, playbook.KindTerminate:
@@ -268,18 +275,4 @@ func (r *runner) step(ctx context.Context, st *playbook.Step) error {
 		return r.emit(ev)
 	}
 	return fmt.Errorf("step %d: unknown kind %q", st.Index+1, st.Kind)
-}
-
-func (r *runner) activity(ctx context.Context, st *playbook.Step) error {
-	snap, err := r.snapshot(ctx)
-	if err != nil {
-		return err
-	}
-	ev := r.stepEvent(st, transcript.Snapshot)
-	ev.Taken, ev.Rows, ev.ServerFacts = &snap.Taken, snap.Rows, &snap.Server
-	if err := r.emit(ev); err != nil {
-		return err
-	}
-	r.scope.Put(st.ID, snap.Rows)
-	return nil
 }

@@ -21,7 +21,7 @@ func (r *runner) wait(ctx context.Context, st *playbook.Step) error {
 			ev.Text = fmt.Sprintf("dry run: would wait %s", w.For)
 			return r.emit(ev)
 		}
-		if err := sleep(ctx, w.For); err != nil {
+		if err := r.pause(ctx, w.For); err != nil {
 			return err
 		}
 		ev.Elapsed = time.Since(start)
@@ -58,4 +58,12 @@ func (r *runner) wait(ctx context.Context, st *playbook.Step) error {
 		}
 		interval = min(interval*3/2, r.opts.MaxPollInterval)
 	}
+}
+
+// pause sleeps d, unless the run skips pauses.
+func (r *runner) pause(ctx context.Context, d time.Duration) error {
+	if r.opts.SkipPauses {
+		return ctx.Err()
+	}
+	return sleep(ctx, d)
 }

@@ -92,7 +92,8 @@ func TestListExplainVersionHelp(t *testing.T) {
 		}
 	}
 	ex := pgrunbook(t, "", nil, "explain", "cancel-long-queries")
-	if ex.code != 0 || !strings.Contains(ex.stdout, "min_runtime") || !strings.Contains(ex.stdout, "pg_terminate_backend") {
+	if ex.code != 0 || !strings.Contains(ex.stdout, "min_runtime") || !strings.Contains(ex.stdout, "pg_terminate_backend") ||
+		!strings.Contains(ex.stdout, "Protected by default") || !strings.Contains(ex.stdout, "  - backups: ") {
 		t.Errorf("explain: exit %d\n%s%s", ex.code, ex.stdout, ex.stderr)
 	}
 	if v := pgrunbook(t, "", nil, "version"); v.code != 0 || !strings.HasPrefix(v.stdout, "pgrunbook ") {

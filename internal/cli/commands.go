@@ -120,6 +120,14 @@ func explain(stdio IO, pb *playbook.Playbook) {
 			fmt.Fprintf(w, "  - %s\n", e.Source)
 		}
 	}
+	fmt.Fprintln(w, "\nProtected by default (a playbook narrows these only with unprotect:):")
+	for _, d := range pb.Defaults() {
+		fmt.Fprintf(w, "  - %s: %s\n", d.Name, d.Doc)
+		fmt.Fprintf(w, "    %s\n", defaultMatches(d))
+	}
+	if len(pb.Unprotect) > 0 {
+		fmt.Fprintf(w, "  not in force here (unprotect): %s\n", strings.Join(pb.Unprotect, ", "))
+	}
 	fmt.Fprintln(w, "\nSteps:")
 	for _, st := range pb.Steps {
 		fmt.Fprintf(w, "  %2d. [%s] %s\n", st.Index+1, st.Kind, st.DisplayTitle())
@@ -131,7 +139,29 @@ func explain(stdio IO, pb *playbook.Playbook) {
 		}
 		switch st.Kind {
 		case playbook.KindActivity:
-			detail("reads pg_stat_activity (one statement) into set %q", st.ID)
+			a := st.Activity
+			switch {
+			case a.Samples > 1:
+				detail("reads pg_stat_activity %d times, %s apart (one statement each); set %q keeps the sessions in every sample", a.Samples, a.Interval, st.ID)
+			default:
+				detail("reads pg_stat_activity (one statement) into set %q", st.ID)
+			}
+			if a.Stable != nil {
+				detail("keeps only sessions for which %s held in every sample", a.Stable.Source)
+			}
+			if a.HostStats {
+				detail("reads host facts (CPU, memory, I/O over %s) when pgrunbook runs on the database host", a.HostInterval)
+			}
+		case playbook.KindSummarize:
+			sm := st.Summarize
+			top := ""
+			if sm.Top > 0 {
+				top = fmt.Sprintf(", the %d largest", sm.Top)
+			}
+			detail("groups %s by %s and counts them, largest first%s; %s[0].count is the largest group", sm.From, strings.Join(sm.By, ", "), top, st.ID)
+		case playbook.KindHorizon:
+			detail("reads replication slots, prepared transactions and hot_standby_feedback standbys (one statement) into %s.slots, %s.prepared, %s.standbys", st.ID, st.ID, st.ID)
+			detail("shows the statement a DBA would run for each; runs none of them")
 		case playbook.KindFilter:
 			f := st.Filter
 			detail("from %s where %s", f.From, render.OneLineQuery(f.Where.Source))
@@ -153,6 +183,9 @@ func explain(stdio IO, pb *playbook.Playbook) {
 				fn, effect = "pg_terminate_backend", "the session ends, its transaction is rolled back"
 			}
 			detail("%s on %s (at most %d sessions): %s", fn, st.Action.Targets, st.Action.MaxTargets, effect)
+			if st.Action.Timeout > 0 {
+				detail("waits up to %s for each session to exit (PostgreSQL 14 and later; on 13 the verify after it waits)", st.Action.Timeout)
+			}
 		case playbook.KindWait:
 			if st.Wait.Until != nil {
 				detail("polls until %s, at most %s", st.Wait.Until.Source, st.Wait.Timeout)
@@ -167,4 +200,16 @@ func explain(stdio IO, pb *playbook.Playbook) {
 			}
 		}
 	}
+}
+
+// defaultMatches says what a default protection matches on.
+func defaultMatches(d playbook.DefaultProtection) string {
+	var parts []string
+	if len(d.Applications) > 0 {
+		parts = append(parts, "application_name starting with "+strings.Join(d.Applications, ", "))
+	}
+	if len(d.BackendTypes) > 0 {
+		parts = append(parts, "backend_type starting with "+strings.Join(d.BackendTypes, ", "))
+	}
+	return strings.Join(parts, "; or ")
 }

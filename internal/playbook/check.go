@@ -17,6 +17,8 @@ const (
 	producesSet              // a plain target set
 	producesVerify           // VerifySets
 	producesAction           // ActionSets
+	producesGroups           // a summarize step's groups
+	producesHorizon          // activity.Horizon
 )
 
 func (s *Step) produces() produced {
@@ -27,8 +29,30 @@ func (s *Step) produces() produced {
 		return producesVerify
 	case KindCancel, KindTerminate:
 		return producesAction
+	case KindSummarize:
+		return producesGroups
+	case KindHorizon:
+		return producesHorizon
 	}
 	return producesNothing
+}
+
+// emptyValue is what a step's id stands for in expressions before it
+// has run (and when it is skipped): nothing, of the right type.
+func (s *Step) emptyValue() any {
+	switch s.produces() {
+	case producesSet:
+		return []activity.Session{}
+	case producesVerify:
+		return VerifySets{}
+	case producesAction:
+		return ActionSets{}
+	case producesGroups:
+		return s.Summarize.empty()
+	case producesHorizon:
+		return activity.Horizon{}
+	}
+	return nil
 }
 
 // checker resolves references and compiles expressions in step order, so
@@ -72,26 +96,25 @@ func (d *decoder) check(pb *Playbook) {
 
 func (c *checker) checkStep(st *Step, lastActivity string) {
 	switch st.Kind {
+	case KindActivity:
+		if st.Activity.Stable != nil {
+			c.compile(st.Activity.Stable, scopeRow, true)
+		}
 	case KindFilter:
 		f := st.Filter
-		if f.From.Step == "" {
-			if lastActivity == "" {
-				c.at(st.Pos, "step %d (filter) has no from: and no activity step comes before it to take sessions from", st.Index+1)
-			} else {
-				f.From = SetRef{Step: lastActivity, Pos: st.Pos}
-				if _, ok := c.declared[lastActivity]; !ok {
-					// An unnamed activity step: declare it implicitly.
-					c.env.sets[lastActivity] = []activity.Session{}
-				}
-			}
-		} else {
-			c.ref(f.From, "from")
-		}
+		c.from(st, &f.From, lastActivity)
 		if f.Where != nil {
 			c.compile(f.Where, scopeRow, true)
 		}
 		if f.OrderBy != nil {
 			c.compile(f.OrderBy, scopeRow, false)
+		}
+	case KindSummarize:
+		c.from(st, &st.Summarize.From, lastActivity)
+		for _, f := range st.Summarize.By {
+			if v, ok := factVersions[f]; ok {
+				c.require(f, v, st.Pos)
+			}
 		}
 	case KindConfirm:
 		c.ref(st.Confirm.Targets, "targets")
@@ -109,16 +132,27 @@ func (c *checker) checkStep(st *Step, lastActivity string) {
 	}
 }
 
+// from resolves the set a filter or summarize step reads: the one it
+// names, or the latest activity step's.
+func (c *checker) from(st *Step, ref *SetRef, lastActivity string) {
+	if ref.Step != "" {
+		c.ref(*ref, "from")
+		return
+	}
+	if lastActivity == "" {
+		c.at(st.Pos, "step %d (%s) has no from: and no activity step comes before it to take sessions from", st.Index+1, st.Kind)
+		return
+	}
+	*ref = SetRef{Step: lastActivity, Pos: st.Pos}
+	if _, ok := c.declared[lastActivity]; !ok {
+		// An unnamed activity step: declare it implicitly.
+		c.env.sets[lastActivity] = []activity.Session{}
+	}
+}
+
 func (c *checker) declare(st *Step) {
-	var v any
-	switch st.produces() {
-	case producesSet:
-		v = []activity.Session{}
-	case producesVerify:
-		v = VerifySets{}
-	case producesAction:
-		v = ActionSets{}
-	default:
+	v := st.emptyValue()
+	if v == nil {
 		return
 	}
 	if st.explicitID {
@@ -155,6 +189,14 @@ func (c *checker) ref(r SetRef, what string) {
 		if !contains(ActionParts, r.Part) {
 			c.at(r.Pos, "%s %q: a %s step groups its sessions by outcome; write %s.%s", what, r.String(), st.Kind, st.ID, strings.Join(ActionParts, " or "+st.ID+"."))
 		}
+	case producesGroups:
+		by := "application_name"
+		if len(st.Summarize.By) > 0 {
+			by = st.Summarize.By[0]
+		}
+		c.at(r.Pos, "%s %q: a summarize step produces groups, not sessions; filter the sessions of a group instead (where: %s == %s[0].%s)", what, r.String(), by, st.ID, by)
+	case producesHorizon:
+		c.at(r.Pos, "%s %q: a horizon step produces slots, prepared transactions and standbys, not sessions; use it in if: conditions (len(%s.slots) > 0)", what, r.String(), st.ID)
 	default:
 		c.at(r.Pos, "%s %q: a %s step produces no sessions", what, r.String(), st.Kind)
 	}

@@ -19,6 +19,9 @@ type decoder struct {
 
 func posOf(n *yaml.Node) Pos { return Pos{Line: n.Line, Column: n.Column} }
 
+// isNull reports whether n is an empty value (`activity:`).
+func isNull(n *yaml.Node) bool { return n.Kind == yaml.ScalarNode && n.Tag == "!!null" }
+
 // kindName describes a YAML node's kind for error messages.
 func kindName(n *yaml.Node) string {
 	switch n.Kind {
@@ -272,6 +275,8 @@ func (d *decoder) playbook(root *yaml.Node) *Playbook {
 					pb.Protect = append(pb.Protect, e)
 				}
 			}
+		case "unprotect":
+			pb.Unprotect = d.unprotect(f.value)
 		case "steps":
 			sawSteps = true
 			pb.Steps = d.steps(f.value)
@@ -286,84 +291,6 @@ func (d *decoder) playbook(root *yaml.Node) *Playbook {
 		}
 	}
 	return pb
-}
-
-func (d *decoder) params(n *yaml.Node) []*Param {
-	var out []*Param
-	for _, f := range d.fields(n, "params", nil) {
-		if !idPattern.MatchString(f.key) {
-			d.at(f.kpos, "parameter name %q: use lower-case letters, digits and _ (it is written params.%s in expressions)", f.key, f.key)
-			continue
-		}
-		prm := &Param{Name: f.key, Pos: f.kpos}
-		var def *yaml.Node
-		pm := Format.Param
-		for _, pf := range d.fields(f.value, "parameter "+f.key, pm.Names()) {
-			switch pf.key {
-			case "type":
-				if v, ok := d.read(pm, pf); ok {
-					s := v.(string)
-					if k, _ := pm.Key("type"); !contains(k.Enum, s) {
-						d.at(posOf(pf.value), "parameter %s: unknown type %q%s (types: %s)", f.key, s, suggest(s, k.Enum), strings.Join(k.Enum, ", "))
-					} else {
-						prm.Type = s
-					}
-				}
-			case "help":
-				if v, ok := d.read(pm, pf); ok {
-					prm.Help = v.(string)
-				}
-			case "default":
-				def = pf.value
-			}
-		}
-		if prm.Type == "" {
-			if f.value.Kind == yaml.MappingNode && !hasKey(f.value, "type") {
-				d.at(f.kpos, "parameter %s has no type (one of %s)", f.key, strings.Join(ParamTypes, ", "))
-			}
-			continue
-		}
-		if def != nil {
-			prm.Default = d.paramDefault(prm, def)
-		}
-		out = append(out, prm)
-	}
-	return out
-}
-
-func hasKey(n *yaml.Node, key string) bool {
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		if n.Content[i].Value == key {
-			return true
-		}
-	}
-	return false
-}
-
-func (d *decoder) paramDefault(prm *Param, n *yaml.Node) any {
-	what := "default of parameter " + prm.Name
-	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
-		d.at(posOf(n), "%s has no value: give one, or remove default to make the parameter required", what)
-		return nil
-	}
-	var v any
-	var ok bool
-	switch prm.Type {
-	case TypeString:
-		v, ok = d.str(n, what)
-	case TypeInt:
-		v, ok = d.integer(n, what)
-	case TypeBool:
-		v, ok = d.boolean(n, what)
-	case TypeDuration:
-		v, ok = d.duration(n, what)
-	case TypeList:
-		v, ok = d.strList(n, what)
-	}
-	if !ok {
-		return nil
-	}
-	return v
 }
 
 func (d *decoder) steps(n *yaml.Node) []*Step {
@@ -444,9 +371,15 @@ func (d *decoder) step(index int, n *yaml.Node) *Step {
 	v := kindField.value
 	switch st.Kind {
 	case KindActivity:
-		st.Activity = &ActivityStep{}
-		if !(v.Kind == yaml.ScalarNode && v.Tag == "!!null") {
-			d.fields(v, what, Format.Kinds[KindActivity].Names())
+		st.Activity = d.activity(v, what)
+	case KindSummarize:
+		st.Summarize = d.summarize(v, what, st.ID)
+	case KindHorizon:
+		st.Horizon = &HorizonStep{}
+		if v.Kind == yaml.MappingNode && len(v.Content) > 0 {
+			d.at(posOf(v.Content[0]), "%s takes no keys: write `horizon:` alone", what)
+		} else if !isNull(v) {
+			d.fields(v, what, Format.Kinds[KindHorizon].Names())
 		}
 	case KindFilter:
 		st.Filter = d.filter(v, what)
@@ -462,189 +395,6 @@ func (d *decoder) step(index int, n *yaml.Node) *Step {
 		st.Note = d.note(v, what)
 	}
 	return st
-}
-
-// setRef parses "id" or "id.part".
-func (d *decoder) setRef(n *yaml.Node, what string) SetRef {
-	s, ok := d.str(n, what)
-	if !ok {
-		return SetRef{}
-	}
-	if strings.TrimSpace(s) == "" {
-		d.at(posOf(n), "%s is empty: give the id of an earlier step", what)
-		return SetRef{}
-	}
-	step, part, _ := strings.Cut(strings.TrimSpace(s), ".")
-	return SetRef{Step: step, Part: part, Pos: posOf(n)}
-}
-
-func (d *decoder) filter(n *yaml.Node, what string) *FilterStep {
-	fs := &FilterStep{}
-	m := Format.Kinds[KindFilter]
-	for _, f := range d.fields(n, what, m.Names()) {
-		v, ok := d.read(m, f)
-		if !ok {
-			continue
-		}
-		switch f.key {
-		case "from":
-			fs.From = v.(SetRef)
-		case "where":
-			fs.Where = v.(*Expr)
-		case "order_by":
-			fs.OrderBy = v.(*Expr)
-		case "descending":
-			fs.Descending = v.(bool)
-		case "limit":
-			fs.Limit = v.(int)
-		}
-	}
-	if n.Kind == yaml.MappingNode && fs.Where == nil && !hasKey(n, "where") {
-		d.at(posOf(n), "%s needs where: an expression that is true for the sessions to keep", what)
-	}
-	return fs
-}
-
-func (d *decoder) requireTargets(n *yaml.Node, ref SetRef, what string) {
-	if n.Kind == yaml.MappingNode && ref.Step == "" && !hasKey(n, "targets") {
-		d.at(posOf(n), "%s needs targets: the id of the step whose sessions it acts on", what)
-	}
-}
-
-func (d *decoder) confirm(n *yaml.Node, what string) *ConfirmStep {
-	cs := &ConfirmStep{}
-	m := Format.Kinds[KindConfirm]
-	for _, f := range d.fields(n, what, m.Names()) {
-		v, ok := d.read(m, f)
-		if !ok {
-			continue
-		}
-		switch f.key {
-		case "targets":
-			cs.Targets = v.(SetRef)
-		case "action":
-			s := v.(string)
-			if k, _ := m.Key("action"); !contains(k.Enum, s) {
-				d.at(posOf(f.value), "action must be %s, not %q", enumText(k.Enum), s)
-			}
-			cs.Action = s
-		case "question":
-			cs.Question = v.(string)
-		}
-	}
-	d.requireTargets(n, cs.Targets, what)
-	return cs
-}
-
-func (d *decoder) action(n *yaml.Node, kind, what string) *ActionStep {
-	as := &ActionStep{MaxTargets: DefaultMaxTargets}
-	m := Format.Kinds[kind]
-	for _, f := range d.fields(n, what, m.Names()) {
-		v, ok := d.read(m, f)
-		if !ok {
-			continue
-		}
-		switch f.key {
-		case "targets":
-			as.Targets = v.(SetRef)
-		case "max_targets":
-			as.MaxTargets = v.(int)
-		case "backend_types":
-			as.BackendTypes = v.([]string)
-		}
-	}
-	d.requireTargets(n, as.Targets, what)
-	return as
-}
-
-func (d *decoder) wait(n *yaml.Node, what string) *WaitStep {
-	ws := &WaitStep{}
-	m := Format.Kinds[KindWait]
-	// Short form: `wait: 5s`.
-	if n.Kind == yaml.ScalarNode && n.Tag != "!!null" {
-		if v, ok := d.value(Key{Name: KindWait, Type: m.Short}, n); ok {
-			ws.For = v.(time.Duration)
-		}
-		return ws
-	}
-	var hasFor, hasTimeout bool
-	for _, f := range d.fields(n, what, m.Names()) {
-		v, ok := d.read(m, f)
-		if !ok {
-			continue
-		}
-		switch f.key {
-		case "for":
-			ws.For, hasFor = v.(time.Duration), true
-		case "until":
-			ws.Until = v.(*Expr)
-		case "timeout":
-			ws.Timeout, hasTimeout = v.(time.Duration), true
-		}
-	}
-	if n.Kind != yaml.MappingNode {
-		return ws
-	}
-	switch {
-	case hasFor && ws.Until != nil:
-		d.at(posOf(n), "%s: give either for (a fixed time) or until (a condition), not both", what)
-	case !hasFor && ws.Until == nil && !hasKey(n, "for") && !hasKey(n, "until"):
-		d.at(posOf(n), "%s needs for: DURATION or until: EXPRESSION", what)
-	case hasTimeout && ws.Until == nil:
-		d.at(posOf(n), "%s: timeout applies only to until", what)
-	}
-	if ws.Until != nil && ws.Timeout == 0 {
-		ws.Timeout = 30 * time.Second
-	}
-	return ws
-}
-
-func (d *decoder) verify(n *yaml.Node, what string) *VerifyStep {
-	vs := &VerifyStep{Timeout: DefaultVerifyTimeout}
-	m := Format.Kinds[KindVerify]
-	for _, f := range d.fields(n, what, m.Names()) {
-		if f.key == "expect" {
-			// Expect is a keyword or, otherwise, an expression.
-			if s, ok := d.str(f.value, "expect"); ok {
-				vs.Expect = s
-				if k, _ := m.Key("expect"); !contains(k.Enum, s) {
-					vs.Condition = d.expression(f.value, "expect")
-				}
-			}
-			continue
-		}
-		v, ok := d.read(m, f)
-		if !ok {
-			continue
-		}
-		switch f.key {
-		case "targets":
-			vs.Targets = v.(SetRef)
-		case "timeout":
-			vs.Timeout = v.(time.Duration)
-		}
-	}
-	d.requireTargets(n, vs.Targets, what)
-	if n.Kind == yaml.MappingNode && vs.Expect == "" && !hasKey(n, "expect") {
-		d.at(posOf(n), "%s needs expect: query_stopped, gone, or an expression over each session", what)
-	}
-	return vs
-}
-
-func (d *decoder) note(n *yaml.Node, what string) *NoteStep {
-	m := Format.Kinds[KindNote]
-	// Short form: `note: text`.
-	if n.Kind == yaml.ScalarNode {
-		s, _ := d.str(n, KindNote)
-		return &NoteStep{Text: s}
-	}
-	ns := &NoteStep{}
-	for _, f := range d.fields(n, what, m.Names()) {
-		if v, ok := d.read(m, f); ok {
-			ns.Text = v.(string)
-		}
-	}
-	return ns
 }
 
 // sortedKeys returns a map's keys in order, for stable messages.

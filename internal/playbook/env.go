@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"reflect"
 	"slices"
-	"strings"
 
 	"github.com/expr-lang/expr"
 	"github.com/expr-lang/expr/builtin"
@@ -213,31 +212,6 @@ func asFileError(err error, target **file.Error) bool {
 	return ok
 }
 
-// friendlyExprMessage rewrites the compiler's wording where it would show
-// Go types a playbook author never wrote.
-func friendlyExprMessage(msg string) string {
-	if strings.HasPrefix(msg, "type struct {") {
-		if i := strings.Index(msg, "} has no field "); i >= 0 {
-			return "unknown parameter " + msg[i+len("} has no field "):] + " (parameters are declared under params:)"
-		}
-	}
-	if name, ok := strings.CutPrefix(msg, "unknown name "); ok {
-		if hint := suggest(name, append(RowFields(), nameParams, nameRows, nameServer)); hint != "" {
-			return msg + hint
-		}
-		return msg + ": not a row field, params, or the id of an earlier step"
-	}
-	if typ, ok := strings.CutPrefix(msg, "expected bool, but got "); ok {
-		return "this expression must be true or false, but it gives " + typ
-	}
-	msg = strings.ReplaceAll(msg, "time.Duration", "duration")
-	msg = strings.ReplaceAll(msg, "time.Time", "timestamp")
-	msg = strings.ReplaceAll(msg, "[]activity.Session", "target set")
-	msg = strings.ReplaceAll(msg, "playbook.VerifySets", "verify result")
-	msg = strings.ReplaceAll(msg, "playbook.ActionSets", "action result")
-	return msg
-}
-
 // isReservedName reports whether a step id would shadow a name that
 // expressions already use.
 func isReservedName(id string) bool {
@@ -265,13 +239,8 @@ type Scope struct {
 func (p *Playbook) NewScope(vals Values) *Scope {
 	s := &Scope{vars: map[string]any{nameParams: p.ParamsValue(vals), nameServer: activity.Server{}}}
 	for _, st := range p.Steps {
-		switch st.produces() {
-		case producesSet:
-			s.vars[st.ID] = []activity.Session{}
-		case producesVerify:
-			s.vars[st.ID] = VerifySets{}
-		case producesAction:
-			s.vars[st.ID] = ActionSets{}
+		if v := st.emptyValue(); v != nil {
+			s.vars[st.ID] = v
 		}
 	}
 	return s
@@ -282,7 +251,8 @@ func (p *Playbook) NewScope(vals Values) *Scope {
 func (s *Scope) SetServer(srv activity.Server) { s.vars[nameServer] = srv }
 
 // Put records a step's result under its id: a []activity.Session,
-// VerifySets or ActionSets.
+// VerifySets, ActionSets, a summarize step's Value or an
+// activity.Horizon.
 func (s *Scope) Put(id string, v any) { s.vars[id] = v }
 
 // Get returns the value recorded under id.

@@ -117,6 +117,7 @@ var Format = struct {
 		{Name: "guidance", Type: ValueText, Doc: "Shown at the start of every run: what the playbook is for and why it acts as it does."},
 		{Name: "params", Type: ValueParams, Doc: "Typed parameters, set with --set NAME=VALUE; a parameter without a default is required."},
 		{Name: "protect", Type: ValueExpressionList, Doc: "Expressions over a session; a session for which any is true is never targeted."},
+		{Name: "unprotect", Type: ValueTextList, Enum: DefaultProtectionNames(), Doc: "Default protections this playbook does without, by name (backups, replication, monitoring); every other default protection applies."},
 		{Name: "steps", Type: ValueSteps, Required: true, Doc: "The steps, run in order."},
 	}},
 	Param: Mapping{Doc: "A typed parameter.", Keys: []Key{
@@ -131,7 +132,13 @@ var Format = struct {
 		{Name: "if", Type: ValueExpression, Doc: "A condition over params and earlier sets; when false the step is skipped."},
 	}},
 	Kinds: map[string]Mapping{
-		KindActivity: {Short: ValueNothing, Doc: "Take a fresh snapshot of pg_stat_activity; the step's set is every row."},
+		KindActivity: {Short: ValueNothing, Doc: "Take a fresh snapshot of pg_stat_activity; the step's set is every row (with samples, the sessions present in every sample).", Keys: []Key{
+			{Name: "samples", Type: ValueInt, Min: 1, MinSet: true, Doc: "How many snapshots to take, interval apart (default 1); the set keeps the sessions (pid, backend_start) present in all of them, as the last one shows them."},
+			{Name: "interval", Type: ValueDuration, Doc: "The pause between samples (default 2s); only with samples above 1."},
+			{Name: "stable", Type: ValueExpression, Doc: "An expression over each session, evaluated on every sample: the set keeps only the sessions for which it held in all of them."},
+			{Name: "host_stats", Type: ValueBool, Doc: "Read host facts (cpu_percent, memory_bytes, io_read_rate, io_write_rate) for the sessions of the last sample, when pgrunbook runs on the database host; otherwise a note says they are unavailable and host_stats stays false."},
+			{Name: "host_interval", Type: ValueDuration, Doc: "How long host facts are measured over (default 500ms); only with host_stats."},
+		}},
 		KindFilter: {Doc: "Keep the sessions of a set for which where is true.", Keys: []Key{
 			{Name: "from", Type: ValueSet, Doc: "The set to filter; default: the latest activity step."},
 			{Name: "where", Type: ValueExpression, Required: true, Doc: "True for the sessions to keep."},
@@ -139,13 +146,19 @@ var Format = struct {
 			{Name: "descending", Type: ValueBool, Doc: "Orders from the largest value."},
 			{Name: "limit", Type: ValueInt, Min: 1, MinSet: true, Doc: "Keeps at most this many sessions."},
 		}},
+		KindSummarize: {Short: ValueNothing, Doc: "Group the sessions of a set by some of their fields and count them, largest group first; the step's id is the list of groups.", Keys: []Key{
+			{Name: "from", Type: ValueSet, Doc: "The set to summarize; default: the latest activity step."},
+			{Name: "by", Type: ValueTextList, Doc: "The row fields to group by (default: application_name, usename, client_addr, state)."},
+			{Name: "top", Type: ValueInt, Min: 1, MinSet: true, Doc: "Keeps only this many groups, the largest."},
+		}},
+		KindHorizon: {Short: ValueNothing, Doc: "Read what pins the xmin horizon besides sessions: replication slots, prepared transactions, standbys with hot_standby_feedback; shows each with the statement a DBA would run, and runs none. The step's id holds them: ID.slots, ID.prepared, ID.standbys."},
 		KindConfirm: {Doc: "Ask the operator to approve a set, all of it or a subset; the approved sessions are the step's set.", Keys: []Key{
 			{Name: "targets", Type: ValueSet, Required: true, Doc: "The set to approve."},
 			{Name: "action", Type: ValueText, Enum: []string{KindCancel, KindTerminate}, Doc: "What the approval is for."},
 			{Name: "question", Type: ValueText, Doc: "The question, instead of the default one."},
 		}},
 		KindCancel:    actionMapping("Cancel the running statement of each session of a set (pg_cancel_backend); the session stays connected."),
-		KindTerminate: actionMapping("Terminate each session of a set (pg_terminate_backend): disconnected, its transaction rolled back."),
+		KindTerminate: terminateMapping(),
 		KindWait: {Short: ValueDuration, Doc: "Wait a fixed time (wait: 5s), or until a condition holds on fresh snapshots.", Keys: []Key{
 			{Name: "for", Type: ValueDuration, Doc: "How long to wait."},
 			{Name: "until", Type: ValueExpression, Doc: "A condition over params, earlier sets and rows (a fresh snapshot's sessions)."},
@@ -168,6 +181,12 @@ func actionMapping(doc string) Mapping {
 		{Name: "max_targets", Type: ValueInt, Min: 1, MinSet: true, Doc: "The blast-radius limit (default 5): more targets and the step refuses unless the operator picks a subset."},
 		{Name: "backend_types", Type: ValueTextList, Doc: `Backend types other than "client backend" the step may signal.`},
 	}}
+}
+
+func terminateMapping() Mapping {
+	m := actionMapping("Terminate each session of a set (pg_terminate_backend): disconnected, its transaction rolled back.")
+	m.Keys = append(m.Keys, Key{Name: "timeout", Type: ValueDuration, Doc: "On PostgreSQL 14 and later, the signalling statement waits up to this long for each session to exit (pg_terminate_backend(pid, timeout)); on 13 it is ignored and the verify after it does the waiting."})
+	return m
 }
 
 // enumText joins allowed values for a message: "a or b".

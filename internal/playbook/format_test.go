@@ -33,11 +33,24 @@ func sample(k Key) string {
 	case ValueDuration:
 		return "5s"
 	case ValueTextList:
+		switch k.Name {
+		case "by":
+			return "[application_name, state]"
+		case "unprotect":
+			return "[backups]"
+		}
 		return "[autovacuum worker]"
 	case ValueExpectation:
 		return "gone"
 	}
 	return ""
+}
+
+// companions are the keys a key applies only with, and their values.
+var companions = map[string]map[string]string{
+	KindWait + ".timeout":           {"until": "len(sel) > 0"},
+	KindActivity + ".interval":      {"samples": "3"},
+	KindActivity + ".host_interval": {"host_stats": "true"},
 }
 
 const prelude = `name: p
@@ -66,8 +79,9 @@ func TestEveryKeyOfTheFormatLoads(t *testing.T) {
 					keys[req.Name] = sample(req)
 				}
 			}
-			if kind == KindWait && k.Name == "timeout" {
-				keys["until"] = sample(Key{Name: "until", Type: ValueExpression})
+			// Keys that apply only with another key get it.
+			for key, needs := range companions[kind+"."+k.Name] {
+				keys[key] = needs
 			}
 			var parts []string
 			for _, name := range m.Names() {
@@ -88,6 +102,18 @@ func TestEveryKeyOfTheFormatLoads(t *testing.T) {
 			if _, err := Parse("p.yaml", []byte(src)); err != nil {
 				t.Errorf("%s short form:\n%s\n%v", kind, src, err)
 			}
+		}
+	}
+	for _, k := range Format.Playbook.Keys {
+		if k.Type != ValueText && k.Type != ValueTextList && k.Type != ValueExpressionList {
+			continue // name, params and steps are in the prelude
+		}
+		if k.Name == "name" {
+			continue
+		}
+		src := prelude + fmt.Sprintf("%s: %s\n", k.Name, sample(k))
+		if _, err := Parse("p.yaml", []byte(src)); err != nil {
+			t.Errorf("playbook key %s:\n%v", k.Name, err)
 		}
 	}
 	for _, k := range Format.Step.Keys {

@@ -1,7 +1,9 @@
 package playbook
 
 import (
+	"fmt"
 	"reflect"
+	"strings"
 	"time"
 
 	"gopkg.in/yaml.v3"
@@ -32,7 +34,10 @@ type Playbook struct {
 	// Protect holds expressions over a session; a session for which any
 	// is true is never targeted.
 	Protect []*Expr
-	Steps   []*Step
+	// Unprotect names the default protections the playbook does without
+	// (see DefaultProtections).
+	Unprotect []string
+	Steps     []*Step
 
 	paramsType reflect.Type
 	// requires are the version-gated facts the expressions use.
@@ -53,6 +58,8 @@ func (p *Playbook) Param(name string) *Param {
 const (
 	KindActivity  = "activity"
 	KindFilter    = "filter"
+	KindSummarize = "summarize"
+	KindHorizon   = "horizon"
 	KindConfirm   = "confirm"
 	KindCancel    = "cancel"
 	KindTerminate = "terminate"
@@ -62,7 +69,7 @@ const (
 )
 
 // StepKinds lists the step kinds in the order the documentation presents them.
-var StepKinds = []string{KindActivity, KindFilter, KindConfirm, KindCancel, KindTerminate, KindWait, KindVerify, KindNote}
+var StepKinds = []string{KindActivity, KindFilter, KindSummarize, KindHorizon, KindConfirm, KindCancel, KindTerminate, KindWait, KindVerify, KindNote}
 
 // Step is one step of a playbook. Exactly one of the kind fields is set,
 // the one named by Kind.
@@ -79,13 +86,15 @@ type Step struct {
 	Kind string
 	Pos  Pos
 
-	Activity *ActivityStep
-	Filter   *FilterStep
-	Confirm  *ConfirmStep
-	Action   *ActionStep // for both cancel and terminate
-	Wait     *WaitStep
-	Verify   *VerifyStep
-	Note     *NoteStep
+	Activity  *ActivityStep
+	Filter    *FilterStep
+	Summarize *SummarizeStep
+	Horizon   *HorizonStep
+	Confirm   *ConfirmStep
+	Action    *ActionStep // for both cancel and terminate
+	Wait      *WaitStep
+	Verify    *VerifyStep
+	Note      *NoteStep
 
 	explicitID bool
 }
@@ -97,9 +106,16 @@ func (s *Step) DisplayTitle() string {
 	}
 	switch s.Kind {
 	case KindActivity:
+		if s.Activity.Samples > 1 {
+			return fmt.Sprintf("Take %d snapshots of pg_stat_activity, %s apart", s.Activity.Samples, s.Activity.Interval)
+		}
 		return "Take a snapshot of pg_stat_activity"
 	case KindFilter:
 		return "Select sessions from " + s.Filter.From.String()
+	case KindSummarize:
+		return "Summarize " + s.Summarize.From.String() + " by " + strings.Join(s.Summarize.By, ", ")
+	case KindHorizon:
+		return "Read what pins the xmin horizon besides sessions"
 	case KindConfirm:
 		return "Confirm the sessions in " + s.Confirm.Targets.String()
 	case KindCancel:
@@ -135,8 +151,36 @@ func (r SetRef) String() string {
 	return r.Step + "." + r.Part
 }
 
-// ActivityStep takes a fresh snapshot of pg_stat_activity.
-type ActivityStep struct{}
+// ActivityStep takes a fresh snapshot of pg_stat_activity, or several a
+// short interval apart.
+type ActivityStep struct {
+	// Samples is how many snapshots to take (1 unless the step says
+	// more), Interval apart. With more than one, the step's set holds
+	// the sessions whose identity (pid, backend_start) is in every
+	// sample, with their rows from the last one.
+	Samples  int
+	Interval time.Duration
+	// Stable, when set, must hold for a session in every sample for it
+	// to be kept.
+	Stable *Expr
+	// HostStats asks the engine's host sampler for host facts about the
+	// last sample's sessions, measured over HostInterval.
+	HostStats    bool
+	HostInterval time.Duration
+}
+
+// Multi reports whether the step's set is not simply the snapshot's
+// rows: it takes several samples or keeps only stable sessions.
+func (a *ActivityStep) Multi() bool { return a.Samples > 1 || a.Stable != nil }
+
+// Defaults of an activity step.
+const (
+	DefaultSampleInterval = 2 * time.Second
+	DefaultHostInterval   = 500 * time.Millisecond
+)
+
+// HorizonStep reads what pins the xmin horizon besides sessions.
+type HorizonStep struct{}
 
 // FilterStep selects rows of an earlier set.
 type FilterStep struct {
@@ -169,6 +213,10 @@ type ActionStep struct {
 	MaxTargets int
 	// BackendTypes opts in backend types other than "client backend".
 	BackendTypes []string
+	// Timeout, for a terminate, is how long the signalling statement
+	// waits for each session to exit (PostgreSQL 14 and later); 0 does
+	// not wait.
+	Timeout time.Duration
 }
 
 // WaitStep waits a fixed time, or until a condition holds on fresh

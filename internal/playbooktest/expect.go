@@ -23,6 +23,9 @@ type expectation struct {
 	actions  []expectedAction
 	prompts  []promptSpec
 	warnings []string
+	notes    []string
+	// groups are a summarize step's expected groups, in order.
+	groups map[string][]map[string]string
 	// checkSkipped and the like say whether the case gave the list at
 	// all: an empty list given is a claim that there is none.
 	checkSkipped, checkActions, checkPrompts bool
@@ -37,8 +40,9 @@ type expectedAction struct {
 // expectation checks an expectSpec against the suite's playbook.
 func (s *Suite) expectation(sp expectSpec) (expectation, error) {
 	e := expectation{
-		outcome: sp.Outcome, exitCode: sp.ExitCode, warnings: sp.Warnings,
-		sets: map[string][]int{}, excluded: map[string][]int{},
+		outcome: sp.Outcome, exitCode: sp.ExitCode, warnings: sp.Warnings, notes: sp.Notes,
+		groups: map[string][]map[string]string{},
+		sets:   map[string][]int{}, excluded: map[string][]int{},
 		checkSkipped: sp.Skipped != nil, checkActions: sp.Actions != nil, checkPrompts: sp.Prompts != nil,
 	}
 	if sp.Outcome != "" && !slices.Contains(runOutcomes, sp.Outcome) {
@@ -68,6 +72,27 @@ func (s *Suite) expectation(sp expectSpec) (expectation, error) {
 			return e, fmt.Errorf("actions: %v", err)
 		}
 		e.actions = append(e.actions, ea)
+	}
+	for id, groups := range sp.Groups {
+		st := s.step(id)
+		if st == nil {
+			return e, fmt.Errorf("groups: %v", s.noStep(id))
+		}
+		if st.Kind != playbook.KindSummarize {
+			return e, fmt.Errorf("groups: step %q is a %s step; groups are a summarize step's", id, st.Kind)
+		}
+		known := append(slices.Clone(st.Summarize.By), "count")
+		for i, g := range groups {
+			if len(g) == 0 {
+				return e, fmt.Errorf("groups: %s: group %d gives nothing to compare (give count or any of %s)", id, i+1, strings.Join(st.Summarize.By, ", "))
+			}
+			for k := range g {
+				if !slices.Contains(known, k) {
+					return e, fmt.Errorf("groups: %s: group %d: %q is not one of %s", id, i+1, k, strings.Join(known, ", "))
+				}
+			}
+		}
+		e.groups[id] = groups
 	}
 	for _, p := range sp.Prompts {
 		if p.Step == "" {
@@ -173,11 +198,14 @@ type observed struct {
 	actions  []expectedAction
 	prompts  []transcript.Event
 	warnings []string
+	notes    []string
+	// groups are the summary events, by step.
+	groups map[string]*transcript.GroupSummary
 }
 
 // observe reads a run's transcript.
 func observe(pb *playbook.Playbook, events []transcript.Event) observed {
-	o := observed{sets: map[string][]int{}, excluded: map[string][]int{}}
+	o := observed{sets: map[string][]int{}, excluded: map[string][]int{}, groups: map[string]*transcript.GroupSummary{}}
 	kinds := map[string]string{}
 	for _, st := range pb.Steps {
 		kinds[st.ID] = st.Kind
@@ -186,8 +214,14 @@ func observe(pb *playbook.Playbook, events []transcript.Event) observed {
 		switch ev.Type {
 		case transcript.Snapshot:
 			o.sets[ev.Step] = activity.PIDs(ev.Rows)
+		case transcript.Summary:
+			o.groups[ev.Step] = ev.Groups
+		case transcript.Note:
+			o.notes = append(o.notes, ev.Text)
 		case transcript.Selected:
-			if kinds[ev.Step] == playbook.KindFilter {
+			// A filter's set, or the sessions an activity step kept
+			// across its samples (after the samples' snapshots).
+			if kinds[ev.Step] == playbook.KindFilter || kinds[ev.Step] == playbook.KindActivity {
 				o.sets[ev.Step] = activity.PIDs(ev.Rows)
 			}
 			o.excluded[ev.Step] = nil
@@ -293,26 +327,82 @@ func (e expectation) compare(o observed) []mismatch {
 		}
 		add("prompts", want, got)
 	}
+	for _, id := range slices.Sorted(maps.Keys(e.groups)) {
+		want, got := groupLines(e.groups[id], o.groups[id])
+		add("groups."+id, want, got)
+	}
+	if m, ok := containsAll("warnings", "warning", e.warnings, o.warnings); ok {
+		out = append(out, m)
+	}
+	if m, ok := containsAll("notes", "note", e.notes, o.notes); ok {
+		out = append(out, m)
+	}
+	return out
+}
+
+// containsAll checks that some text of got contains each of want; the
+// mismatch lists what is missing and every text there was.
+func containsAll(what, one string, want, got []string) (mismatch, bool) {
 	var missing []string
-	for _, w := range e.warnings {
-		if !slices.ContainsFunc(o.warnings, func(text string) bool { return strings.Contains(text, w) }) {
+	for _, w := range want {
+		if !slices.ContainsFunc(got, func(text string) bool { return strings.Contains(text, w) }) {
 			missing = append(missing, w)
 		}
 	}
-	if len(missing) > 0 {
-		lines := make([]string, 0, len(missing)+len(o.warnings))
-		for _, m := range missing {
-			lines = append(lines, "- "+strconv.Quote(m)+" (no warning contains it)")
-		}
-		for _, w := range o.warnings {
-			lines = append(lines, "+ "+strconv.Quote(w))
-		}
-		if len(o.warnings) == 0 {
-			lines = append(lines, "+ (no warning)")
-		}
-		out = append(out, mismatch{"warnings", lines})
+	if len(missing) == 0 {
+		return mismatch{}, false
 	}
-	return out
+	lines := make([]string, 0, len(missing)+len(got))
+	for _, m := range missing {
+		lines = append(lines, "- "+strconv.Quote(m)+" (no "+one+" contains it)")
+	}
+	for _, w := range got {
+		lines = append(lines, "+ "+strconv.Quote(w))
+	}
+	if len(got) == 0 {
+		lines = append(lines, "+ (no "+one+")")
+	}
+	return mismatch{what, lines}, true
+}
+
+// groupLines writes expected and observed groups as lines with the same
+// fields: those each expected group gives (the first one's for groups
+// beyond the expected list).
+func groupLines(want []map[string]string, sum *transcript.GroupSummary) (w, g []string) {
+	var got []map[string]string
+	if sum != nil {
+		for _, grp := range sum.Groups {
+			m := map[string]string{"count": strconv.Itoa(grp.Count)}
+			for i, k := range sum.By {
+				if i < len(grp.Key) {
+					m[k] = grp.Key[i]
+				}
+			}
+			got = append(got, m)
+		}
+	}
+	line := func(m, like map[string]string) string {
+		keys := slices.Sorted(maps.Keys(like))
+		parts := make([]string, len(keys))
+		for i, k := range keys {
+			parts[i] = k + "=" + strconv.Quote(m[k])
+		}
+		return strings.Join(parts, " ")
+	}
+	for i, m := range want {
+		w = append(w, line(m, m))
+		if i < len(got) {
+			g = append(g, line(got[i], m))
+		}
+	}
+	for _, m := range got[min(len(want), len(got)):] {
+		like := m
+		if len(want) > 0 {
+			like = want[0]
+		}
+		g = append(g, line(m, like))
+	}
+	return w, g
 }
 
 func (a expectedAction) String() string {

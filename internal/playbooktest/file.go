@@ -6,6 +6,7 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -86,6 +87,10 @@ type caseSpec struct {
 	Sessions   []fixture.SessionSpec `yaml:"sessions"`
 	// Server sets the server facts for sessions: (server.max_connections, ...).
 	Server fixture.ServerSpec `yaml:"server"`
+	// Horizon and Samples go with sessions: what a horizon step reads,
+	// and the later samples of an activity step that samples.
+	Horizon fixture.HorizonSpec  `yaml:"horizon"`
+	Samples []fixture.SampleSpec `yaml:"samples"`
 	// Params are --set values; a list parameter may be a YAML list.
 	Params     map[string]paramValue `yaml:"params"`
 	Protect    []string              `yaml:"protect"`
@@ -154,8 +159,13 @@ type expectSpec struct {
 	Actions []string `yaml:"actions"`
 	// Prompts lists every confirmation shown, in order.
 	Prompts []promptSpec `yaml:"prompts"`
-	// Warnings lists texts that some warning must contain.
+	// Warnings lists texts that some warning must contain; Notes texts
+	// that some note must contain.
 	Warnings []string `yaml:"warnings"`
+	Notes    []string `yaml:"notes"`
+	// Groups maps a summarize step to its groups, largest first: each
+	// gives any of its by fields and count, and only those are compared.
+	Groups map[string][]map[string]string `yaml:"groups"`
 }
 
 // promptSpec is an expected confirmation; only the fields given are
@@ -349,6 +359,9 @@ func (s *Suite) caseSource(sp caseSpec, fixtures map[string]*fixture.Fixture) (f
 	if sp.Now != "" && sp.Sessions == nil {
 		return nil, transcript.Server{}, errors.New("now: goes with sessions:")
 	}
+	if (sp.Samples != nil || !reflect.ValueOf(sp.Horizon).IsZero()) && sp.Sessions == nil {
+		return nil, transcript.Server{}, errors.New("horizon: and samples: go with sessions: (a fixture file or a fixture under fixtures: gives its own)")
+	}
 	// What run_started records for a simulated server.
 	server := transcript.Server{Host: "offline", Database: "(fixture)", Version: "(simulated)", User: "pgrunbook",
 		Superuser: true, ReadAllStats: true, SignalBackend: true}
@@ -356,7 +369,7 @@ func (s *Suite) caseSource(sp caseSpec, fixtures map[string]*fixture.Fixture) (f
 	var fx *fixture.Fixture
 	switch {
 	case sp.Sessions != nil:
-		f := fixture.File{Now: sp.Now, Sessions: sp.Sessions, Server: sp.Server}
+		f := fixture.File{Now: sp.Now, Sessions: sp.Sessions, Server: sp.Server, Horizon: sp.Horizon, Samples: sp.Samples}
 		var err error
 		if fx, err = f.Build("sessions"); err != nil {
 			return nil, server, err

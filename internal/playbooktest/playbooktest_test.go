@@ -51,7 +51,7 @@ func TestRunPicksCasesByName(t *testing.T) {
 	if !sum.OK() || sum.Passed != 1 {
 		t.Fatalf("summary %+v\n%s", sum, out.String())
 	}
-	if !strings.Contains(out.String(), "    | [4] Cancel the approved statements") {
+	if !strings.Contains(out.String(), "    | [8] Cancel the approved statements") {
 		t.Errorf("-v does not show the run:\n%s", out.String())
 	}
 }
@@ -71,7 +71,7 @@ func TestFindExpandsDirectoriesAndPlaybooks(t *testing.T) {
 	if files, err := Find([]string{"."}); err == nil {
 		t.Errorf("Find(.) looked into testdata: %v", files)
 	}
-	if files, err := Find([]string{"testdata"}); err != nil || len(files) != 2 {
+	if files, err := Find([]string{"testdata"}); err != nil || len(files) != 3 {
 		t.Errorf("Find(testdata) = %v, %v", files, err)
 	}
 	for _, bad := range []string{"nope", t.TempDir(), "../../testdata/playbooks/good/all-kinds.yaml"} {
@@ -202,5 +202,88 @@ func TestFixtureFiles(t *testing.T) {
 	var out bytes.Buffer
 	if sum := Run(context.Background(), []string{"testdata/fixture-files.test.yaml"}, Options{Out: &out}); !sum.OK() || sum.Passed != 2 {
 		t.Errorf("%+v\n%s", sum, out.String())
+	}
+}
+
+// TestNewStepsInTestFiles: a case gives later samples and the horizon's
+// holders next to its sessions, and expects groups and notes.
+func TestNewStepsInTestFiles(t *testing.T) {
+	var out bytes.Buffer
+	if sum := Run(context.Background(), []string{"testdata/steps.test.yaml"}, Options{Out: &out}); !sum.OK() || sum.Passed != 1 {
+		t.Fatalf("%+v\n%s", sum, out.String())
+	}
+	// The same case with wrong groups and notes fails with a diff.
+	src, err := os.ReadFile("testdata/steps.test.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	wrong := strings.NewReplacer(
+		"{application_name: web, count: 3}", "{application_name: web, count: 4}",
+		"notes: [A prepared transaction holds the xmin horizon.]", "notes: [A slot holds it]",
+	).Replace(string(src))
+	dir := t.TempDir()
+	for _, name := range []string{"steps.yaml"} {
+		data, err := os.ReadFile(filepath.Join("testdata", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	path := filepath.Join(dir, "steps.test.yaml")
+	if err := os.WriteFile(path, []byte(wrong), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out.Reset()
+	if sum := Run(context.Background(), []string{path}, Options{Out: &out}); sum.Failed != 1 {
+		t.Fatalf("%+v\n%s", sum, out.String())
+	}
+	for _, want := range []string{
+		"      groups.by_app (- expected, + actual):\n" +
+			"        - application_name=\"web\" count=\"4\"\n" +
+			"        + application_name=\"web\" count=\"3\"\n" +
+			"          application_name=\"batch\" count=\"2\"\n",
+		"      notes (- expected, + actual):\n        - \"A slot holds it\" (no note contains it)\n",
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("report lacks\n%s\n--- report\n%s", want, out.String())
+		}
+	}
+}
+
+func TestNewStepsTestFileErrors(t *testing.T) {
+	dir := t.TempDir()
+	data, err := os.ReadFile("testdata/steps.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "steps.yaml"), data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	head := "cases:\n  - name: c\n    sessions: [{pid: 1, state: active}]\n"
+	cases := map[string]string{
+		head + "    expect: {groups: {everyone: [{count: 1}]}}\n":                                 `groups: step "everyone" is a activity step; groups are a summarize step's`,
+		head + "    expect: {groups: {by_app: [{usename: app}]}}\n":                               `groups: by_app: group 1: "usename" is not one of application_name, count`,
+		head + "    expect: {groups: {by_app: [{}]}}\n":                                           `group 1 gives nothing to compare`,
+		head + "    expect: {groups: {nope: []}}\n":                                               `has no step "nope"`,
+		head + "    expect: {sets: {apps: [1]}}\n":                                                `a summarize step produces no sessions`,
+		head + "    expect: {sets: {holders.slots: [1]}}\n":                                       `a horizon step produces no sessions`,
+		head + "    horizon: {slots: [{slot_name: s}]}\n":                                         `a horizon step reads only slots that hold the horizon`,
+		head + "    horizon: {prepared: [{owner: x}]}\n":                                          `prepared transaction 1: give it a gid`,
+		head + "    horizon: {slotz: []}\n":                                                       `steps.test.yaml:4:15: unknown key "slotz"`,
+		head + "    samples: [{sessions: [{pid: 2}, {pid: 2}]}]\n":                                `sample 2: session pid 2: the pid appears twice`,
+		"cases:\n  - name: c\n    fixture: x.yaml\n    horizon: {autovacuum_freeze_max_age: 5}\n": `horizon: and samples: go with sessions:`,
+		"cases:\n  - name: c\n    transcript: x.jsonl\n    samples: []\n":                         `horizon: and samples: go with sessions:`,
+	}
+	path := filepath.Join(dir, "steps.test.yaml")
+	for src, want := range cases {
+		if err := os.WriteFile(path, []byte(src), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		_, err := LoadFile(path)
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q:\n  err  %v\n  want %q", src, err, want)
+		}
 	}
 }

@@ -48,9 +48,21 @@ func (r *Renderer) Event(ev transcript.Event) {
 	case transcript.Warning:
 		writeIndented(w, "! "+ev.Text, "    ")
 	case transcript.Snapshot:
+		if ev.Text != "" && ev.Kind == "activity" {
+			fmt.Fprintf(w, "    %s: read %s\n", ev.Text, snapshotSummary(ev.Rows))
+			break
+		}
 		fmt.Fprintf(w, "    read %s\n", snapshotSummary(ev.Rows))
 	case transcript.Selected:
+		if ev.Kind == "activity" {
+			r.kept(ev)
+			break
+		}
 		r.selected(ev)
+	case transcript.Summary:
+		r.summary(ev)
+	case transcript.Horizon:
+		r.horizon(ev)
 	case transcript.Prompt:
 		answer := ev.Answer
 		if len(ev.Chosen) > 0 && ev.Answer != "all" {
@@ -59,6 +71,9 @@ func (r *Renderer) Event(ev transcript.Event) {
 		fmt.Fprintf(w, "    ? %s\n    → %s (answered by %s)\n", ev.Question, answer, ev.By)
 	case transcript.Intent:
 		fmt.Fprintf(w, "    sending %s to %d session(s); each is signalled only if its identity still matches\n", ev.Function, len(ev.Targets))
+		if ev.Text != "" {
+			fmt.Fprintf(w, "    (%s)\n", ev.Text)
+		}
 		r.pending, r.function = r.pending[:0], string(ev.Function)
 		for _, id := range ev.Targets {
 			r.pending = append(r.pending, id.PID)

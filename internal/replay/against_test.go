@@ -122,9 +122,9 @@ func TestDroppingTheEscalationSkipsSteps(t *testing.T) {
 	}
 	want := []string{
 		"Now spared (1):\n  pg_terminate_backend: pid 12 (user app, application etl, active for 9m00s, SELECT b)\n",
-		"[8] terminate: now skipped (condition is false: false); it ran",
-		"[8] terminate: no longer sends pg_terminate_backend to pid 12",
-		"[9] gone: the check of pid 12 (user app, application etl, active for 9m00s, SELECT b): failed; it was passed",
+		"[13] terminate: now skipped (condition is false: false); it ran",
+		"[13] terminate: no longer sends pg_terminate_backend to pid 12",
+		"[14] gone: the check of pid 12 (user app, application etl, active for 9m00s, SELECT b): failed; it was passed",
 	}
 	var out bytes.Buffer
 	c.Write(&out, "incident.jsonl")
@@ -156,7 +156,7 @@ func TestRecordedAnswersAreReplayed(t *testing.T) {
 	}
 	var out bytes.Buffer
 	c.Write(&out, "incident.jsonl")
-	if !strings.Contains(out.String(), `[3] approved: now leaves out pid 12 (user app, application etl, active for 9m00s, SELECT b): protected by: application_name == "etl"`) {
+	if !strings.Contains(out.String(), `[7] approved: now leaves out pid 12 (user app, application etl, active for 9m00s, SELECT b): protected by: application_name == "etl"`) {
 		t.Errorf("report:\n%s", out.String())
 	}
 }

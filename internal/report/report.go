@@ -218,6 +218,10 @@ func (r *report) describeEvent(ev transcript.Event) string {
 			s += fmt.Sprintf("; left out %d", len(ev.Excluded))
 		}
 		return s
+	case transcript.Summary:
+		return r.summaryText(ev)
+	case transcript.Horizon:
+		return horizonText(ev.Holders)
 	case transcript.Prompt:
 		return fmt.Sprintf("asked %q: %s (by %s)", ev.Question, answerText(ev), ev.By)
 	case transcript.Intent:
@@ -558,4 +562,48 @@ func code(s string) string {
 		pad = " "
 	}
 	return fence + pad + strings.ReplaceAll(s, "|", `\|`) + pad + fence
+}
+
+// summaryText is a summarize step's groups on one line, largest first.
+func (r *report) summaryText(ev transcript.Event) string {
+	g := ev.Groups
+	if g == nil {
+		return ""
+	}
+	var parts []string
+	for _, grp := range g.Groups {
+		key := slices.Clone(grp.Key)
+		for i, k := range g.By {
+			if k == "query" && i < len(key) && r.opts.RedactQueries {
+				key[i] = transcript.RedactedQuery
+			}
+		}
+		parts = append(parts, fmt.Sprintf("%s %d", strings.Join(key, "/"), grp.Count))
+	}
+	s := fmt.Sprintf("%s by %s: %s", ev.Set, strings.Join(g.By, ", "), strings.Join(parts, ", "))
+	if rest := g.TotalGroups - len(g.Groups); rest > 0 {
+		s += fmt.Sprintf(" (and %d more group(s))", rest)
+	}
+	return s
+}
+
+// horizonText lists what a horizon step found holding the xmin horizon.
+func horizonText(h *activity.Horizon) string {
+	if h == nil {
+		return ""
+	}
+	if h.Empty() {
+		return "xmin horizon: held by no slot, prepared transaction or standby"
+	}
+	var parts []string
+	for _, s := range h.Slots {
+		parts = append(parts, fmt.Sprintf("slot %s (xmin age %d, catalog_xmin age %d)", s.Name, s.XminAge, s.CatalogXminAge))
+	}
+	for _, p := range h.Prepared {
+		parts = append(parts, fmt.Sprintf("prepared transaction %q (xmin age %d)", p.GID, p.XminAge))
+	}
+	for _, s := range h.Standbys {
+		parts = append(parts, fmt.Sprintf("standby %s (xmin age %d)", s.ApplicationName, s.XminAge))
+	}
+	return "xmin horizon also held by: " + strings.Join(parts, "; ")
 }

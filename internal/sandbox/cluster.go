@@ -52,6 +52,10 @@ var defaultSettings = map[string]string{
 	"full_page_writes":   "off",
 	"max_connections":    "300",
 	"shared_buffers":     "32MB",
+	// Prepared transactions and logical replication slots can be staged
+	// (they pin the xmin horizon; see the horizon step).
+	"max_prepared_transactions": "10",
+	"wal_level":                 "logical",
 }
 
 // Options configures Start.

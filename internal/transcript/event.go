@@ -1,6 +1,7 @@
 package transcript
 
 import (
+	"slices"
 	"time"
 
 	"github.com/pgrunbook/pgrunbook/internal/activity"
@@ -14,6 +15,11 @@ const (
 	Note        = "note"
 	Snapshot    = "snapshot"
 	Selected    = "selected"
+	// Summary is a summarize step's groups.
+	Summary = "summary"
+	// Horizon is what a horizon step read: slots, prepared transactions
+	// and standbys that pin the xmin horizon.
+	Horizon     = "horizon"
 	Prompt      = "prompt"
 	Intent      = "intent"
 	Action      = "action"
@@ -69,6 +75,14 @@ type Event struct {
 	ServerFacts *activity.Server `json:"server_facts,omitempty"`
 	Excluded    []Excluded       `json:"excluded,omitempty"`
 	Set         string           `json:"set,omitempty"`
+	// Stable is the stable: expression of a multi-sample activity step's
+	// selected event.
+	Stable string `json:"stable,omitempty"`
+
+	// summary
+	Groups *GroupSummary `json:"groups,omitempty"`
+	// horizon
+	Holders *activity.Horizon `json:"horizon,omitempty"`
 
 	// prompt
 	Question string   `json:"question,omitempty"`
@@ -87,6 +101,9 @@ type Event struct {
 	QueryStart   *time.Time          `json:"query_start,omitempty"`
 	Outcome      string              `json:"outcome,omitempty"`
 	Message      string              `json:"message,omitempty"`
+	// WaitFor is how long a terminate's statement waits for each session
+	// to exit (intent; PostgreSQL 14 and later).
+	WaitFor time.Duration `json:"wait_for_ns,omitempty"`
 
 	// verified
 	Expect   string        `json:"expect,omitempty"`
@@ -148,4 +165,47 @@ type PoolerConsole struct {
 type Excluded struct {
 	Session activity.Session `json:"session"`
 	Reason  string           `json:"reason"`
+}
+
+// GroupSummary is what a summarize step found: its groups, largest first.
+type GroupSummary struct {
+	// By are the row fields the sessions were grouped by.
+	By []string `json:"by"`
+	// Groups are the groups shown (at most the step's top).
+	Groups []Group `json:"groups"`
+	// Sessions counts the sessions summarized; TotalGroups the groups
+	// before top cut the list.
+	Sessions    int `json:"sessions"`
+	TotalGroups int `json:"total_groups"`
+}
+
+// Group is one group of a summary.
+type Group struct {
+	// Key holds the group's values of the By fields, as text, in order
+	// ("" for a null value).
+	Key   []string `json:"key"`
+	Count int      `json:"count"`
+	PIDs  []int    `json:"pids"`
+}
+
+// redacted returns the summary with the values of a query key replaced by
+// RedactedQuery, for a transcript written with RedactQueries.
+func (g *GroupSummary) redacted() *GroupSummary {
+	if g == nil {
+		return nil
+	}
+	i := slices.Index(g.By, "query")
+	if i < 0 {
+		return g
+	}
+	out := *g
+	out.Groups = make([]Group, len(g.Groups))
+	for j, grp := range g.Groups {
+		key := append([]string(nil), grp.Key...)
+		if i < len(key) && key[i] != "" {
+			key[i] = RedactedQuery
+		}
+		out.Groups[j] = Group{Key: key, Count: grp.Count, PIDs: grp.PIDs}
+	}
+	return &out
 }

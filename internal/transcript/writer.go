@@ -168,5 +168,8 @@ func redact(ev Event) Event {
 		}
 		ev.Excluded = ex
 	}
+	if ev.Groups != nil {
+		ev.Groups = ev.Groups.redacted()
+	}
 	return ev
 }
