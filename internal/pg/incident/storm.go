@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 )
 
@@ -28,6 +29,8 @@ type StormSession struct {
 	firstOnce     sync.Once
 	firstEnded    chan struct{}
 	firstErr      error // valid once firstEnded is closed
+	resumeOnce    sync.Once
+	resumed       chan struct{}
 }
 
 // Storm opens a session running sql in such a loop, re-issuing it pause
@@ -42,11 +45,13 @@ func Storm(ctx context.Context, dsn, app, sql string, pause time.Duration) (*Sto
 	if err != nil {
 		return nil, err
 	}
-	st := &StormSession{Session: s, firstEnded: make(chan struct{})}
+	st := &StormSession{Session: s, firstEnded: make(chan struct{}), resumed: make(chan struct{})}
 	s.runBackgroundFunc(ctx, sql, func(bctx context.Context) error {
 		defer st.first(errors.New("incident: the storm's loop ended"))
 		for {
-			st.runs.Add(1)
+			if st.runs.Add(1) == 2 {
+				st.resumeOnce.Do(func() { close(st.resumed) })
+			}
 			_, err := s.conn.Exec(bctx, sql)
 			st.first(err)
 			var pgErr *pgconn.PgError
@@ -99,9 +104,37 @@ func (st *StormSession) FirstErr() error {
 	}
 }
 
+// Resumed returns a channel closed when the session issued its statement
+// a second time: the storm came back.
+func (st *StormSession) Resumed() <-chan struct{} { return st.resumed }
+
 // Runs returns how many times the statement was issued, the first time
 // included.
 func (st *StormSession) Runs() int { return int(st.runs.Load()) }
 
 // Cancels returns how many runs ended cancelled (SQLSTATE 57014).
 func (st *StormSession) Cancels() int { return int(st.cancels.Load()) }
+
+// sqlstateUndefinedObject is undefined_object: an unknown setting.
+const sqlstateUndefinedObject = "42704"
+
+// EnableQueryID makes new sessions of database db compute query_id
+// (compute_query_id = on), which pg_stat_activity shows from PostgreSQL
+// 14; without pg_stat_statements it stays empty otherwise. It returns
+// false on an older server, which has no such setting.
+func EnableQueryID(ctx context.Context, dsn, db string) (bool, error) {
+	conn, err := probeConn(ctx, dsn)
+	if err != nil {
+		return false, err
+	}
+	defer conn.Close(context.Background())
+	_, err = conn.Exec(ctx, "ALTER DATABASE "+pgx.Identifier{db}.Sanitize()+" SET compute_query_id = on")
+	var pgErr *pgconn.PgError
+	switch {
+	case errors.As(err, &pgErr) && pgErr.Code == sqlstateUndefinedObject:
+		return false, nil
+	case err != nil:
+		return false, fmt.Errorf("incident: enable compute_query_id in %s: %w", db, err)
+	}
+	return true, nil
+}
