@@ -36,6 +36,7 @@ func (r *runner) snapshot(ctx context.Context) (*activity.Snapshot, error) {
 		snap, err := r.opts.DB.Snapshot(ctx)
 		if err == nil {
 			r.latest, r.taken = snap, snap.Taken
+			r.scope.SetServer(snap.Server)
 			return snap, nil
 		}
 		if !connectionLost(err) || attempt == 3 {

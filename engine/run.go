@@ -104,7 +104,12 @@ func Run(ctx context.Context, opts Options) (Result, error) {
 			return Result{}, err
 		}
 	}
-	res := r.steps(ctx)
+	var res Result
+	if err := r.pb.CheckServer(r.opts.Server.VersionNum); err != nil {
+		res = Result{Outcome: OutcomeRefused, ExitCode: ExitUsage, Message: err.Error() + "; nothing was run"}
+	} else {
+		res = r.steps(ctx)
+	}
 	code := res.ExitCode
 	// The closing event is written even after Ctrl-C: the transcript does
 	// not depend on the run's context.
@@ -253,7 +258,7 @@ func (r *runner) activity(ctx context.Context, st *playbook.Step) error {
 		return err
 	}
 	ev := r.stepEvent(st, transcript.Snapshot)
-	ev.Taken, ev.Rows = &snap.Taken, snap.Rows
+	ev.Taken, ev.Rows, ev.ServerFacts = &snap.Taken, snap.Rows, &snap.Server
 	if err := r.emit(ev); err != nil {
 		return err
 	}

@@ -85,6 +85,7 @@ func (c *Client) Snapshot(ctx context.Context) (*activity.Snapshot, error) {
 		return nil, c.lost(fmt.Errorf("reading pg_stat_activity: %w", err))
 	}
 	snap.Taken = taken.UTC()
+	c.markPooled(ctx, snap) // pooler_mark.go
 	snap.Derive()
 	return snap, nil
 }
