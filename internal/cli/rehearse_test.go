@@ -251,7 +251,7 @@ var wantSignals = map[string][]activity.Function{
 	"reporting":        {activity.Cancel},
 	"etl":              {activity.Cancel, activity.Terminate},
 	"forgot-to-commit": {activity.Terminate},
-	"export":           {activity.Cancel, activity.Terminate},
+	"export":           {activity.Terminate}, // cancel-long-queries sends ClientWrite straight to terminate
 }
 
 // TestRehearseEveryScenarioYes: every scenario's recommended playbook,

@@ -71,9 +71,9 @@ var scenarios = []Scenario{
 	},
 	{
 		Name:      "query-storm",
-		Summary:   "one application runs the same slow statement from four sessions and re-issues it when cancelled",
+		Summary:   "one application runs the same slow statement from six sessions and re-issues it when cancelled",
 		Playbooks: []string{"cancel-query-storm"},
-		Cast:      []Kind{StormQuery, StormQuery, StormQuery, StormQuery, Backup, IdleBystander},
+		Cast:      []Kind{StormQuery, StormQuery, StormQuery, StormQuery, StormQuery, StormQuery, Backup, IdleBystander},
 	},
 	{
 		Name:      "dead-clients",

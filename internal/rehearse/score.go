@@ -95,7 +95,7 @@ func evaluate(o *observation) *Scorecard {
 	}
 	scoreLoad(c, o)
 	scoreSignals(c, o, dry)
-	for _, p := range o.playbooks {
+	for i, p := range o.playbooks {
 		kind := Resolution
 		if dry {
 			kind = Integrity
@@ -105,6 +105,9 @@ func evaluate(o *observation) *Scorecard {
 			c.add(secPlaybooks, false, kind, "%s: not run (the run before it did not finish)", p.name)
 		case p.result.ExitCode == engine.ExitOK:
 			c.add(secPlaybooks, true, kind, "%s: %s, exit %d", p.name, p.result.Outcome, p.result.ExitCode)
+		case p.result.ExitCode == engine.ExitFailed && !dry && failedOnReturnedStorm(o, i+1) != "":
+			c.add(secPlaybooks, true, kind, "%s: %s, exit %d: only its check %q failed, on storm sessions that came back: its way of saying the incident is not over (expected)",
+				p.name, p.result.Outcome, p.result.ExitCode, failedOnReturnedStorm(o, i+1))
 		default:
 			c.add(secPlaybooks, false, kind, "%s: %s, exit %d%s", p.name, p.result.Outcome, p.result.ExitCode, paren(p.result.Message))
 		}

@@ -181,7 +181,46 @@ func scoreStorm(c *Scorecard, o *observation, dry bool) {
 		c.add(secStorm, true, Resolution, "the playbook told the operator it came back: note %q after the cancel (playbook %d of the rehearsal)", noteHeadline(n), n.run)
 		return
 	}
-	c.add(secStorm, false, Resolution, "the playbook did not tell the operator that the storm came back: no note after a cancel matches %s", StormReturnedPattern)
+	for i := range o.playbooks {
+		if step := failedOnReturnedStorm(o, i+1); step != "" {
+			c.add(secStorm, true, Resolution, "the playbook told the operator it came back: its check %q failed on the storm sessions that came back (playbook %d of the rehearsal)", step, i+1)
+			return
+		}
+	}
+	c.add(secStorm, false, Resolution, "the playbook did not tell the operator that the storm came back: no note after a cancel matches %s, and no check after it failed on the sessions that came back",
+		StormReturnedPattern)
+}
+
+// failedOnReturnedStorm returns the step of the failed check by which
+// playbook run number run (from 1) says that the storm came back: every
+// verify of the run that failed did so after a cancel, on storm sessions
+// whose client re-issued the statement. "" when there is none, or when
+// some other check failed too.
+func failedOnReturnedStorm(o *observation, run int) string {
+	back := map[int]bool{}
+	for _, s := range o.cast.ofKind(StormQuery) {
+		if sf := o.world.storm[s]; sf.cancels > 0 && sf.runs > sf.cancels {
+			back[s.pid] = true
+		}
+	}
+	step := ""
+	for _, v := range o.rec.failedVerifies {
+		if v.run != run {
+			continue
+		}
+		if !o.rec.cancelledIn(run, v.seq) {
+			return ""
+		}
+		for _, pid := range v.failed {
+			if !back[pid] {
+				return ""
+			}
+		}
+		if step == "" {
+			step = v.step
+		}
+	}
+	return step
 }
 
 // noteHeadline is a note's title, or the start of its text.

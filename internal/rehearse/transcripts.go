@@ -40,6 +40,16 @@ type record struct {
 	lastGoodVerify time.Time
 	// notes are the playbooks' note events, in order.
 	notes []noteSeen
+	// failedVerifies are the verified events in which some target failed.
+	failedVerifies []verifySeen
+}
+
+// verifySeen is a verified event in which some target failed.
+type verifySeen struct {
+	run    int
+	seq    int64
+	step   string
+	failed []int
 }
 
 // sent reports whether fn was sent to pid and the signal went out.
@@ -84,6 +94,9 @@ func (r *record) add(run int, events []transcript.Event) {
 			for _, pid := range ev.Failed {
 				r.verifyFailed[pid] = true
 			}
+			if len(ev.Failed) > 0 {
+				r.failedVerifies = append(r.failedVerifies, verifySeen{run: run, seq: ev.Seq, step: ev.Step, failed: ev.Failed})
+			}
 			if len(ev.Failed) == 0 && len(ev.Passed) > 0 && ev.Time.After(r.lastGoodVerify) {
 				r.lastGoodVerify = ev.Time
 			}
@@ -114,18 +127,23 @@ func readRecord(paths []string) (*record, error) {
 // text), and whether there is one.
 func (r *record) noteAfterCancel(re *regexp.Regexp) (noteSeen, bool) {
 	for _, n := range r.notes {
-		if !re.MatchString(n.title + "\n" + n.text) {
-			continue
-		}
-		for _, as := range r.actions {
-			for _, a := range as {
-				if a.run == n.run && a.seq < n.seq && a.function == activity.Cancel && a.outcome == activity.Signalled {
-					return n, true
-				}
-			}
+		if re.MatchString(n.title+"\n"+n.text) && r.cancelledIn(n.run, n.seq) {
+			return n, true
 		}
 	}
 	return noteSeen{}, false
+}
+
+// cancelledIn reports whether run sent a cancel before event seq.
+func (r *record) cancelledIn(run int, seq int64) bool {
+	for _, as := range r.actions {
+		for _, a := range as {
+			if a.run == run && a.seq < seq && a.function == activity.Cancel && a.outcome == activity.Signalled {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // timeToMitigate is the time from the first snapshot to the last verify
