@@ -83,7 +83,7 @@ func (r *rehearsal) observeWorld(ctx context.Context, dry bool) (worldAfter, err
 		}
 	}
 	if sc.has(IdleFlood) {
-		if w.slots, err = incident.ConnectionSlots(ctx, r.dsn); err != nil {
+		if w.slots, err = freeSlots(ctx, r.dsn, !dry); err != nil {
 			return w, err
 		}
 		w.connectErr = connectAs(ctx, r.dsn, kinds[IdleFlood].app, !dry)
@@ -102,6 +102,23 @@ func (r *rehearsal) observeWorld(ctx context.Context, dry bool) (worldAfter, err
 		w.storm[s] = stormFacts{runs: s.storm.Runs(), cancels: s.storm.Cancels()}
 	}
 	return w, nil
+}
+
+// freeSlots reads the connection slots; with wait it reads them again
+// for up to connectRetry until minFreeSlots are free, since backends that
+// were terminated (and the playbook's own connection) leave a moment
+// after they were signalled, and nothing else connects meanwhile.
+func freeSlots(ctx context.Context, dsn string, wait bool) (incident.Slots, error) {
+	deadline := time.Now().Add(connectRetry)
+	for {
+		slots, err := incident.ConnectionSlots(ctx, dsn)
+		if err != nil || !wait || slots.Free() >= minFreeSlots || time.Now().After(deadline) {
+			return slots, err
+		}
+		if err := sleep(ctx, 20*time.Millisecond); err != nil {
+			return slots, err
+		}
+	}
 }
 
 // connectAs tries a new connection as role; with retry it tries again

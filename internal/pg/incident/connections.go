@@ -97,8 +97,8 @@ type Slots struct {
 	// Reserved is superuser_reserved_connections plus, from PostgreSQL 16,
 	// reserved_connections: slots an ordinary role cannot take.
 	Reserved int
-	// Used is the number of client backends, without the connection
-	// asking.
+	// Used is the number of client backends, without this package's
+	// probe connections (the one asking, and any still on its way out).
 	Used int
 }
 
@@ -125,8 +125,9 @@ func ConnectionSlots(ctx context.Context, dsn string) (Slots, error) {
 SELECT current_setting('max_connections')::int,
   current_setting('superuser_reserved_connections')::int
     + coalesce(current_setting('reserved_connections', true)::int, 0),
-  (SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend' AND pid <> pg_backend_pid())::int`,
-	).Scan(&s.Max, &s.Reserved, &s.Used)
+  (SELECT count(*) FROM pg_stat_activity
+   WHERE backend_type = 'client backend' AND pid <> pg_backend_pid() AND application_name IS DISTINCT FROM $1)::int`,
+		ProbeApp).Scan(&s.Max, &s.Reserved, &s.Used)
 	if err != nil {
 		return Slots{}, fmt.Errorf("incident: read the connection slots: %w", err)
 	}
