@@ -6,7 +6,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/pgrunbook/pgrunbook/internal/pg/incident"
 )
@@ -66,11 +65,6 @@ func (c *incidentCast) incidentLines(backends []incident.Backend) []string {
 	}
 	if len(c.ofKind(DeadClient)) > 0 {
 		lines = append(lines, "client addresses: "+addressSummary(backends))
-	}
-	for _, s := range c.ofKind(CPUHog) {
-		if used, err := incident.CPUTime(s.pid); err == nil {
-			lines = append(lines, fmt.Sprintf("CPU: %s has used %s of CPU so far", label(s), used.Round(10*time.Millisecond)))
-		}
 	}
 	return lines
 }
