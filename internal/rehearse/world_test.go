@@ -328,3 +328,37 @@ func TestScoreDeadClientsAndCPUHog(t *testing.T) {
 	c = evaluate(o)
 	wantCheck(t, c, "worker#1 (pid 60): still there (state idle); cancel sent", false, Resolution)
 }
+
+// TestStormPlaybookFailingOnTheReturn: a storm playbook whose only failed
+// check, after its cancel, is on storm sessions that came back is
+// reporting the storm, not failing; a failed check on anything else is a
+// failure.
+func TestStormPlaybookFailingOnTheReturn(t *testing.T) {
+	o := stormScene()
+	o.rec = newRecord()
+	o.rec.add(1, []transcript.Event{
+		{Seq: 5, Type: transcript.Action, PID: 50, Function: activity.Cancel, Outcome: "signalled"},
+		{Seq: 6, Type: transcript.Action, PID: 51, Function: activity.Cancel, Outcome: "signalled"},
+		{Seq: 7, Type: transcript.Verified, Step: "stopped", Passed: []int{50, 51}},
+		{Seq: 9, Type: transcript.Verified, Step: "storm_over", Failed: []int{50, 51}},
+	})
+	o.playbooks = []playbookOutcome{{name: "cancel-query-storm", ran: true, result: engine.Result{Outcome: "failed", ExitCode: engine.ExitFailed}}}
+	c := evaluate(o)
+	wantCheck(t, c, `cancel-query-storm: failed, exit 1: only its check "storm_over" failed, on storm sessions that came back`, true, Resolution)
+	wantCheck(t, c, `the playbook told the operator it came back: its check "storm_over" failed on the storm sessions that came back`, true, Resolution)
+	if !c.Resolved() || c.ExitCode() != 0 {
+		t.Errorf("verdict %q, exit %d\n%s", c.Verdict(), c.ExitCode(), c)
+	}
+
+	// A session that did not come back failing the check is a failure.
+	o.world.storm[o.cast.sessions[1]] = stormFacts{runs: 1, cancels: 1}
+	c = evaluate(o)
+	wantCheck(t, c, "cancel-query-storm: failed, exit 1", false, Resolution)
+
+	// So is a check that failed before any cancel.
+	o = stormScene()
+	o.rec.add(1, []transcript.Event{{Seq: 1, Type: transcript.Verified, Step: "early", Failed: []int{50}}})
+	if step := failedOnReturnedStorm(o, 1); step != "" {
+		t.Errorf("failedOnReturnedStorm with a failed check before the cancel = %q, want none", step)
+	}
+}

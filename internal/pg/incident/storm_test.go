@@ -68,3 +68,42 @@ func TestStormComesBack(t *testing.T) {
 	storm[1].Close()
 	waitGone(t, ctl, storm[1].PID)
 }
+
+// TestEnableQueryID: after EnableQueryID, new sessions of the database
+// show their statement's query_id, the same for the same statement.
+func TestEnableQueryID(t *testing.T) {
+	t.Parallel()
+	ctx := testCtx(t)
+	dsn, ctl := newDB(t)
+	var db string
+	var version int
+	if err := ctl.QueryRow(ctx, "SELECT current_database(), current_setting('server_version_num')::int").Scan(&db, &version); err != nil {
+		t.Fatal(err)
+	}
+	on, err := EnableQueryID(ctx, dsn, db)
+	if version < 140000 {
+		if err != nil || on {
+			t.Errorf("EnableQueryID on PostgreSQL %d = %v, %v; want false: there is no query_id", version, on, err)
+		}
+		return
+	}
+	if err != nil || !on {
+		t.Fatalf("EnableQueryID = %v, %v; want true on PostgreSQL 14+", on, err)
+	}
+	var ids []int64
+	for range 2 {
+		s, err := LongQuery(ctx, dsn, "it-query-id", time.Minute)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(s.Close)
+		var id *int64
+		if err := ctl.QueryRow(ctx, "SELECT query_id FROM pg_stat_activity WHERE pid = $1", s.PID).Scan(&id); err != nil || id == nil {
+			t.Fatalf("query_id of pid %d: %v, %v; want one", s.PID, id, err)
+		}
+		ids = append(ids, *id)
+	}
+	if ids[0] != ids[1] || ids[0] == 0 {
+		t.Errorf("query_ids %v, want the same non-zero id for the same statement", ids)
+	}
+}

@@ -29,6 +29,15 @@ func TestSnapshotHolderPinsTheHorizon(t *testing.T) {
 	if st := state(t, ctl, holder.PID); st != "idle in transaction" {
 		t.Fatalf("holder state %q", st)
 	}
+	backends, err := ClientBackends(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range backends {
+		if b.PID == holder.PID && b.BackendXmin != xmin {
+			t.Errorf("ClientBackends shows the holder with backend_xmin %q, want %s", b.BackendXmin, xmin)
+		}
+	}
 	// Transactions that commit after it started do not move its xmin.
 	for range 5 {
 		if _, err := ctl.Exec(ctx, "UPDATE stock SET n = n + 1 WHERE id = 1"); err != nil {
