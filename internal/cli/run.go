@@ -45,7 +45,9 @@ Flags (before or after PLAYBOOK):
                           ~/.local/state/pgrunbook/transcripts)
       --redact-queries    write "<redacted>" instead of query text in the transcript
       --statement-timeout DURATION
-                          bound on each of pgrunbook's own statements (default 10s)
+                          bound on each of pgrunbook's own statements (default 10s);
+                          an answer still missing 2s later counts as a lost
+                          connection (a dead network), and pgrunbook reconnects
       --stale-after DURATION
                           an answer given later than this after a table was
                           shown re-reads the sessions first and, if the chosen
@@ -59,7 +61,7 @@ transaction or statement pooler it refuses (exit 2): give -d a direct DSN.
 
 Without a terminal, give --yes or --dry-run.
 Exit codes: 0 done and verified; 1 something failed; 2 bad usage or invalid
-playbook; 3 aborted by the operator; 130 interrupted.
+playbook; 3 aborted by the operator; 130 interrupted (Ctrl-C or SIGTERM).
 `
 
 type runFlags struct {

@@ -54,6 +54,8 @@ type Client struct {
 	// console is the --pooler admin console, nil without one
 	// (pooler_console.go).
 	console *Console
+	// link bounds statements and sets the socket options (link.go).
+	link *link
 }
 
 // ServerInfo describes the server and the role pgrunbook is connected as.
@@ -117,6 +119,7 @@ func Connect(ctx context.Context, opts Options) (*Client, error) {
 	}
 	st := orDefault(opts.StatementTimeout, DefaultStatementTimeout)
 	lt := orDefault(opts.LockTimeout, DefaultLockTimeout)
+	lk := newLink(cfg, st)
 	want := sessionSettings(st, lt)
 	// Only application_name travels in the startup packet: every pooler
 	// accepts it (PgBouncer tracks it per client), while PgBouncer
@@ -131,7 +134,7 @@ func Connect(ctx context.Context, opts Options) (*Client, error) {
 		target = fmt.Sprintf("socket %s (port %d)/%s", cfg.Host, cfg.Port, cfg.Database)
 	}
 
-	c := &Client{cfg: cfg, target: target, want: want}
+	c := &Client{cfg: cfg, target: target, want: want, link: lk}
 	if opts.PoolerDSN != "" {
 		// First, so that a pooler on the way can be told by its console.
 		console, err := OpenConsole(ctx, opts.PoolerDSN, st)
@@ -158,7 +161,12 @@ func (c *Client) open(ctx context.Context) error {
 	if err != nil {
 		return &ConnectError{Target: c.target, Reason: explainConnectError(err, c.cfg), Err: err}
 	}
-	info, err := c.setUp(ctx, conn)
+	// Setting up is a few statements and, through a pooler, probes of
+	// at most probeTimeout each: bounded like statements, so that a link
+	// that dies right after connecting does not hang the run.
+	setupCtx, cancel := context.WithTimeout(ctx, c.link.statementBound()+2*probeTimeout)
+	defer cancel()
+	info, err := c.setUp(setupCtx, conn)
 	if err != nil {
 		closeCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
 		defer cancel()

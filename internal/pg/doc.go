@@ -11,6 +11,10 @@
 // (settings.go), so any pooler accepts the connection. A pooler in between
 // is detected, and anything but session pooling refused (pooler.go); a
 // PgBouncer admin console maps pooled backends to their clients
-// (pooler_console.go, pooler_mark.go). Nothing from a playbook or a
-// parameter is ever part of SQL text: targets travel as array parameters.
+// (pooler_console.go, pooler_mark.go). Statements are bounded on the
+// client side too, by statement_timeout plus StatementGrace, so that a
+// dead network ends a statement as a lost connection instead of hanging
+// (link.go). Each statement costs one round trip, its first use included
+// (query.go). Nothing from a playbook or a parameter is ever part of SQL
+// text: targets travel as array parameters.
 package pg

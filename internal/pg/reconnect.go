@@ -41,6 +41,8 @@ func (c *Client) lost(err error) error {
 // a pooler in between told again. The new backend has a new pid
 // (pg_backend_pid()), which Info reports.
 func (c *Client) Reconnect(ctx context.Context) error {
+	// The connect itself, the settings' set-up and read-back, and the
+	// probes that tell a pooler: bounded together.
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.ConnectTimeout+2*probeTimeout+time.Second)
 	defer cancel()
 	old := c.conn

@@ -3,6 +3,7 @@ package pg
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -65,7 +66,8 @@ func readBackSQL(n int) string {
 // in a second transaction and looks for a pooler in between (pooler.go).
 // Both statements use the simple query protocol, which every pooler
 // passes on (no prepared statement is left behind on a server session a
-// pooler may give to someone else). Two round trips in all.
+// pooler may give to someone else). Two round trips in all, or one when
+// the connection is plainly direct (directConnection).
 func (c *Client) setUp(ctx context.Context, conn *pgx.Conn) (ServerInfo, error) {
 	info := ServerInfo{Host: c.cfg.Host, Port: int(c.cfg.Port)}
 	args := make([]any, 0, 2*len(c.want))
@@ -91,14 +93,23 @@ func (c *Client) setUp(ctx context.Context, conn *pgx.Conn) (ServerInfo, error) 
 	readBack := make([]string, len(c.want))
 	var readOnly string
 	var pid2 int
-	dest = append(dest[:0], &pid2, &readOnly)
-	for i := range readBack {
-		dest = append(dest, &readBack[i])
-	}
-	err = conn.QueryRow(ctx, readBackSQL(len(c.want)), append([]any{pgx.QueryExecModeSimpleProtocol}, names...)...).Scan(dest...)
-	if err != nil {
-		return info, &ConnectError{Target: c.target, Err: err,
-			Reason: "connected, but could not read pgrunbook's session settings back: " + oneLine(err)}
+	if directConnection(conn, own) {
+		// Nothing in between hands the session to someone else, so a
+		// session-level set_config in an autocommit statement holds for
+		// every later transaction: the second round trip is saved (it
+		// matters on a far link).
+		copy(readBack, applied)
+		readOnly, pid2 = applied[slices.IndexFunc(c.want, func(s setting) bool { return s.name == "default_transaction_read_only" })], own.pid
+	} else {
+		dest = append(dest[:0], &pid2, &readOnly)
+		for i := range readBack {
+			dest = append(dest, &readBack[i])
+		}
+		err = conn.QueryRow(ctx, readBackSQL(len(c.want)), append([]any{pgx.QueryExecModeSimpleProtocol}, names...)...).Scan(dest...)
+		if err != nil {
+			return info, &ConnectError{Target: c.target, Err: err,
+				Reason: "connected, but could not read pgrunbook's session settings back: " + oneLine(err)}
+		}
 	}
 	info.PID = own.pid
 
@@ -134,4 +145,16 @@ func settingsThatDidNotHold(want []setting, applied, readBack []string, readOnly
 		wrong = append(wrong, fmt.Sprintf("a new transaction is not read-only (transaction_read_only %q)", readOnly))
 	}
 	return wrong
+}
+
+// directConnection reports whether the backend pid the protocol handed
+// out (BackendKeyData) is the server's pg_backend_pid(): then nothing in
+// between pools sessions. Every pooler pgrunbook knows of that shares
+// server sessions between clients (PgBouncer, Odyssey, PgCat, Supavisor)
+// answers the startup with a key of its own; a plain TCP proxy passes the
+// server's key through and pools nothing. A pooler that multiplexed
+// transactions while passing the server's key on would escape this check;
+// none is known to.
+func directConnection(conn *pgx.Conn, own ownBackend) bool {
+	return int(conn.PgConn().PID()) == own.pid
 }
