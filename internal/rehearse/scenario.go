@@ -100,6 +100,8 @@ var scenarios = []Scenario{
 // Unstaged is an incident of the library that has a playbook but no
 // scenario, and why.
 type Unstaged struct {
+	// Name names the incident as a scenario would; Playbook is the
+	// built-in playbook for it; Reason says why it is not staged.
 	Name, Playbook, Reason string
 }
 
