@@ -26,15 +26,19 @@ authentication), puts pgbench load on it, stages the scenario with real
 client sessions, runs the scenario's recommended playbooks (or --playbook)
 exactly as "pgrunbook run" would, then checks the outcome and prints a
 scorecard: which culprits were stopped and how, whether any bystander,
-queued writer or pgbench client was hurt, and the time to mitigate. The
-scorecard is also appended to each transcript. Everything is stopped and
-removed at the end, also after Ctrl-C, unless --keep.
+queued session or pgbench client was hurt, what became of the incident as
+a whole (the lock queue, the connection slots, the xmin horizon, a storm
+that comes back), and the time to mitigate. The scorecard is also
+appended to each transcript. Everything is stopped and removed at the
+end, also after Ctrl-C, unless --keep.
 
 Needs no running server and no connection settings: only the PostgreSQL
-server binaries (initdb, postgres, pgbench).
+server binaries (initdb, postgres, pgbench). dead-clients connects from
+127.0.0.2, which is a loopback address on Linux.
 
 Flags (before or after SCENARIO):
-      --list              list the scenarios, one line each
+      --list              list the scenarios, one line each, and the
+                          incidents that cannot be staged
       --playbook NAME|FILE
                           run this playbook instead of the recommended ones
                           (repeatable: they run in the order given)
@@ -42,8 +46,9 @@ Flags (before or after SCENARIO):
                           "not resolved (dry-run)"
   -y, --yes               answer every confirmation with "all"
       --set NAME=VALUE    set a parameter of every playbook that has it
-                          (repeatable); the rehearsal already sets database
-                          and each min_* duration to fit the staged incident
+                          (repeatable); the rehearsal already sets database,
+                          each min_* duration and the scenario's own
+                          parameters (e.g. networks) to fit the incident
       --clients N         pgbench clients (default 8; 0: no load)
       --pg-bin DIR        directory of the PostgreSQL server binaries
                           (default: initdb on PATH, pg_config --bindir, then
@@ -200,7 +205,7 @@ func (f *rehearseFlags) transcriptPath(run rehearse.PlaybookRun) (string, error)
 }
 
 // listScenarios prints each scenario with its summary and recommended
-// playbooks.
+// playbooks, then the incidents that cannot be staged and why.
 func listScenarios(stdio IO) {
 	width := 0
 	for _, n := range rehearse.Names() {
@@ -208,5 +213,11 @@ func listScenarios(stdio IO) {
 	}
 	for _, sc := range rehearse.Scenarios() {
 		fmt.Fprintf(stdio.Out, "%-*s  %s (playbook: %s)\n", width, sc.Name, sc.Summary, strings.Join(sc.Playbooks, ", then "))
+	}
+	if unstaged := rehearse.NotStaged(); len(unstaged) > 0 {
+		fmt.Fprintf(stdio.Out, "\nNot rehearsable: these incidents cannot be staged honestly in a sandbox\n")
+		for _, u := range unstaged {
+			fmt.Fprintf(stdio.Out, "%-*s  %s (playbook: %s)\n", width, u.Name, u.Reason, u.Playbook)
+		}
 	}
 }

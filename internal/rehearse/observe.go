@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/pgrunbook/pgrunbook/engine"
+	"github.com/pgrunbook/pgrunbook/internal/activity"
 	"github.com/pgrunbook/pgrunbook/internal/pg/incident"
 )
 
@@ -36,16 +37,18 @@ func (r *rehearsal) observe(ctx context.Context) (*observation, error) {
 				f.live = &backends[i]
 			}
 		}
-		switch {
-		case s.sess != nil:
-			if f.finished {
-				f.err = s.sess.Err()
-			}
-			f.alive = s.sess.Alive(sctx)
-		default:
+		if f.finished {
+			f.err = s.err()
+		}
+		if s.stalled != nil {
 			f.alive = f.live != nil
+		} else {
+			f.alive = s.alive(sctx)
 		}
 		o.facts[s] = f
+	}
+	if o.world, err = r.observeWorld(sctx, r.opts.Mode == engine.DryRun); err != nil {
+		return nil, err
 	}
 	if r.opts.Scenario.has(QueuedWriter) {
 		if o.counter, err = incident.Counter(sctx, r.dsn, lockTable, lockRow); err != nil {
@@ -61,23 +64,34 @@ func (r *rehearsal) observe(ctx context.Context) (*observation, error) {
 }
 
 // settle waits, up to settleTimeout in all, for the clients of the staged
-// sessions the run signalled (and of the writers, once their lock's
-// holder was signalled) to see their statements end.
+// sessions the run signalled, and of the queued victims once a culprit
+// was signalled, to see their statements end.
 func (r *rehearsal) settle(ctx context.Context, rec *record) {
-	rootSignalled := false
-	for _, s := range r.cast.sessions {
-		if s.kind == IdleInTransaction && rec.signalled(s.pid) {
-			rootSignalled = true
-		}
+	culpritSignalled := false
+	for _, s := range r.cast.ofRole(Culprit) {
+		culpritSignalled = culpritSignalled || rec.signalled(s.pid)
 	}
 	deadline := time.NewTimer(settleTimeout)
 	defer deadline.Stop()
 	for _, s := range r.cast.sessions {
-		if !s.background() || !(rec.signalled(s.pid) || (s.kind == QueuedWriter && rootSignalled)) {
+		if !s.background() || !(rec.signalled(s.pid) || (s.role() == Victim && culpritSignalled)) {
 			continue
 		}
 		select {
 		case <-s.done():
+		case <-deadline.C:
+			return
+		case <-ctx.Done():
+			return
+		}
+		if s.storm == nil || !rec.sent(s.pid, activity.Cancel) {
+			continue
+		}
+		// A cancelled storm session comes back after its pause; one
+		// whose loop ended (terminated) never does.
+		select {
+		case <-s.storm.Resumed():
+		case <-s.storm.Done():
 		case <-deadline.C:
 			return
 		case <-ctx.Done():

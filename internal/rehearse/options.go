@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
 
@@ -129,7 +130,7 @@ func (o *Options) plan() ([]plannedRun, error) {
 	used := map[string]bool{}
 	var runs []plannedRun
 	for _, pb := range pbs {
-		sets := Params(pb, o.MinAge)
+		sets := o.Scenario.Params(pb, o.MinAge)
 		for _, s := range o.Sets {
 			name, _, _ := strings.Cut(s, "=")
 			if pb.Param(strings.TrimSpace(name)) != nil {
@@ -152,12 +153,14 @@ func (o *Options) plan() ([]plannedRun, error) {
 	return runs, nil
 }
 
-// Params returns the settings a rehearsal gives a playbook before any
-// --set: its string parameter "database" is the rehearsal database, and
-// each duration parameter whose name starts with "min_" (min_runtime,
-// min_wait, min_idle: the thresholds that keep the load out of the
-// target sets) is minAge.
-func Params(pb *playbook.Playbook, minAge time.Duration) []string {
+// Params returns the settings a rehearsal of the scenario gives a
+// playbook before any --set: its string parameter "database" is the
+// rehearsal database; each duration parameter whose name starts with
+// "min_" (min_runtime, min_wait, min_idle: the thresholds that keep the
+// load out of the target sets) is minAge; and each of the scenario's own
+// Sets whose parameter the playbook has, which replaces a setting of
+// the same name made before.
+func (s Scenario) Params(pb *playbook.Playbook, minAge time.Duration) []string {
 	var sets []string
 	for _, p := range pb.Params {
 		switch {
@@ -166,6 +169,14 @@ func Params(pb *playbook.Playbook, minAge time.Duration) []string {
 		case strings.HasPrefix(p.Name, "min_") && p.Type == playbook.TypeDuration:
 			sets = append(sets, p.Name+"="+minAge.String())
 		}
+	}
+	for _, set := range s.Sets {
+		name, _, _ := strings.Cut(set, "=")
+		if pb.Param(name) == nil {
+			continue
+		}
+		sets = slices.DeleteFunc(sets, func(old string) bool { return strings.HasPrefix(old, name+"=") })
+		sets = append(sets, set)
 	}
 	return sets
 }

@@ -24,7 +24,7 @@ const (
 	// that every staged statement is safely past the thresholds.
 	ageMargin = 300 * time.Millisecond
 	// drainTimeout bounds the wait, between two playbooks, for queued
-	// writers to commit once their lock was released.
+	// sessions to get through once their lock was released.
 	drainTimeout = 2 * time.Second
 	// settleTimeout bounds the wait for the staged sessions' clients to
 	// see how their statements ended, after the last playbook.
@@ -194,7 +194,11 @@ func (r *rehearsal) run(ctx context.Context) (err error) {
 		}
 	}
 	fmt.Fprintf(r.out, "  binaries from %s\n", binDir)
-	if r.cluster, err = sandbox.Start(ctx, sandbox.Options{BinDir: binDir}); err != nil {
+	settings := r.opts.Scenario.serverSettings(r.opts.Clients)
+	if len(settings) > 0 {
+		fmt.Fprintf(r.out, "  server settings for this scenario: %s\n", settingsText(settings))
+	}
+	if r.cluster, err = sandbox.Start(ctx, sandbox.Options{BinDir: binDir, Settings: settings}); err != nil {
 		return err
 	}
 	c := r.cluster
@@ -338,6 +342,11 @@ func (r *rehearsal) prepareDatabase(ctx context.Context) error {
 		return err
 	}
 	done = append(done, "table "+lockTable+" created")
+	more, err := r.prepareScenario(sctx)
+	if err != nil {
+		return err
+	}
+	done = append(done, more...)
 	fmt.Fprintf(r.out, "  %s\n", strings.Join(done, "; "))
 	return ctx.Err()
 }
@@ -351,7 +360,7 @@ func (r *rehearsal) runPlaybooks(ctx context.Context) error {
 	for i, p := range r.runs {
 		r.phase = "playbook " + p.pb.Name
 		if i > 0 && r.opts.Mode != engine.DryRun {
-			r.drainWriters(ctx)
+			r.drainVictims(ctx)
 		}
 		heading(r.out, fmt.Sprintf("Playbook %d of %d: %s%s", i+1, len(r.runs), p.pb.Name, setFlags(p.sets)))
 		pr, err := r.opts.RunPlaybook(ctx, PlaybookRun{
@@ -376,16 +385,13 @@ func (r *rehearsal) runPlaybooks(ctx context.Context) error {
 	return nil
 }
 
-// drainWriters gives queued writers whose lock was released a moment to
-// commit before the next playbook looks: an operator would see the first
-// playbook succeed before starting the next.
-func (r *rehearsal) drainWriters(ctx context.Context) {
+// drainVictims gives queued sessions whose lock was released a moment to
+// get through before the next playbook looks: an operator would see the
+// first playbook succeed before starting the next.
+func (r *rehearsal) drainVictims(ctx context.Context) {
 	deadline := time.NewTimer(drainTimeout)
 	defer deadline.Stop()
-	for _, s := range r.cast.sessions {
-		if s.kind != QueuedWriter {
-			continue
-		}
+	for _, s := range r.cast.ofRole(Victim) {
 		select {
 		case <-s.done():
 		case <-deadline.C:

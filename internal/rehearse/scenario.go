@@ -19,6 +19,10 @@ type Scenario struct {
 	Playbooks []string
 	// Cast is what is staged, in staging order.
 	Cast []Kind
+	// Sets are NAME=VALUE parameter settings the scenario gives each
+	// playbook that has the parameter (see Scenario.Params), e.g. the
+	// network of the client host that is gone.
+	Sets []string
 }
 
 // scenarios are the rehearsable incidents, in the order --list shows them.
@@ -44,16 +48,79 @@ var scenarios = []Scenario{
 	{
 		Name:      "client-not-reading",
 		Summary:   "a backend blocked writing rows to a client that stopped reading (ClientWrite)",
-		Playbooks: []string{"cancel-long-queries"},
+		Playbooks: []string{"unstick-client-write"},
 		Cast:      []Kind{ClientNotReading, IdleBystander},
 	},
 	{
+		Name:      "ddl-lock-queue",
+		Summary:   "an ALTER TABLE waits for its lock behind a pg_dump; four reads queue behind the ALTER",
+		Playbooks: []string{"release-ddl-lock-queue"},
+		Cast:      []Kind{Backup, QueuedDDL, QueuedReader, QueuedReader, QueuedReader, QueuedReader, IdleBystander},
+	},
+	{
+		Name:      "connection-exhaustion",
+		Summary:   "one application's idle sessions fill max_connections; only the superuser's reserved slots are left",
+		Playbooks: []string{"shed-connections"},
+		Cast:      []Kind{OtherApp, OtherApp, OtherApp, IdleFlood},
+	},
+	{
+		Name:      "xmin-horizon",
+		Summary:   "an idle REPEATABLE READ transaction pins the xmin horizon while pgbench updates",
+		Playbooks: []string{"release-xmin-horizon"},
+		Cast:      []Kind{SnapshotHolder, IdleBystander},
+	},
+	{
+		Name:      "query-storm",
+		Summary:   "one application runs the same slow statement from six sessions and re-issues it when cancelled",
+		Playbooks: []string{"cancel-query-storm"},
+		Cast:      []Kind{StormQuery, StormQuery, StormQuery, StormQuery, StormQuery, StormQuery, Backup, IdleBystander},
+	},
+	{
+		Name:      "dead-clients",
+		Summary:   "idle sessions left behind by a client host that is gone (" + deadClientAddr + ")",
+		Playbooks: []string{"reap-dead-clients"},
+		Cast:      []Kind{DeadClient, DeadClient, DeadClient, IdleBystander},
+		Sets:      []string{"networks=" + deadClientAddr + "/32"},
+	},
+	{
+		Name:      "cpu-hog",
+		Summary:   "a runaway statement burns a CPU core of the database host",
+		Playbooks: []string{"stop-resource-hogs"},
+		Cast:      []Kind{CPUHog, Backup, IdleBystander},
+	},
+	{
 		Name:      "mixed",
-		Summary:   "all of the above at once",
+		Summary:   "a long report, a stubborn statement, an idle transaction with writers behind it and a client that stopped reading, at once",
 		Playbooks: []string{"unblock-lock-chain", "cancel-long-queries"},
 		Cast: []Kind{LongQuery, Backup, StubbornQuery, IdleInTransaction, QueuedWriter, QueuedWriter,
 			ClientNotReading, IdleBystander},
 	},
+}
+
+// Unstaged is an incident of the library that has a playbook but no
+// scenario, and why.
+type Unstaged struct {
+	// Name names the incident as a scenario would; Playbook is the
+	// built-in playbook for it; Reason says why it is not staged.
+	Name, Playbook, Reason string
+}
+
+// notStaged are the incidents a sandbox cannot stage honestly.
+var notStaged = []Unstaged{
+	{
+		Name:     "ddl-vs-autovacuum",
+		Playbook: "ddl-vs-autovacuum",
+		Reason: "DDL waiting on an anti-wraparound autovacuum: the server starts one only past autovacuum_freeze_max_age " +
+			"(at least 100000 transactions burnt first), and on a sandbox-sized table it finishes before any DDL can queue behind it",
+	},
+}
+
+// NotStaged returns the incidents that have a playbook but cannot be
+// staged honestly in a sandbox, with the reason.
+func NotStaged() []Unstaged {
+	out := make([]Unstaged, len(notStaged))
+	copy(out, notStaged)
+	return out
 }
 
 // Scenarios returns every scenario, in the order --list shows them.

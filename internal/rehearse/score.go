@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
 
@@ -16,7 +17,7 @@ import (
 // Section titles of the scorecard.
 const (
 	secCulprits   = "Culprits: stopped, and how"
-	secWriters    = "Queued writers"
+	secVictims    = "Queued sessions: must get through"
 	secBystanders = "Bystanders: pid and backend_start, before → after"
 	secLoad       = "Load"
 	secSignals    = "Signals"
@@ -62,6 +63,8 @@ type observation struct {
 	benchErr     error
 	playbooks    []playbookOutcome
 	rec          *record
+	// world is what the incident-wide checks look at (see worldAfter).
+	world worldAfter
 }
 
 // evaluate builds the scorecard from an observation.
@@ -75,19 +78,24 @@ func evaluate(o *observation) *Scorecard {
 	}
 	dry := o.mode == engine.DryRun
 	for _, s := range o.cast.ofRole(Culprit) {
-		if dry {
+		switch {
+		case s.kind == IdleFlood:
+			// Scored as one pool: see scoreFlood.
+		case dry:
 			scoreCulpritDry(c, s, o.facts[s], o.rec)
-		} else {
-			scoreCulprit(c, s, o.facts[s], o.rec)
+		default:
+			scoreCulprit(c, s, o.facts[s], o)
 		}
 	}
-	scoreWriters(c, o, dry)
+	scoreFlood(c, o, dry)
+	scoreVictims(c, o, dry)
+	scoreWorld(c, o, dry)
 	for _, s := range o.cast.ofRole(Bystander) {
 		scoreBystander(c, s, o.facts[s], o.rec)
 	}
 	scoreLoad(c, o)
 	scoreSignals(c, o, dry)
-	for _, p := range o.playbooks {
+	for i, p := range o.playbooks {
 		kind := Resolution
 		if dry {
 			kind = Integrity
@@ -97,6 +105,9 @@ func evaluate(o *observation) *Scorecard {
 			c.add(secPlaybooks, false, kind, "%s: not run (the run before it did not finish)", p.name)
 		case p.result.ExitCode == engine.ExitOK:
 			c.add(secPlaybooks, true, kind, "%s: %s, exit %d", p.name, p.result.Outcome, p.result.ExitCode)
+		case p.result.ExitCode == engine.ExitFailed && !dry && failedOnReturnedStorm(o, i+1) != "":
+			c.add(secPlaybooks, true, kind, "%s: %s, exit %d: only its check %q failed, on storm sessions that came back: its way of saying the incident is not over (expected)",
+				p.name, p.result.Outcome, p.result.ExitCode, failedOnReturnedStorm(o, i+1))
 		default:
 			c.add(secPlaybooks, false, kind, "%s: %s, exit %d%s", p.name, p.result.Outcome, p.result.ExitCode, paren(p.result.Message))
 		}
@@ -111,27 +122,29 @@ func evaluate(o *observation) *Scorecard {
 }
 
 // label names a staged session in a check.
-func label(s *staged) string { return fmt.Sprintf("%s (pid %d)", s.app, s.pid) }
+func label(s *staged) string { return fmt.Sprintf("%s (pid %d)", s.name, s.pid) }
 
 // scoreCulprit judges a culprit after a real run.
-func scoreCulprit(c *Scorecard, s *staged, f sessionFacts, rec *record) {
+func scoreCulprit(c *Scorecard, s *staged, f sessionFacts, o *observation) {
+	rec := o.rec
 	cancelled, terminated := rec.sent(s.pid, activity.Cancel), rec.sent(s.pid, activity.Terminate)
 	gone := f.live == nil
-	if s.kind == LongQuery {
+	if s.kind.cancellable() {
 		stopped := f.finished || gone
+		extra := cancellableExtra(s, o.world)
 		switch {
 		case !stopped:
-			c.add(secCulprits, false, Resolution, "%s: still running (cancel sent: %s)", label(s), yesNo(cancelled))
+			c.add(secCulprits, false, Resolution, "%s: still running (cancel sent: %s)%s", label(s), yesNo(cancelled), extra)
 		case gone:
-			c.add(secCulprits, false, Collateral, "%s: statement stopped (%s), but the session was terminated: its client lost its connection, where a cancel would have kept it",
-				label(s), endedWith(f))
+			c.add(secCulprits, false, Collateral, "%s: statement stopped (%s), but the session was terminated: its client lost its connection, where a cancel would have kept it%s",
+				label(s), endedWith(f), extra)
 		default:
 			how := "cancelled"
 			if !cancelled {
 				how = "ended, though no cancel was sent"
 			}
-			c.add(secCulprits, f.alive && cancelled, Resolution, "%s: statement %s (%s); session kept: same pid and backend_start, still answering: %s",
-				label(s), how, endedWith(f), yesNo(f.alive))
+			c.add(secCulprits, f.alive && cancelled, Resolution, "%s: statement %s (%s); session kept: same pid and backend_start, still answering: %s%s",
+				label(s), how, endedWith(f), yesNo(f.alive), extra)
 		}
 		return
 	}
@@ -150,12 +163,29 @@ func scoreCulprit(c *Scorecard, s *staged, f sessionFacts, rec *record) {
 		StubbornQuery:     "its statement ended with it",
 		IdleInTransaction: "transaction rolled back, row lock released",
 		ClientNotReading:  "blocked write abandoned",
+		SnapshotHolder:    "transaction ended, its snapshot released",
+		DeadClient:        "the dead host's connection closed",
 	}[s.kind]
 	if gone {
 		c.add(secCulprits, true, Resolution, "%s: %s; session gone, %s", label(s), how, what)
 		return
 	}
 	c.add(secCulprits, false, Resolution, "%s: still there (%s); %s", label(s), describe(f.live), how)
+}
+
+// cancellableExtra adds what a cancellable culprit's kind shows beyond
+// its statement: a storm session's re-issues, a hog's CPU time.
+func cancellableExtra(s *staged, w worldAfter) string {
+	switch s.kind {
+	case StormQuery:
+		sf := w.storm[s]
+		return fmt.Sprintf("; its client saw %d cancel(s) and issued the statement %d time(s) in all", sf.cancels, sf.runs)
+	case CPUHog:
+		if used, ok := w.cpu[s]; ok {
+			return fmt.Sprintf("; it had burnt %s of CPU", used.Round(10*time.Millisecond))
+		}
+	}
+	return ""
 }
 
 // scoreCulpritDry checks that a dry run left a culprit as it was.
@@ -174,10 +204,14 @@ func scoreCulpritDry(c *Scorecard, s *staged, f sessionFacts, rec *record) {
 	if present {
 		// The staged state, not just the session, must still be there.
 		switch s.kind {
-		case IdleInTransaction:
+		case IdleInTransaction, SnapshotHolder:
 			present = f.live.State == "idle in transaction"
 		case ClientNotReading:
 			present = f.live.WaitEvent == "ClientWrite"
+		case QueuedDDL:
+			present = f.live.State == "active" && f.live.WaitEventType == "Lock"
+		case DeadClient, IdleFlood:
+			present = f.live.State == "idle"
 		default:
 			present = f.live.State == "active"
 		}
@@ -192,17 +226,20 @@ func scoreCulpritDry(c *Scorecard, s *staged, f sessionFacts, rec *record) {
 	c.add(secCulprits, present && !rec.signalled(s.pid), Integrity, "%s: %s; %s; %s", label(s), what, signalledText(rec.signalled(s.pid)), next)
 }
 
-// scoreWriters judges the writers queued behind the lock and the locked
-// row.
-func scoreWriters(c *Scorecard, o *observation, dry bool) {
+// scoreVictims judges the sessions queued behind the culprits (writers
+// behind the row lock, reads behind the ALTER) and the locked row.
+func scoreVictims(c *Scorecard, o *observation, dry bool) {
 	writers := 0
-	for _, s := range o.cast.sessions {
-		if s.kind != QueuedWriter {
-			continue
+	for _, s := range o.cast.ofRole(Victim) {
+		if s.kind == QueuedWriter {
+			writers++
 		}
-		writers++
 		f := o.facts[s]
 		signalled := o.rec.signalled(s.pid)
+		stmt, got := "UPDATE", "committed once the lock was free"
+		if s.kind == QueuedReader {
+			stmt, got = "SELECT", "completed once the ALTER was out of the queue"
+		}
 		switch {
 		case dry:
 			waiting := !f.finished && f.live != nil && f.live.WaitEventType == "Lock"
@@ -210,23 +247,23 @@ func scoreWriters(c *Scorecard, o *observation, dry bool) {
 			if !waiting {
 				what = "NOT waiting for the lock any more (" + endedWith(f) + ")"
 			}
-			c.add(secWriters, waiting && !signalled, Integrity, "%s: %s; %s", label(s), what, signalledText(signalled))
+			c.add(secVictims, waiting && !signalled, Integrity, "%s: %s; %s", label(s), what, signalledText(signalled))
 		case f.finished && f.err == nil && !signalled:
-			c.add(secWriters, true, Resolution, "%s: its UPDATE committed once the lock was free; not signalled", label(s))
+			c.add(secVictims, true, Resolution, "%s: its %s %s; not signalled", label(s), stmt, got)
 		case f.finished || signalled:
-			c.add(secWriters, false, Collateral, "%s: its UPDATE was lost (%s); %s", label(s), endedWith(f), signalledText(signalled))
+			c.add(secVictims, false, Collateral, "%s: its %s was lost (%s); %s", label(s), stmt, endedWith(f), signalledText(signalled))
 		default:
-			c.add(secWriters, false, Resolution, "%s: still waiting for the lock", label(s))
+			c.add(secVictims, false, Resolution, "%s: its %s still waits for the lock", label(s), stmt)
 		}
 	}
 	if writers == 0 {
 		return
 	}
 	if dry {
-		c.add(secWriters, o.counter == 0, Integrity, "%s row %d: n = %d (0: nothing committed, the idle transaction still holds the row)", lockTable, lockRow, o.counter)
+		c.add(secVictims, o.counter == 0, Integrity, "%s row %d: n = %d (0: nothing committed, the idle transaction still holds the row)", lockTable, lockRow, o.counter)
 		return
 	}
-	c.add(secWriters, o.counter == writers, Resolution, "%s row %d: n = %d (%d: every writer committed, the idle transaction's update rolled back)",
+	c.add(secVictims, o.counter == writers, Resolution, "%s row %d: n = %d (%d: every writer committed, the idle transaction's update rolled back)",
 		lockTable, lockRow, o.counter, writers)
 }
 
@@ -248,7 +285,7 @@ func scoreBystander(c *Scorecard, s *staged, f sessionFacts, rec *record) {
 		}
 	}
 	c.add(secBystanders, ok, Collateral, "%s: pid %d started %s → %s%s; %s",
-		s.app, s.pid, started(s.backendStart), after, extra, signalledText(rec.signalled(s.pid)))
+		s.name, s.pid, started(s.backendStart), after, extra, signalledText(rec.signalled(s.pid)))
 }
 
 // scoreLoad checks pgbench's backends and its report.
@@ -298,6 +335,8 @@ func scoreSignals(c *Scorecard, o *observation, dry bool) {
 		role := Bystander // a session the rehearsal did not stage: pgbench's, or another
 		if s := o.cast.byPID(pid); s != nil {
 			name, role = label(s), s.role()
+		} else if o.load != nil && slices.ContainsFunc(o.load.before, func(b incident.Backend) bool { return b.PID == pid }) {
+			name = fmt.Sprintf("pgbench (pid %d)", pid)
 		}
 		for _, a := range o.rec.actions[pid] {
 			if a.outcome == activity.Signalled {

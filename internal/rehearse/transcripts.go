@@ -2,6 +2,7 @@ package rehearse
 
 import (
 	"fmt"
+	"regexp"
 	"time"
 
 	"github.com/pgrunbook/pgrunbook/internal/activity"
@@ -14,6 +15,15 @@ type attempt struct {
 	function activity.Function
 	outcome  activity.Outcome
 	run      int
+	seq      int64
+}
+
+// noteSeen is a note event a playbook wrote, with where it was written.
+type noteSeen struct {
+	run         int
+	seq         int64
+	step, title string
+	text        string
 }
 
 // record is what the transcripts of a rehearsal say was seen and done.
@@ -28,6 +38,18 @@ type record struct {
 	// lastGoodVerify is the time of the last verified event in which every
 	// target passed (and there was at least one); zero if none.
 	lastGoodVerify time.Time
+	// notes are the playbooks' note events, in order.
+	notes []noteSeen
+	// failedVerifies are the verified events in which some target failed.
+	failedVerifies []verifySeen
+}
+
+// verifySeen is a verified event in which some target failed.
+type verifySeen struct {
+	run    int
+	seq    int64
+	step   string
+	failed []int
 }
 
 // sent reports whether fn was sent to pid and the signal went out.
@@ -65,10 +87,15 @@ func (r *record) add(run int, events []transcript.Event) {
 				r.firstSnapshot = ev.Time
 			}
 		case transcript.Action:
-			r.actions[ev.PID] = append(r.actions[ev.PID], attempt{function: ev.Function, outcome: activity.Outcome(ev.Outcome), run: run})
+			r.actions[ev.PID] = append(r.actions[ev.PID], attempt{function: ev.Function, outcome: activity.Outcome(ev.Outcome), run: run, seq: ev.Seq})
+		case transcript.Note:
+			r.notes = append(r.notes, noteSeen{run: run, seq: ev.Seq, step: ev.Step, title: ev.Title, text: ev.Text})
 		case transcript.Verified:
 			for _, pid := range ev.Failed {
 				r.verifyFailed[pid] = true
+			}
+			if len(ev.Failed) > 0 {
+				r.failedVerifies = append(r.failedVerifies, verifySeen{run: run, seq: ev.Seq, step: ev.Step, failed: ev.Failed})
 			}
 			if len(ev.Failed) == 0 && len(ev.Passed) > 0 && ev.Time.After(r.lastGoodVerify) {
 				r.lastGoodVerify = ev.Time
@@ -93,6 +120,30 @@ func readRecord(paths []string) (*record, error) {
 		r.add(i+1, res.Events)
 	}
 	return r, nil
+}
+
+// noteAfterCancel returns the first note that a playbook wrote after a
+// cancel it sent in the same run and that matches re (in its title or
+// text), and whether there is one.
+func (r *record) noteAfterCancel(re *regexp.Regexp) (noteSeen, bool) {
+	for _, n := range r.notes {
+		if re.MatchString(n.title+"\n"+n.text) && r.cancelledIn(n.run, n.seq) {
+			return n, true
+		}
+	}
+	return noteSeen{}, false
+}
+
+// cancelledIn reports whether run sent a cancel before event seq.
+func (r *record) cancelledIn(run int, seq int64) bool {
+	for _, as := range r.actions {
+		for _, a := range as {
+			if a.run == run && a.seq < seq && a.function == activity.Cancel && a.outcome == activity.Signalled {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // timeToMitigate is the time from the first snapshot to the last verify

@@ -1,7 +1,13 @@
 // Package incident stages real PostgreSQL problem sessions for tests and
 // demonstrations: long-running queries, queries that ignore cancellation,
 // sessions idling inside a transaction while holding row locks, writers
-// blocked behind them, and pgbench load.
+// blocked behind them, a pg_dump-like reader holding a table lock with an
+// ALTER TABLE and reads queued behind it, a flood of idle sessions that
+// fills the connection slots, a snapshot that pins the xmin horizon, a
+// query storm that re-issues its statement when cancelled, sessions from
+// a second client address, a statement burning CPU, and pgbench load;
+// and it reads back what the server shows of them (pg_locks, connection
+// slots, xmin holders, CPU time on Linux).
 //
 // Every staged session is a dedicated pgx connection with its own
 // application_name, so it shows up in pg_stat_activity exactly like a

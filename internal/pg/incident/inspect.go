@@ -19,6 +19,10 @@ type Backend struct {
 	State           string
 	WaitEventType   string
 	WaitEvent       string
+	// ClientAddr is host(client_addr); "" for a unix-socket connection.
+	ClientAddr string
+	// BackendXmin is backend_xmin as text; "" when it has none.
+	BackendXmin string
 	// BlockedBy holds pg_blocking_pids for a backend waiting on a lock
 	// (and is empty otherwise: the function is only called for those).
 	BlockedBy []int
@@ -36,6 +40,7 @@ func ClientBackends(ctx context.Context, dsn string) ([]Backend, error) {
 	rows, err := conn.Query(ctx, `
 SELECT pid, backend_start, query_start, coalesce(application_name, ''),
   coalesce(state, ''), coalesce(wait_event_type, ''), coalesce(wait_event, ''),
+  coalesce(host(client_addr), ''), coalesce(backend_xmin::text, ''),
   CASE WHEN wait_event_type = 'Lock' THEN pg_blocking_pids(pid) ELSE '{}' END
 FROM pg_stat_activity
 WHERE backend_type = 'client backend' AND datname = current_database()
@@ -48,7 +53,7 @@ ORDER BY pid`, ProbeApp)
 	var b Backend
 	var queryStart *time.Time
 	_, err = pgx.ForEachRow(rows, []any{&b.PID, &b.BackendStart, &queryStart, &b.ApplicationName, &b.State,
-		&b.WaitEventType, &b.WaitEvent, &b.BlockedBy}, func() error {
+		&b.WaitEventType, &b.WaitEvent, &b.ClientAddr, &b.BackendXmin, &b.BlockedBy}, func() error {
 		if queryStart != nil {
 			b.QueryStart = *queryStart
 		}

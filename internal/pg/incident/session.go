@@ -118,12 +118,21 @@ func (s *Session) Close() {
 // connect opens a session connection with application_name app and reads
 // its backend identity.
 func connect(ctx context.Context, dsn, app string) (*Session, error) {
+	return connectWith(ctx, dsn, app, nil)
+}
+
+// connectWith is connect with a change to the connection's configuration
+// (another role, another local address) made by adjust, when not nil.
+func connectWith(ctx context.Context, dsn, app string, adjust func(*pgx.ConnConfig)) (*Session, error) {
 	cfg, err := pgx.ParseConfig(dsn)
 	if err != nil {
 		return nil, fmt.Errorf("incident: parse DSN: %w", err)
 	}
 	if app != "" {
 		cfg.RuntimeParams["application_name"] = app
+	}
+	if adjust != nil {
+		adjust(cfg)
 	}
 	conn, err := pgx.ConnectConfig(ctx, cfg)
 	if err != nil {
@@ -150,14 +159,25 @@ func (s *Session) markDone() {
 // statement's context is detached from ctx (keeping its values) so that
 // the setup deadline does not end the staged statement.
 func (s *Session) runBackground(ctx context.Context, sql string) {
+	s.runBackgroundFunc(ctx, sql, func(bctx context.Context) error {
+		_, err := s.conn.Exec(bctx, sql)
+		return err
+	})
+}
+
+// runBackgroundFunc runs fn in a goroutine as the session's background
+// work, showing query as its statement; Done closes and Err holds fn's
+// error when fn returns. fn's context is detached from ctx as in
+// runBackground.
+func (s *Session) runBackgroundFunc(ctx context.Context, query string, fn func(context.Context) error) {
 	bctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	s.cancel = cancel
-	s.Query = sql
+	s.Query = query
 	s.background = true
 	s.done = make(chan struct{})
 	go func() {
 		defer close(s.done)
-		_, s.err = s.conn.Exec(bctx, sql)
+		s.err = fn(bctx)
 	}()
 }
 
