@@ -13,6 +13,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/pgrunbook/pgrunbook/engine"
+	"github.com/pgrunbook/pgrunbook/internal/hoststat"
 	"github.com/pgrunbook/pgrunbook/internal/pg"
 	"github.com/pgrunbook/pgrunbook/internal/playbook"
 	"github.com/pgrunbook/pgrunbook/internal/prompt"
@@ -225,6 +226,7 @@ func (r playbookRun) execute(ctx context.Context, stdio IO) (engine.Result, *tra
 			SignalBackend: info.Privileges.SignalBackend, ReadAllStats: info.Privileges.ReadAllStats,
 			Settings: info.Settings, Pooler: transcriptPooler(info.Pooler), PoolerConsole: transcriptConsole(info.Console),
 		},
+		Host:       hoststat.Sampler{},
 		Protect:    r.protect,
 		MaxTargets: r.maxTargets,
 		StaleAfter: r.staleAfter,

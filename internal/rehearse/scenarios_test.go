@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/pgrunbook/pgrunbook/engine"
+	"github.com/pgrunbook/pgrunbook/internal/hoststat"
 	"github.com/pgrunbook/pgrunbook/internal/pg"
 	"github.com/pgrunbook/pgrunbook/internal/playbook"
 	"github.com/pgrunbook/pgrunbook/internal/render"
@@ -84,7 +85,9 @@ func engineRunner(t *testing.T, out *syncBuffer) func(context.Context, PlaybookR
 		rd := &render.Renderer{W: out, Width: 160}
 		res, err := engine.Run(ctx, engine.Options{
 			Playbook: run.Playbook, Params: run.Values, DB: client, Mode: run.Mode, Transcript: tw, Show: rd.Event,
+			Host: hoststat.Sampler{},
 			Server: transcript.Server{Host: info.Host, Port: info.Port, User: info.User, Database: info.Database, Version: info.Version,
+				VersionNum: info.VersionNum,
 				BackendPID: info.PID, Superuser: info.Privileges.Superuser,
 				SignalBackend: info.Privileges.SignalBackend, ReadAllStats: info.Privileges.ReadAllStats},
 		})
