@@ -74,6 +74,59 @@ func TestFindBinDir(t *testing.T) {
 	}
 }
 
+// fakeBinDir makes a directory holding executable files of the given
+// names (they never run).
+func fakeBinDir(t *testing.T, names ...string) string {
+	t.Helper()
+	dir := t.TempDir()
+	for _, name := range names {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte("#!/bin/sh\nexit 1\n"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+func TestFindBinDirFromEnvironment(t *testing.T) {
+	fromEnv := fakeBinDir(t, "initdb", "postgres")
+	t.Setenv(EnvBinDir, fromEnv)
+	if got, err := FindBinDir(""); err != nil || got != fromEnv {
+		t.Fatalf("FindBinDir(\"\") with $%s=%s = %q, %v", EnvBinDir, fromEnv, got, err)
+	}
+	// An explicit directory wins over the variable.
+	explicit := fakeBinDir(t, "initdb", "postgres")
+	if got, err := FindBinDir(explicit); err != nil || got != explicit {
+		t.Fatalf("FindBinDir(%q) = %q, %v", explicit, got, err)
+	}
+	// A variable naming an unusable directory is an error, not a reason
+	// to search elsewhere: the caller asked for those binaries.
+	t.Setenv(EnvBinDir, fakeBinDir(t, "initdb"))
+	_, err := FindBinDir("")
+	if err == nil || !strings.Contains(err.Error(), "$"+EnvBinDir) || !strings.Contains(err.Error(), "missing executable postgres") {
+		t.Fatalf("FindBinDir(\"\") with a directory lacking postgres: %v", err)
+	}
+}
+
+func TestProgramPath(t *testing.T) {
+	own := fakeBinDir(t, "initdb", "postgres", "pgbench")
+	if got := programPath(own, "pgbench"); got != filepath.Join(own, "pgbench") {
+		t.Errorf("programPath(own, pgbench) = %q, want the one in %s", got, own)
+	}
+	// A server-only directory borrows client programs from another
+	// installation; the harness needs psql from one.
+	serverOnly := fakeBinDir(t, "initdb", "postgres")
+	psql := programPath(serverOnly, "psql")
+	if psql == filepath.Join(serverOnly, "psql") || !isProgram(psql) {
+		t.Errorf("programPath(server-only, psql) = %q, want an installed psql", psql)
+	}
+	// A program nobody has stays in BinDir, so that running it fails
+	// with a clear "no such file".
+	missing := "pgrunbook-no-such-program"
+	if got := programPath(serverOnly, missing); got != filepath.Join(serverOnly, missing) {
+		t.Errorf("programPath(server-only, %s) = %q", missing, got)
+	}
+}
+
 func TestNotFoundErrorExplainsInstall(t *testing.T) {
 	err := notFoundError([]string{"/nowhere (test): missing executable initdb"})
 	if !errors.Is(err, ErrNoPostgres) {
