@@ -107,23 +107,30 @@ func TestFindBinDirFromEnvironment(t *testing.T) {
 	}
 }
 
-func TestProgramPath(t *testing.T) {
+func TestFindProgram(t *testing.T) {
 	own := fakeBinDir(t, "initdb", "postgres", "pgbench")
-	if got := programPath(own, "pgbench"); got != filepath.Join(own, "pgbench") {
-		t.Errorf("programPath(own, pgbench) = %q, want the one in %s", got, own)
+	if got, err := FindProgram(own, "pgbench"); err != nil || got != filepath.Join(own, "pgbench") {
+		t.Errorf("FindProgram(own, pgbench) = %q, %v; want the one in %s", got, err, own)
 	}
 	// A server-only directory borrows client programs from another
 	// installation; the harness needs psql from one.
 	serverOnly := fakeBinDir(t, "initdb", "postgres")
-	psql := programPath(serverOnly, "psql")
-	if psql == filepath.Join(serverOnly, "psql") || !isProgram(psql) {
-		t.Errorf("programPath(server-only, psql) = %q, want an installed psql", psql)
+	psql, err := FindProgram(serverOnly, "psql")
+	if err != nil || psql == filepath.Join(serverOnly, "psql") || !isProgram(psql) {
+		t.Errorf("FindProgram(server-only, psql) = %q, %v; want an installed psql", psql, err)
 	}
-	// A program nobody has stays in BinDir, so that running it fails
-	// with a clear "no such file".
+	// A program nobody has is an error; a cluster's command for it stays
+	// in BinDir, so that running it fails with a clear "no such file".
 	missing := "pgrunbook-no-such-program"
-	if got := programPath(serverOnly, missing); got != filepath.Join(serverOnly, missing) {
-		t.Errorf("programPath(server-only, %s) = %q", missing, got)
+	if got, err := FindProgram(serverOnly, missing); err == nil || !strings.Contains(err.Error(), serverOnly) {
+		t.Errorf("FindProgram(server-only, %s) = %q, %v; want an error naming %s", missing, got, err, serverOnly)
+	}
+	c := &Cluster{BinDir: serverOnly}
+	if got := c.ProgramPath(missing); got != filepath.Join(serverOnly, missing) {
+		t.Errorf("ProgramPath(%s) = %q", missing, got)
+	}
+	if got := c.ProgramPath("psql"); got != psql {
+		t.Errorf("ProgramPath(psql) = %q, want %q", got, psql)
 	}
 }
 
