@@ -9,11 +9,13 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/pgrunbook/pgrunbook/internal/activity"
 	"github.com/pgrunbook/pgrunbook/internal/pg/incident"
+	"github.com/pgrunbook/pgrunbook/internal/sandbox"
 )
 
 // serverVersionNum is server_version_num of the test server.
@@ -172,5 +174,116 @@ WHERE $4::text[] IS NOT NULL AND $5::timestamptz[] IS NOT NULL`
 			t.Errorf("%s denied with message %q, want the server's %q", tc.fn, res[0].Message, text)
 		}
 		stillRunning(t, ctx, c, super, s.QueryStart)
+	}
+}
+
+// TestSignalAutovacuumWorkerLive stages a real autovacuum worker, slowed
+// down by its table's cost settings, on a cluster of its own (one-second
+// autovacuum naptime) and signals it with Signal as non-superuser roles
+// that see everything (pg_read_all_stats). With "autovacuum worker" among
+// the allowed types, a member of pg_signal_autovacuum_worker cancels it on
+// PostgreSQL 18; without the membership, and on every older major where
+// the role does not exist, the worker is denied and keeps running.
+func TestSignalAutovacuumWorkerLive(t *testing.T) {
+	t.Parallel()
+	ctx := testCtx(t)
+	startCtx, cancel := context.WithTimeout(ctx, 40*time.Second)
+	defer cancel()
+	cl, err := sandbox.Start(startCtx, sandbox.Options{Settings: map[string]string{
+		"autovacuum_naptime": "1",
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cl.Stop() })
+	ctl, err := pgx.Connect(ctx, cl.DSN("postgres"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = ctl.Close(context.Background()) })
+	v := serverVersionNum(t, ctx, ctl)
+
+	// Every page costs more than the limit, so the worker sleeps 100 ms
+	// after each one: vacuuming these ~440 pages takes about a minute,
+	// far longer than the test needs it.
+	for _, sql := range []string{
+		`CREATE TABLE slow_vacuum (i int) WITH (autovacuum_vacuum_cost_delay = 100, autovacuum_vacuum_cost_limit = 1,
+            autovacuum_vacuum_threshold = 0, autovacuum_vacuum_scale_factor = 0, autovacuum_analyze_threshold = 2000000000)`,
+		`INSERT INTO slow_vacuum SELECT generate_series(1, 100000)`,
+		`DELETE FROM slow_vacuum`,
+		`CREATE ROLE pgrb_av_plain LOGIN`,
+		`CREATE ROLE pgrb_av_member LOGIN`,
+		`GRANT pg_read_all_stats TO pgrb_av_plain, pgrb_av_member`,
+	} {
+		if _, err := ctl.Exec(ctx, sql); err != nil {
+			t.Fatalf("%s: %v", sql, err)
+		}
+	}
+	hasAutovacRole := v >= 180000
+	if hasAutovacRole {
+		if _, err := ctl.Exec(ctx, `GRANT pg_signal_autovacuum_worker TO pgrb_av_member`); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	var worker int
+	for deadline := time.Now().Add(40 * time.Second); ; {
+		err := ctl.QueryRow(ctx, `SELECT pid FROM pg_stat_activity
+            WHERE backend_type = 'autovacuum worker' AND query LIKE '%slow_vacuum%' LIMIT 1`).Scan(&worker)
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no autovacuum worker vacuums slow_vacuum within 40s: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+
+	connectAs := func(role string) *Client {
+		c, err := Connect(ctx, Options{DSN: cl.DSN("postgres") + " user=" + role})
+		if err != nil {
+			t.Fatalf("connect as %s: %v", role, err)
+		}
+		t.Cleanup(func() { c.Close(context.Background()) })
+		return c
+	}
+	plain, member := connectAs("pgrb_av_plain"), connectAs("pgrb_av_member")
+	w := mustRow(t, snapshot(t, ctx, plain), worker, "autovacuum worker")
+	if w.Hidden() || w.BackendType != "autovacuum worker" || w.QueryStart.IsZero() {
+		t.Fatalf("the autovacuum worker as pg_read_all_stats sees it: %+v", w)
+	}
+	stillVacuums := func() bool {
+		var n int
+		if err := ctl.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity WHERE pid = $1 AND query_start = $2`,
+			worker, w.QueryStart).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n == 1
+	}
+
+	// Not opted in: never signalled, whatever the role.
+	res := signal(t, ctx, member, activity.Cancel, []activity.SignalTarget{target(w, true)})
+	wantOutcome(t, "autovacuum worker without the opt-in", res[0], worker, activity.Changed)
+
+	res = signal(t, ctx, plain, activity.Cancel, []activity.SignalTarget{target(w, true)}, "autovacuum worker")
+	wantOutcome(t, "autovacuum worker, pg_read_all_stats only", res[0], worker, activity.Denied)
+	if hasAutovacRole && !strings.Contains(res[0].Message, "pg_signal_autovacuum_worker") {
+		t.Errorf("the denial %q does not name pg_signal_autovacuum_worker", res[0].Message)
+	}
+
+	res = signal(t, ctx, member, activity.Cancel, []activity.SignalTarget{target(w, true)}, "autovacuum worker")
+	if !hasAutovacRole {
+		wantOutcome(t, fmt.Sprintf("autovacuum worker on PostgreSQL %d", v/10000), res[0], worker, activity.Denied)
+		if !stillVacuums() {
+			t.Error("the autovacuum worker stopped vacuuming although every signal was denied")
+		}
+		return
+	}
+	wantOutcome(t, "autovacuum worker, member of pg_signal_autovacuum_worker", res[0], worker, activity.Signalled)
+	for deadline := time.Now().Add(20 * time.Second); stillVacuums(); {
+		if time.Now().After(deadline) {
+			t.Fatal("the autovacuum worker still vacuums 20s after its cancel was signalled")
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
