@@ -46,8 +46,9 @@ Flags (before or after SCENARIO):
                           and each min_* duration to fit the staged incident
       --clients N         pgbench clients (default 8; 0: no load)
       --pg-bin DIR        directory of the PostgreSQL server binaries
-                          (default: initdb on PATH, pg_config --bindir, then
-                          /usr/lib/postgresql/*/bin and similar)
+                          (default: $PGRUNBOOK_PG_BIN, else initdb on PATH,
+                          pg_config --bindir, then /usr/lib/postgresql/*/bin
+                          and similar)
       --transcript FILE   the transcript, when one playbook runs
       --transcript-dir DIR
                           where the transcripts go (default:
