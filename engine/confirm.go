@@ -80,6 +80,12 @@ func (r *runner) approve(ctx context.Context, a approval) ([]activity.Session, e
 		}
 		sel := r.stepEvent(st, transcript.Selected)
 		sel.Set, sel.Rows, sel.Excluded = st.ID, targets, excluded
+		if r.latest != nil && len(targets) > 0 {
+			// Say which server the answer acts on: a command meant for a
+			// replica run on the primary is how outages begin.
+			srv := r.latest.Server
+			sel.ServerFacts = &srv
+		}
 		if err := r.emit(sel); err != nil {
 			return nil, err
 		}
@@ -304,8 +310,12 @@ func defaultQuestion(action string, n int) string {
 	return fmt.Sprintf("Approve %s?", these)
 }
 
-// advise warns, before a cancel, about targets a cancel cannot help.
+// advise warns, before a cancel, about targets a cancel cannot help,
+// and before a terminate of a pooled backend, whom it hits.
 func (r *runner) advise(st *playbook.Step, action string, targets []activity.Session) error {
+	if err := r.advisePooled(st, action, targets); err != nil { // pooled.go
+		return err
+	}
 	if action != playbook.KindCancel {
 		return nil
 	}

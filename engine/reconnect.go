@@ -36,6 +36,7 @@ func (r *runner) snapshot(ctx context.Context) (*activity.Snapshot, error) {
 		snap, err := r.opts.DB.Snapshot(ctx)
 		if err == nil {
 			r.latest, r.taken = snap, snap.Taken
+			r.scope.SetServer(snap.Server)
 			return snap, nil
 		}
 		if !connectionLost(err) || attempt == 3 {
@@ -58,10 +59,15 @@ func (r *runner) poll(ctx context.Context) (*activity.Snapshot, error) {
 }
 
 // reconnect restores a lost connection with bounded, growing pauses
-// (100ms doubling to 2s) for at most ReconnectFor, recording the loss and
-// the recovery in the transcript. If the server does not come back, the
-// run ends with outcome connection_lost.
+// (100ms doubling to 2s) for at most ReconnectFor, each attempt bounded
+// by what is left of it, recording the loss and the recovery in the
+// transcript. If the server does not come back, the run ends with outcome
+// connection_lost. A run whose context ended is not reconnected: its
+// statement failed because the run was interrupted.
 func (r *runner) reconnect(ctx context.Context, cause error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	rc, ok := r.opts.DB.(Reconnecter)
 	lostMsg := fmt.Sprintf("%v", cause)
 	if !ok {
@@ -75,7 +81,9 @@ func (r *runner) reconnect(ctx context.Context, cause error) error {
 	pause := 100 * time.Millisecond
 	var last error
 	for tries := 1; ; tries++ {
-		last = rc.Reconnect(ctx)
+		attempt, cancel := context.WithDeadline(ctx, start.Add(r.opts.ReconnectFor))
+		last = rc.Reconnect(attempt)
+		cancel()
 		if last == nil {
 			n := transcript.Event{Type: transcript.Note, Text: fmt.Sprintf("reconnected after %s (%d attempt(s)); going on", time.Since(start).Round(time.Millisecond), tries)}
 			return r.emit(n)

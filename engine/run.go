@@ -104,7 +104,12 @@ func Run(ctx context.Context, opts Options) (Result, error) {
 			return Result{}, err
 		}
 	}
-	res := r.steps(ctx)
+	var res Result
+	if err := r.pb.CheckServer(r.opts.Server.VersionNum); err != nil {
+		res = Result{Outcome: OutcomeRefused, ExitCode: ExitUsage, Message: err.Error() + "; nothing was run"}
+	} else {
+		res = r.steps(ctx)
+	}
 	code := res.ExitCode
 	// The closing event is written even after Ctrl-C: the transcript does
 	// not depend on the run's context.
@@ -189,6 +194,11 @@ func joinProblems(p []string) string {
 	return fmt.Sprintf("%s (and %d more)", p[0], len(p)-1)
 }
 
+// ErrTerminated is the cause (context.Cause) with which the command line
+// cancels a run's context when the process receives SIGTERM. The run ends
+// interrupted, as after Ctrl-C, and its message says it was terminated.
+var ErrTerminated = errors.New("terminated (SIGTERM)")
+
 // endWith turns the error that stopped the run into its result.
 func (r *runner) endWith(ctx context.Context, err error) Result {
 	var stop *stopError
@@ -196,9 +206,22 @@ func (r *runner) endWith(ctx context.Context, err error) Result {
 	case errors.As(err, &stop):
 		return stop.result
 	case errors.Is(err, ErrInterrupted) || ctx.Err() != nil:
-		return Result{Outcome: OutcomeInterrupted, ExitCode: ExitInterrupted, Message: "interrupted by the operator (Ctrl-C)"}
+		return Result{Outcome: OutcomeInterrupted, ExitCode: ExitInterrupted, Message: interruption(ctx)}
 	}
 	return Result{Outcome: OutcomeError, ExitCode: ExitFailed, Message: err.Error()}
+}
+
+// interruption says what interrupted the run, from the cause its context
+// was cancelled with.
+func interruption(ctx context.Context) string {
+	cause := context.Cause(ctx)
+	switch {
+	case errors.Is(cause, ErrTerminated):
+		return "terminated (SIGTERM)"
+	case errors.Is(cause, context.DeadlineExceeded):
+		return "interrupted: the run's deadline passed"
+	}
+	return "interrupted by the operator (Ctrl-C)"
 }
 
 func (r *runner) stepEvent(st *playbook.Step, typ string) transcript.Event {
@@ -253,7 +276,7 @@ func (r *runner) activity(ctx context.Context, st *playbook.Step) error {
 		return err
 	}
 	ev := r.stepEvent(st, transcript.Snapshot)
-	ev.Taken, ev.Rows = &snap.Taken, snap.Rows
+	ev.Taken, ev.Rows, ev.ServerFacts = &snap.Taken, snap.Rows, &snap.Server
 	if err := r.emit(ev); err != nil {
 		return err
 	}

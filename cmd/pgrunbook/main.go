@@ -5,8 +5,6 @@ package main
 import (
 	"context"
 	"os"
-	"os/signal"
-	"syscall"
 
 	"github.com/pgrunbook/pgrunbook/internal/cli"
 )
@@ -16,14 +14,11 @@ func main() {
 }
 
 // run wires the process to the command line: the first SIGINT or SIGTERM
-// cancels the run's context so it can end cleanly and close its
-// transcript; a second one kills the process at once.
+// cancels the run's context, with the signal as its cause, so the run can
+// end cleanly, close its transcript and say which signal ended it; a
+// second one kills the process at once (see cli.SignalContext).
 func run() int {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	go func() {
-		<-ctx.Done()
-		stop() // restore default handling: a second signal ends the process
-	}()
+	ctx, stop := cli.SignalContext(context.Background())
 	defer stop()
 	return cli.Main(ctx, os.Args[1:], cli.IO{In: os.Stdin, Out: os.Stdout, Err: os.Stderr, OutFile: os.Stdout})
 }

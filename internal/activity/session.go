@@ -8,6 +8,17 @@ import (
 // kind pgrunbook signals unless a playbook names another kind explicitly.
 const ClientBackend = "client backend"
 
+// States of pg_stat_activity that playbooks and the engine name.
+const (
+	StateActive                   = "active"
+	StateIdle                     = "idle"
+	StateIdleInTransaction        = "idle in transaction"
+	StateIdleInAbortedTransaction = "idle in transaction (aborted)"
+	// StateStarting is PostgreSQL 18's state of a backend that is still
+	// authenticating its client: it has no identity to check yet.
+	StateStarting = "starting"
+)
+
 // HiddenQuery is the text PostgreSQL shows in place of another role's query
 // when the reader lacks pg_read_all_stats.
 const HiddenQuery = "<insufficient privilege>"
@@ -57,6 +68,106 @@ type Session struct {
 	IsRootBlocker bool `expr:"is_root_blocker" json:"is_root_blocker,omitempty"`
 	// IsSelf marks pgrunbook's own backend, which is never a target.
 	IsSelf bool `expr:"is_self" json:"is_self,omitempty"`
+
+	// Statement facts, derived from the query text (see CommandOf).
+	// Command is the statement's command tag in upper case: SELECT,
+	// UPDATE, ALTER TABLE, CREATE INDEX, VACUUM, COPY, AUTOVACUUM, ...;
+	// "" when there is no statement text.
+	Command string `expr:"command" json:"command,omitempty"`
+	// IsDDL is true for statements that change the schema or its
+	// permissions (CREATE, ALTER, DROP, TRUNCATE, REINDEX, CLUSTER, ...):
+	// the ones that take strong locks and are meant to be retried.
+	IsDDL bool `expr:"is_ddl" json:"is_ddl,omitempty"`
+	// XactAborted is true for a session idle in a failed transaction
+	// ("idle in transaction (aborted)"): it holds no locks and no
+	// snapshot, only a connection.
+	XactAborted bool `expr:"xact_aborted" json:"xact_aborted,omitempty"`
+	// IsWraparoundVacuum marks an autovacuum worker that runs to prevent
+	// transaction ID wraparound: it does not yield to conflicting locks
+	// and cancelling it only postpones freezing.
+	IsWraparoundVacuum bool `expr:"is_wraparound_vacuum" json:"is_wraparound_vacuum,omitempty"`
+
+	// Horizon facts. XminAge is age(backend_xmin) and XidAge is
+	// age(backend_xid), in transactions; 0 when the column is null.
+	XminAge int64 `expr:"xmin_age" json:"xmin_age,omitempty"`
+	XidAge  int64 `expr:"xid_age" json:"xid_age,omitempty"`
+
+	// Lock facts, read from pg_locks only for sessions that wait on a
+	// lock or block one (see Snapshot.Derive).
+	//
+	// WaitLockType is the pg_locks locktype of the lock the session waits
+	// for: relation, tuple, transactionid, advisory, ...
+	WaitLockType string `expr:"wait_lock_type" json:"wait_lock_type,omitempty"`
+	// WaitLockMode is the mode it requests, e.g. AccessExclusiveLock.
+	WaitLockMode string `expr:"wait_lock_mode" json:"wait_lock_mode,omitempty"`
+	// WaitRelation is the schema-qualified relation of that lock when it
+	// is on a relation (or on a tuple or page of one) of the connected
+	// database or a shared catalog; "" otherwise.
+	WaitRelation string `expr:"wait_relation" json:"wait_relation,omitempty"`
+	// LockWaitRuntime is how long the session has waited for the lock
+	// (pg_locks.waitstart, PostgreSQL 14 and later; 0 before).
+	LockWaitRuntime time.Duration `expr:"lock_wait_runtime" json:"lock_wait_runtime,omitempty"`
+	// HardBlockedBy lists the blockers of BlockedBy that hold a lock
+	// conflicting with the one requested; SoftBlockedBy those that only
+	// wait ahead of it in the lock's queue (PostgreSQL queues lock
+	// requests first come, first served).
+	HardBlockedBy []int `expr:"hard_blocked_by" json:"hard_blocked_by,omitempty"`
+	SoftBlockedBy []int `expr:"soft_blocked_by" json:"soft_blocked_by,omitempty"`
+	// HeldLockMode is the strongest heavyweight lock mode the session
+	// holds (granted), for sessions that wait or block.
+	HeldLockMode string `expr:"held_lock_mode" json:"held_lock_mode,omitempty"`
+	// BlockingTotal counts every session waiting on this one, directly
+	// or through others: the size of the lock tree under it.
+	BlockingTotal int `expr:"blocking_total" json:"blocking_total,omitempty"`
+	// Locks are the session's rows of pg_locks, read only for sessions
+	// that wait or block; the lock facts above are derived from them.
+	// They are not recorded in transcripts (the derived facts are).
+	Locks []Lock `expr:"-" json:"-"`
+
+	// Host facts, read from the operating system when pgrunbook runs on
+	// the database host (see the hoststat package). HostStats is false
+	// when they were not read; the others are then 0.
+	HostStats bool `expr:"host_stats" json:"host_stats,omitempty"`
+	// CPUPercent is the backend's share of one CPU over the sampling
+	// interval (user and system time).
+	CPUPercent float64 `expr:"cpu_percent" json:"cpu_percent,omitempty"`
+	// MemoryBytes is the backend's resident private memory.
+	MemoryBytes int64 `expr:"memory_bytes" json:"memory_bytes,omitempty"`
+	// IOReadRate and IOWriteRate are bytes per second read from and
+	// written to storage over the sampling interval.
+	IOReadRate  float64 `expr:"io_read_rate" json:"io_read_rate,omitempty"`
+	IOWriteRate float64 `expr:"io_write_rate" json:"io_write_rate,omitempty"`
+
+	// ---- Pooled backends (issue 10, pooler.go in package pg) ----
+	// A backend whose client is a connection pooler serves the pooler's
+	// clients in turn: its client_addr/client_port are the pooler's, and
+	// its application_name may be the previous client's.
+
+	// ViaPooler marks a backend whose client is a connection pooler.
+	ViaPooler bool `expr:"via_pooler" json:"via_pooler,omitempty"`
+	// PoolerReason says how that was told: the --pooler console's SHOW
+	// SERVERS, or the application_name a pooler sets.
+	PoolerReason string `expr:"pooler_reason" json:"pooler_reason,omitempty"`
+	// PoolMode is the pool's mode (session, transaction, statement), known
+	// from the --pooler console only.
+	PoolMode string `expr:"pool_mode" json:"pool_mode,omitempty"`
+	// PoolerClientAddr, PoolerClientPort and PoolerClientApp are the
+	// pooler's client linked to this backend now (SHOW CLIENTS addr,
+	// port, application_name), from the --pooler console; empty when no
+	// client is linked.
+	PoolerClientAddr string `expr:"pooler_client_addr" json:"pooler_client_addr,omitempty"`
+	PoolerClientPort int    `expr:"pooler_client_port" json:"pooler_client_port,omitempty"`
+	PoolerClientApp  string `expr:"pooler_client_app" json:"pooler_client_app,omitempty"`
+	// PoolerClientUser and PoolerClientConnected are that client's role
+	// and when it connected to the pooler, for the record.
+	PoolerClientUser      string    `json:"pooler_client_user,omitempty"`
+	PoolerClientConnected time.Time `json:"pooler_client_connect_time,omitzero"`
+}
+
+// PoolerLinked reports whether the --pooler console names a client linked
+// to this pooled backend now.
+func (s *Session) PoolerLinked() bool {
+	return s.PoolerClientAddr != "" || s.PoolerClientPort != 0
 }
 
 // Hidden reports whether the row's identity is invisible to the reader

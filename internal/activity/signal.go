@@ -1,5 +1,7 @@
 package activity
 
+import "time"
+
 // Function is a PostgreSQL signalling function, by its SQL name.
 type Function string
 
@@ -45,6 +47,11 @@ type SignalTarget struct {
 	// of a session seen in a transaction: if that transaction has ended,
 	// the reason to end the session went with it).
 	CheckXact bool
+	// WaitFor, for a terminate on PostgreSQL 14 and later, makes the
+	// signalling statement wait up to this long for the backend to exit
+	// (pg_terminate_backend(pid, timeout)); 0 does not wait. Older
+	// servers ignore it and the verify that follows does the waiting.
+	WaitFor time.Duration
 }
 
 // SignalResult is the outcome for one target.

@@ -2,6 +2,7 @@ package activity
 
 import (
 	"sort"
+	"strings"
 	"time"
 )
 
@@ -12,6 +13,8 @@ type Snapshot struct {
 	Taken time.Time `json:"taken"`
 	// Rows are the sessions, in the order the server returned them.
 	Rows []Session `json:"rows"`
+	// Server describes the server the rows were read from.
+	Server Server `json:"server"`
 }
 
 // Derive fills the derived fields of every row from its timestamps and the
@@ -19,6 +22,7 @@ type Snapshot struct {
 func (s *Snapshot) Derive() {
 	blocking := make(map[int]int)
 	blockedBy := make(map[int][]int)
+	total := make(map[int]int)
 	for i := range s.Rows {
 		for _, p := range s.Rows[i].BlockedBy {
 			blocking[p]++
@@ -36,7 +40,44 @@ func (s *Snapshot) Derive() {
 		r.Blocking = blocking[r.PID]
 		r.IsRootBlocker = r.Blocking > 0 && len(r.BlockedBy) == 0
 		r.RootBlockers = rootsOf(r.PID, blockedBy)
+		r.BlockingTotal = 0
+		if r.Command == "" {
+			r.Command, r.IsDDL = CommandOf(r.Query)
+		}
+		r.XactAborted = r.State == StateIdleInAbortedTransaction
+		r.IsWraparoundVacuum = r.BackendType == "autovacuum worker" && strings.Contains(r.Query, "(to prevent wraparound)")
 	}
+	if len(blockedBy) > 0 {
+		for waiter := range blockedBy {
+			for _, b := range blockersOf(waiter, blockedBy) {
+				total[b]++
+			}
+		}
+		for i := range s.Rows {
+			s.Rows[i].BlockingTotal = total[s.Rows[i].PID]
+		}
+	}
+	s.deriveLocks()
+	s.countConnections()
+}
+
+// blockersOf lists every session pid waits on, directly or through
+// others, each once; pid itself is never in the list, even in a cycle.
+func blockersOf(pid int, blockedBy map[int][]int) []int {
+	var out []int
+	seen := map[int]bool{pid: true}
+	stack := append([]int(nil), blockedBy[pid]...)
+	for len(stack) > 0 {
+		p := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		if seen[p] {
+			continue
+		}
+		seen[p] = true
+		out = append(out, p)
+		stack = append(stack, blockedBy[p]...)
+	}
+	return out
 }
 
 // rootsOf follows the waits-for graph from pid to the sessions that wait on

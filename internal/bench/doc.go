@@ -10,6 +10,12 @@
 //
 //   - startup: median wall time of `pgrunbook version` and `pgrunbook list`
 //     next to the cost of starting /bin/true, the floor of any exec;
+//   - reaction times, on the empty server before anything is staged: how
+//     soon pg_stat_activity and the victim's client see a statement stop
+//     after pg_cancel_backend, and a backend go after pg_terminate_backend
+//     (and how long pg_terminate_backend(pid, 5000) takes), for sleeping,
+//     CPU-bound, lock-waiting and in-transaction statements, without load
+//     and beside pgbench -c 16 (reaction.go);
 //   - snapshot cost: median and p95 of pg.Client.Snapshot with 100, 1,000
 //     and 2,000 rows in pg_stat_activity;
 //   - end to end, at 1,000 idle sessions plus 200 statements running
@@ -22,13 +28,21 @@
 //     verify step notices it, run in-process with a three-step playbook;
 //   - server impact: pgbench TPS with 50 clients, alone and beside a
 //     back-to-back and a paced `--dry-run` loop of pgrunbook;
-//   - peak RSS again with 2,000 sessions.
+//   - peak RSS again with 2,000 sessions;
+//   - far link: through a TCP proxy adding 15 ms each way (30 ms RTT), a
+//     `--dry-run` of cancel-long-queries against one psql query, logged in
+//     by trust and with a SCRAM password (farlink.go).
 //
 // Flags: -trials and -stop-trials change the number of trials, -bin
 // measures a given binary, -cpuprofile FILE profiles ten in-process runs,
 // -impact-detail adds three server-impact rounds (the loop with its
 // transcripts on tmpfs; the snapshot statement polled every 40 ms, with and
-// without pg_blocking_pids), -timeout bounds the whole run.
+// without pg_blocking_pids), -far-link-only runs the far-link comparison
+// alone on a small cluster of its own, -timeout bounds the whole run,
+// -only reaction runs the reaction times alone on a sandbox of their own,
+// and -reaction-scale F multiplies their trial counts. The snapshot cost
+// alone, for comparing two commits, is the snapshotcost command
+// (internal/bench/snapshotcost).
 //
 // Peak RSS is read through the small rusage command (internal/bench/rusage),
 // because a child started directly by this big process would report this

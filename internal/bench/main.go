@@ -33,13 +33,19 @@ type config struct {
 	// with its transcripts on tmpfs, and the snapshot statement polled
 	// every 40 ms, with and without pg_blocking_pids.
 	ImpactDetail bool
-	Timeout      time.Duration // bound on the whole run; 0: 5 minutes, 7 with ImpactDetail
+	Timeout      time.Duration // bound on the whole run; 0: 7 minutes, 9 with ImpactDetail
+	FarLinkOnly  bool          // only the far-link comparison (farlink.go), on a cluster of its own
+	// Only runs one part alone on its own sandbox: "reaction" (see
+	// reaction.go); "" runs the whole bench.
+	Only string
+	// ReactionScale multiplies the reaction part's trial counts.
+	ReactionScale float64
 }
 
 func defaultConfig() config {
 	return config{
 		Idle: 1000, Long: 200, Trials: 5, StartupRuns: 20, StopTrials: 30, StopSpan: 600 * time.Millisecond,
-		Clients: 50, MinRuntime: 500 * time.Millisecond,
+		Clients: 50, MinRuntime: 500 * time.Millisecond, ReactionScale: 1,
 	}
 }
 
@@ -54,8 +60,15 @@ func mainCode() int {
 	flag.StringVar(&cfg.Bin, "bin", "", "pgrunbook binary to measure (default: build one)")
 	flag.BoolVar(&cfg.ImpactDetail, "impact-detail", false, "also measure pgbench beside the back-to-back loop with transcripts on tmpfs, and beside snapshot polling every 40 ms with and without pg_blocking_pids (adds about 105 s)")
 	flag.StringVar(&cfg.CPUProfile, "cpuprofile", "", "write a CPU profile of in-process runs to `FILE`")
-	flag.DurationVar(&cfg.Timeout, "timeout", 0, "bound on the whole run (default 5m, 7m with -impact-detail)")
+	flag.DurationVar(&cfg.Timeout, "timeout", 0, "bound on the whole run (default 7m, 9m with -impact-detail)")
+	flag.BoolVar(&cfg.FarLinkOnly, "far-link-only", false, "only compare a pgrunbook dry run with one psql query at 30 ms round-trip time (about 15 s)")
+	flag.StringVar(&cfg.Only, "only", "", "run only this part, on a sandbox of its own: reaction (cancel and terminate reaction times, about 1.5 minutes)")
+	flag.Float64Var(&cfg.ReactionScale, "reaction-scale", cfg.ReactionScale, "multiply the reaction part's trial counts by `F`")
 	flag.Parse()
+	if cfg.Only != "" && cfg.Only != "reaction" {
+		fmt.Fprintf(os.Stderr, "bench: -only %q: the only part that runs alone is reaction\n", cfg.Only)
+		return 2
+	}
 
 	sigCtx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -64,15 +77,23 @@ func mainCode() int {
 		stop() // a second Ctrl-C now takes the default action
 	}()
 	if cfg.Timeout <= 0 {
-		cfg.Timeout = 5 * time.Minute
+		cfg.Timeout = 7 * time.Minute
 		if cfg.ImpactDetail {
-			cfg.Timeout = 7 * time.Minute
+			cfg.Timeout = 9 * time.Minute
 		}
 	}
 	ctx, cancel := context.WithTimeout(sigCtx, cfg.Timeout)
 	defer cancel()
 
-	err := run(ctx, os.Stdout, cfg)
+	var err error
+	switch {
+	case cfg.Only == "reaction":
+		err = runReaction(ctx, os.Stdout, cfg.ReactionScale)
+	case cfg.FarLinkOnly:
+		err = farLinkOnly(ctx, os.Stdout, cfg)
+	default:
+		err = run(ctx, os.Stdout, cfg)
+	}
 	switch {
 	case err == nil:
 		return 0
@@ -108,6 +129,8 @@ type results struct {
 	loadStart                         string
 	busyBefore                        float64 // % of the machine busy before the bench, other work
 	impact                            []impactRound
+	far                               *farLinkResult
+	reaction                          []reactionLevel
 }
 
 // run does the whole bench; everything it starts is gone when it returns.
@@ -170,6 +193,14 @@ func run(ctx context.Context, w io.Writer, cfg config) (err error) {
 	}
 	fmt.Fprintf(w, "  PostgreSQL %s on %s:%d, max_connections 2300, shared_buffers 128MB, fsync off, autovacuum off\n",
 		res.machine.Postgres, cluster.Host, cluster.Port)
+	// Before any session is staged: the reaction part runs on an empty
+	// server with its own database and load.
+	if res.reaction, err = reactionTimes(ctx, w, cluster, ctl, cfg.ReactionScale); err != nil {
+		return err
+	}
+	if res.far, err = farLink(ctx, w, t, cluster, tmp); err != nil {
+		return err
+	}
 
 	fl, err := newFleet(dsn)
 	if err != nil {

@@ -393,6 +393,9 @@ func summary(w io.Writer, res *results, cfg config) {
 			verdict(l.p95() <= 50*time.Millisecond)})
 	}
 	rows = append(rows, []string{"one dry run, CPU: server / pgrunbook", ms(res.quietServer) + " / " + ms(res.quietTool), "", ""})
+	if res.far != nil {
+		rows = append(rows, res.far.summaryRows()...)
+	}
 	for _, im := range res.impact {
 		d := -im.change()
 		rows = append(rows, []string{"pgbench TPS drop, " + im.Label, fmt.Sprintf("%.1f%% (±%.1f%%)", d, im.noise()), "< 5%", verdict(d < 5)})

@@ -81,11 +81,27 @@ func TestKilledRunsLeaveReadableTranscripts(t *testing.T) {
 }
 
 // TestSIGINTDuringVerifyEndsCleanly interrupts an unattended run while it
-// polls: exit 130 and a transcript that says interrupted.
+// polls: exit 130 and a transcript that says interrupted by Ctrl-C.
 func TestSIGINTDuringVerifyEndsCleanly(t *testing.T) {
 	t.Parallel()
+	signalDuringVerify(t, os.Interrupt, "interrupted by the operator (Ctrl-C)")
+}
+
+// TestSIGTERMDuringVerifyEndsCleanly: SIGTERM (a service manager, kill)
+// ends the run as cleanly as Ctrl-C, and the transcript says it was
+// terminated, not interrupted by an operator.
+func TestSIGTERMDuringVerifyEndsCleanly(t *testing.T) {
+	t.Parallel()
+	signalDuringVerify(t, syscall.SIGTERM, "terminated (SIGTERM)")
+}
+
+// signalDuringVerify sends sig to an unattended run while its verify
+// polls; the run must end with exit 130, run_finished interrupted with
+// the message want, and nothing terminated.
+func signalDuringVerify(t *testing.T, sig os.Signal, want string) {
+	t.Helper()
 	ctx := context.Background()
-	db := pgtest.CreateDatabase(t, "sigint")
+	db := pgtest.CreateDatabase(t, "signal")
 	dsn := pgtest.DSNFor(db)
 	stubborn, err := incident.StubbornQuery(ctx, dsn, "etl", time.Minute)
 	if err != nil {
@@ -96,19 +112,9 @@ func TestSIGINTDuringVerifyEndsCleanly(t *testing.T) {
 	path := filepath.Join(dir, "run.jsonl")
 	cmd := startRun(t, dir, "run", "cancel-long-queries", "--yes", "-d", dsn,
 		"--set", "min_runtime=0s", "--set", "database="+db, "--transcript", path)
-	// The cancel is ignored, so the verify polls for 5s: interrupt it.
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		data, _ := os.ReadFile(path)
-		if strings.Contains(string(data), `"type":"action"`) {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the run never reached its cancel")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	if err := cmd.Process.Signal(os.Interrupt); err != nil {
+	// The cancel is ignored, so the verify polls for 5s: signal it then.
+	awaitInTranscript(t, path, `"type":"action"`, "the run never reached its cancel")
+	if err := cmd.Process.Signal(sig); err != nil {
 		t.Fatal(err)
 	}
 	err = cmd.Wait()
@@ -120,13 +126,30 @@ func TestSIGINTDuringVerifyEndsCleanly(t *testing.T) {
 		t.Fatal(err)
 	}
 	last := res.Events[len(res.Events)-1]
-	if last.Type != transcript.RunFinished || last.Outcome != "interrupted" {
-		t.Errorf("last event %s/%s, want run_finished/interrupted", last.Type, last.Outcome)
+	if last.Type != transcript.RunFinished || last.Outcome != "interrupted" || last.Message != want {
+		t.Errorf("last event %s/%s %q, want run_finished/interrupted %q", last.Type, last.Outcome, last.Message, want)
 	}
 	for _, ev := range res.Events {
 		if ev.Type == transcript.Action && ev.Function == "pg_terminate_backend" {
 			t.Error("the interrupted run went on to terminate")
 		}
+	}
+}
+
+// awaitInTranscript polls the transcript at path until it contains text,
+// for at most 20 seconds.
+func awaitInTranscript(t *testing.T, path, text, failure string) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		data, _ := os.ReadFile(path)
+		if strings.Contains(string(data), text) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal(failure)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
 

@@ -845,6 +845,9 @@ func TestInteractiveSIGTERMAtPrompt(t *testing.T) {
 	evs := r.events()
 	checkNoActions(t, evs)
 	checkFinished(t, evs, "interrupted", 130)
+	if msg := evs[len(evs)-1].Message; msg != "terminated (SIGTERM)" {
+		t.Errorf("run_finished says %q, want %q", msg, "terminated (SIGTERM)")
+	}
 	for _, s := range inc.long {
 		checkRunning(t, s)
 	}

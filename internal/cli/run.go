@@ -45,15 +45,23 @@ Flags (before or after PLAYBOOK):
                           ~/.local/state/pgrunbook/transcripts)
       --redact-queries    write "<redacted>" instead of query text in the transcript
       --statement-timeout DURATION
-                          bound on each of pgrunbook's own statements (default 10s)
+                          bound on each of pgrunbook's own statements (default 10s);
+                          an answer still missing 2s later counts as a lost
+                          connection (a dead network), and pgrunbook reconnects
       --stale-after DURATION
                           an answer given later than this after a table was
                           shown re-reads the sessions first and, if the chosen
                           ones changed, asks again (default 60s)
+      --pooler DSN        a PgBouncer admin console (database pgbouncer, an
+                          admin_users or stats_users role): every pooled backend
+                          is shown with the pooler's client linked to it now
+
+pgrunbook itself connects directly or through a session pooler; through a
+transaction or statement pooler it refuses (exit 2): give -d a direct DSN.
 
 Without a terminal, give --yes or --dry-run.
 Exit codes: 0 done and verified; 1 something failed; 2 bad usage or invalid
-playbook; 3 aborted by the operator; 130 interrupted.
+playbook; 3 aborted by the operator; 130 interrupted (Ctrl-C or SIGTERM).
 `
 
 type runFlags struct {
@@ -64,6 +72,7 @@ type runFlags struct {
 	maxTargets       int
 	statementTimeout time.Duration
 	staleAfter       time.Duration
+	pooler           string
 }
 
 func addDSNFlag(fs *flag.FlagSet, dsn *string) {
@@ -85,6 +94,7 @@ func runCommand(ctx context.Context, args []string, stdio IO) error {
 	fs.BoolVar(&f.redact, "redact-queries", false, "")
 	fs.DurationVar(&f.statementTimeout, "statement-timeout", pg.DefaultStatementTimeout, "")
 	fs.DurationVar(&f.staleAfter, "stale-after", engine.DefaultStaleAfter, "")
+	fs.StringVar(&f.pooler, "pooler", "", "")
 	pos, err := parseInterleaved(fs, args, runUsage, stdio.Out)
 	if err != nil {
 		return err
@@ -128,7 +138,7 @@ func runCommand(ctx context.Context, args []string, stdio IO) error {
 		pb: pb, vals: vals, protect: protect, mode: mode,
 		dsn: f.dsn, statementTimeout: f.statementTimeout,
 		transcriptPath: path, redact: f.redact, maxTargets: f.maxTargets,
-		staleAfter: f.staleAfter,
+		staleAfter: f.staleAfter, poolerDSN: f.pooler,
 	}.execute(ctx, stdio)
 	if err != nil {
 		return err
@@ -168,6 +178,8 @@ type playbookRun struct {
 	maxTargets       int
 	// staleAfter is engine.Options.StaleAfter; zero means the default.
 	staleAfter time.Duration
+	// poolerDSN is --pooler, a PgBouncer admin console; "" for none.
+	poolerDSN string
 }
 
 // execute runs the playbook: the transcript exists before pgrunbook
@@ -184,10 +196,15 @@ func (r playbookRun) execute(ctx context.Context, stdio IO) (engine.Result, *tra
 	}
 	tw.RedactQueries = r.redact
 
-	client, err := pg.Connect(ctx, pg.Options{DSN: r.dsn, StatementTimeout: r.statementTimeout})
+	client, err := pg.Connect(ctx, pg.Options{DSN: r.dsn, StatementTimeout: r.statementTimeout, PoolerDSN: r.poolerDSN})
 	if err != nil {
 		tw.Close()
 		os.Remove(path)
+		var refused *pg.PoolingRefusedError
+		if errors.As(err, &refused) {
+			// The DSN points at the wrong place: a usage error.
+			return engine.Result{}, nil, usageErrorf("%v", err)
+		}
 		return engine.Result{}, nil, failf("%v", err)
 	}
 	defer client.Close(ctx)
@@ -203,9 +220,10 @@ func (r playbookRun) execute(ctx context.Context, stdio IO) (engine.Result, *tra
 		Transcript: tw,
 		Show:       rd.Event,
 		Server: transcript.Server{
-			Host: info.Host, Port: info.Port, User: info.User, Database: info.Database, Version: info.Version,
+			Host: info.Host, Port: info.Port, User: info.User, Database: info.Database, Version: info.Version, VersionNum: info.VersionNum,
 			BackendPID: info.PID, Superuser: info.Privileges.Superuser,
 			SignalBackend: info.Privileges.SignalBackend, ReadAllStats: info.Privileges.ReadAllStats,
+			Settings: info.Settings, Pooler: transcriptPooler(info.Pooler), PoolerConsole: transcriptConsole(info.Console),
 		},
 		Protect:    r.protect,
 		MaxTargets: r.maxTargets,
@@ -283,4 +301,20 @@ func terminalWidth(f *os.File) int {
 		}
 	}
 	return 120
+}
+
+// transcriptPooler records the pooler pgrunbook's session goes through.
+func transcriptPooler(p *pg.PoolerInfo) *transcript.Pooler {
+	if p == nil {
+		return nil
+	}
+	return &transcript.Pooler{Addr: p.Addr, Name: p.Name, PoolMode: p.PoolMode, ProtocolPID: p.ProtocolPID, Evidence: p.Evidence}
+}
+
+// transcriptConsole records the --pooler console.
+func transcriptConsole(c *pg.ConsoleInfo) *transcript.PoolerConsole {
+	if c == nil {
+		return nil
+	}
+	return &transcript.PoolerConsole{Addr: c.Addr, Version: c.Version}
 }

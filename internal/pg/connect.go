@@ -35,6 +35,10 @@ type Options struct {
 	// LockTimeout bounds any lock wait of pgrunbook's statements.
 	// Default is DefaultLockTimeout.
 	LockTimeout time.Duration
+	// PoolerDSN, when set, is a PgBouncer admin console (database
+	// pgbouncer): every snapshot maps each pooled backend to the client
+	// the pooler has linked to it now.
+	PoolerDSN string
 }
 
 // Client is pgrunbook's connection to one server.
@@ -43,6 +47,15 @@ type Client struct {
 	cfg  *pgx.ConnConfig
 	info ServerInfo
 	sql  snapshotSQL
+	// target names the server in errors; want are the session settings
+	// applied after each connect (settings.go).
+	target string
+	want   []setting
+	// console is the --pooler admin console, nil without one
+	// (pooler_console.go).
+	console *Console
+	// link bounds statements and sets the socket options (link.go).
+	link *link
 }
 
 // ServerInfo describes the server and the role pgrunbook is connected as.
@@ -53,9 +66,18 @@ type ServerInfo struct {
 	Database   string `json:"database"`
 	Version    string `json:"server_version"`
 	VersionNum int    `json:"server_version_num"`
-	// PID is pgrunbook's own backend, never a target.
+	// PID is pgrunbook's own backend, never a target: pg_backend_pid(),
+	// which differs from the pid a pooler hands out in its place.
 	PID        int        `json:"backend_pid"`
 	Privileges Privileges `json:"privileges"`
+	// Settings are pgrunbook's session settings as read back from the
+	// server after they were applied.
+	Settings map[string]string `json:"session_settings"`
+	// Pooler is the connection pooler between pgrunbook and the server
+	// (only session pooling is accepted), nil for a direct connection.
+	Pooler *PoolerInfo `json:"pooler,omitempty"`
+	// Console is the --pooler admin console, nil without one.
+	Console *ConsoleInfo `json:"pooler_console,omitempty"`
 }
 
 // Privileges are the role attributes that decide what pgrunbook may see
@@ -83,8 +105,10 @@ func (e *ConnectError) Error() string {
 
 func (e *ConnectError) Unwrap() error { return e.Err }
 
-// Connect opens the run's connection and reads the server's version and
-// the role's privileges.
+// Connect opens the run's connection, applies and verifies pgrunbook's
+// session settings, reads the server's version and the role's privileges,
+// and finds out whether a pooler sits in between: through a transaction
+// or statement pooler it refuses (*PoolingRefusedError).
 func Connect(ctx context.Context, opts Options) (*Client, error) {
 	cfg, err := pgx.ParseConfig(opts.DSN)
 	if err != nil {
@@ -95,38 +119,65 @@ func Connect(ctx context.Context, opts Options) (*Client, error) {
 	}
 	st := orDefault(opts.StatementTimeout, DefaultStatementTimeout)
 	lt := orDefault(opts.LockTimeout, DefaultLockTimeout)
+	lk := newLink(cfg, st)
+	want := sessionSettings(st, lt)
+	// Only application_name travels in the startup packet: every pooler
+	// accepts it (PgBouncer tracks it per client), while PgBouncer
+	// refuses startup parameters it does not know. The rest is set right
+	// after connecting, where no pooler can refuse it, and read back.
+	for _, s := range want {
+		delete(cfg.RuntimeParams, s.name)
+	}
 	cfg.RuntimeParams["application_name"] = ApplicationName
-	cfg.RuntimeParams["statement_timeout"] = millisecondsUp(st)
-	cfg.RuntimeParams["lock_timeout"] = millisecondsUp(lt)
-	cfg.RuntimeParams["default_transaction_read_only"] = "on"
-	cfg.RuntimeParams["idle_in_transaction_session_timeout"] = "60000"
 	target := fmt.Sprintf("%s:%d/%s", cfg.Host, cfg.Port, cfg.Database)
 	if strings.HasPrefix(cfg.Host, "/") {
 		target = fmt.Sprintf("socket %s (port %d)/%s", cfg.Host, cfg.Port, cfg.Database)
 	}
 
-	conn, err := pgx.ConnectConfig(ctx, cfg)
-	if err != nil {
-		return nil, &ConnectError{Target: target, Reason: explainConnectError(err, cfg), Err: err}
+	c := &Client{cfg: cfg, target: target, want: want, link: lk}
+	if opts.PoolerDSN != "" {
+		// First, so that a pooler on the way can be told by its console.
+		console, err := OpenConsole(ctx, opts.PoolerDSN, st)
+		if err != nil {
+			return nil, err
+		}
+		c.console = console
+		ci := console.Info()
+		c.info.Console = &ci
 	}
-	c := &Client{conn: conn, cfg: cfg}
-	c.info = ServerInfo{Host: cfg.Host, Port: int(cfg.Port), PID: int(conn.PgConn().PID())}
-	err = conn.QueryRow(ctx, infoSQL).Scan(&c.info.User, &c.info.Database, &c.info.Version, &c.info.VersionNum,
-		&c.info.Privileges.Superuser, &c.info.Privileges.SignalBackend, &c.info.Privileges.ReadAllStats)
-	if err != nil {
-		conn.Close(context.WithoutCancel(ctx))
-		return nil, &ConnectError{Target: target, Reason: "connected, but could not read the server's version and the role's privileges: " + oneLine(err), Err: err}
+	if err := c.open(ctx); err != nil {
+		if c.console != nil {
+			c.console.Close(ctx)
+		}
+		return nil, err
 	}
-	c.sql = buildSnapshotSQL(c.info.VersionNum)
 	return c, nil
 }
 
-const infoSQL = `SELECT current_user, current_database(), current_setting('server_version'),
-       current_setting('server_version_num')::int,
-       r.rolsuper,
-       pg_has_role('pg_signal_backend', 'USAGE'),
-       pg_has_role('pg_read_all_stats', 'USAGE')
-FROM pg_roles r WHERE r.rolname = current_user`
+// open makes a new connection from c.cfg and sets it up (settings.go);
+// it replaces c's connection only when all of that succeeded.
+func (c *Client) open(ctx context.Context) error {
+	conn, err := pgx.ConnectConfig(ctx, c.cfg)
+	if err != nil {
+		return &ConnectError{Target: c.target, Reason: explainConnectError(err, c.cfg), Err: err}
+	}
+	// Setting up is a few statements and, through a pooler, probes of
+	// at most probeTimeout each: bounded like statements, so that a link
+	// that dies right after connecting does not hang the run.
+	setupCtx, cancel := context.WithTimeout(ctx, c.link.statementBound()+2*probeTimeout)
+	defer cancel()
+	info, err := c.setUp(setupCtx, conn)
+	if err != nil {
+		closeCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+		defer cancel()
+		_ = conn.Close(closeCtx)
+		return err
+	}
+	info.Console = c.info.Console
+	c.conn, c.info = conn, info
+	c.sql = buildSnapshotSQL(info.VersionNum)
+	return nil
+}
 
 // Info describes the server and the connected role.
 func (c *Client) Info() ServerInfo { return c.info }
@@ -137,6 +188,9 @@ func (c *Client) Close(ctx context.Context) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
 	defer cancel()
 	_ = c.conn.Close(ctx)
+	if c.console != nil {
+		c.console.Close(ctx)
+	}
 }
 
 // millisecondsUp renders a positive duration as whole milliseconds,
@@ -168,6 +222,10 @@ func explainConnectError(err error, cfg *pgx.ConnConfig) string {
 			return "too many connections: the server has no free connection slot (superusers have reserved slots)"
 		case "57P03":
 			return "the server is starting up or shutting down"
+		case "08P01":
+			// PgBouncer answers a startup parameter it does not know so.
+			return fmt.Sprintf("the server, or a pooler in between, refused the connection's startup: %s "+
+				"(a pooler such as PgBouncer refuses startup parameters it does not track: drop them from the DSN, or list them in its ignore_startup_parameters)", pgErr.Message)
 		}
 		return fmt.Sprintf("%s (SQLSTATE %s)", pgErr.Message, pgErr.Code)
 	}

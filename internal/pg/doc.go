@@ -6,6 +6,15 @@
 // snapshot and each verify poll is its own transaction and sees fresh
 // activity data (pg_stat_activity is cached per transaction). The session
 // is marked application_name=pgrunbook, read-only by default, and bounded
-// by statement_timeout and lock_timeout. Nothing from a playbook or a
-// parameter is ever part of SQL text: targets travel as array parameters.
+// by statement_timeout and lock_timeout; only application_name is a
+// startup parameter, the rest is set after connecting and read back
+// (settings.go), so any pooler accepts the connection. A pooler in between
+// is detected, and anything but session pooling refused (pooler.go); a
+// PgBouncer admin console maps pooled backends to their clients
+// (pooler_console.go, pooler_mark.go). Statements are bounded on the
+// client side too, by statement_timeout plus StatementGrace, so that a
+// dead network ends a statement as a lost connection instead of hanging
+// (link.go). Each statement costs one round trip, its first use included
+// (query.go). Nothing from a playbook or a parameter is ever part of SQL
+// text: targets travel as array parameters.
 package pg

@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"time"
-
-	"github.com/jackc/pgx/v5"
 )
 
 // ConnectionLostError is returned when a statement failed because the
@@ -39,17 +37,22 @@ func (c *Client) lost(err error) error {
 }
 
 // Reconnect replaces a lost connection with a new one made from the same
-// configuration. The new backend has a new pid, which Info reports.
+// configuration and set up the same way: settings applied and verified,
+// a pooler in between told again. The new backend has a new pid
+// (pg_backend_pid()), which Info reports.
 func (c *Client) Reconnect(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(ctx, c.cfg.ConnectTimeout+time.Second)
+	// The connect itself, the settings' set-up and read-back, and the
+	// probes that tell a pooler: bounded together.
+	ctx, cancel := context.WithTimeout(ctx, c.cfg.ConnectTimeout+2*probeTimeout+time.Second)
 	defer cancel()
-	conn, err := pgx.ConnectConfig(ctx, c.cfg)
-	if err != nil {
-		return fmt.Errorf("reconnecting: %s", explainConnectError(err, c.cfg))
-	}
 	old := c.conn
-	c.conn = conn
-	c.info.PID = int(conn.PgConn().PID())
+	if err := c.open(ctx); err != nil {
+		var ce *ConnectError
+		if errors.As(err, &ce) {
+			return fmt.Errorf("reconnecting: %s", ce.Reason)
+		}
+		return fmt.Errorf("reconnecting: %w", err)
+	}
 	closeCtx, stop := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
 	defer stop()
 	_ = old.Close(closeCtx)

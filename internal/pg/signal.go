@@ -138,7 +138,7 @@ func (c *Client) signalBatch(ctx context.Context, query string, targets []activi
 			xactStarts[i] = &t.XactStart
 		}
 	}
-	rows, err := c.conn.Query(ctx, query, pids, starts, queryStarts, backendTypes, xactStarts)
+	rows, err := c.query(ctx, query, pids, starts, queryStarts, backendTypes, xactStarts)
 	if err != nil {
 		return nil, err
 	}

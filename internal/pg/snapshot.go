@@ -41,7 +41,7 @@ ORDER BY a.pid`, leader, queryID))
 // trip), in its own transaction so the data is fresh, and derives runtimes
 // and lock blocking.
 func (c *Client) Snapshot(ctx context.Context) (*activity.Snapshot, error) {
-	rows, err := c.conn.Query(ctx, string(c.sql))
+	rows, err := c.query(ctx, string(c.sql))
 	if err != nil {
 		return nil, c.lost(fmt.Errorf("reading pg_stat_activity: %w", err))
 	}
@@ -85,6 +85,7 @@ func (c *Client) Snapshot(ctx context.Context) (*activity.Snapshot, error) {
 		return nil, c.lost(fmt.Errorf("reading pg_stat_activity: %w", err))
 	}
 	snap.Taken = taken.UTC()
+	c.markPooled(ctx, snap) // pooler_mark.go
 	snap.Derive()
 	return snap, nil
 }

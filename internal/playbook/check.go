@@ -175,6 +175,7 @@ func (c *checker) compile(e *Expr, kind scopeKind, wantBool bool) {
 	prog, msg, line, col := compile(e.Source, c.env.env(kind), wantBool)
 	if prog != nil {
 		e.Program = prog
+		c.noteRequirements(e)
 		return
 	}
 	p := exprPos(e, line, col, c.lines)

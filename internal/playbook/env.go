@@ -3,6 +3,7 @@ package playbook
 import (
 	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 
 	"github.com/expr-lang/expr"
@@ -69,6 +70,9 @@ func (a ActionSets) Part(name string) ([]activity.Session, bool) {
 const (
 	nameParams = "params"
 	nameRows   = "rows"
+	// nameServer is the server the latest snapshot was read from
+	// (activity.Server).
+	nameServer = "server"
 )
 
 // rowFieldNames lists the row fields in catalog order, from the expr tags
@@ -77,7 +81,7 @@ var rowFieldNames = func() []string {
 	t := reflect.TypeOf(activity.Session{})
 	names := make([]string, 0, t.NumField())
 	for i := 0; i < t.NumField(); i++ {
-		if tag := t.Field(i).Tag.Get("expr"); tag != "" {
+		if tag := t.Field(i).Tag.Get("expr"); tag != "" && tag != "-" {
 			names = append(names, tag)
 		}
 	}
@@ -119,6 +123,31 @@ func putRow(m map[string]any, r *activity.Session) {
 	m["blocking"] = r.Blocking
 	m["is_root_blocker"] = r.IsRootBlocker
 	m["is_self"] = r.IsSelf
+	m["command"] = r.Command
+	m["is_ddl"] = r.IsDDL
+	m["xact_aborted"] = r.XactAborted
+	m["is_wraparound_vacuum"] = r.IsWraparoundVacuum
+	m["xmin_age"] = r.XminAge
+	m["xid_age"] = r.XidAge
+	m["wait_lock_type"] = r.WaitLockType
+	m["wait_lock_mode"] = r.WaitLockMode
+	m["wait_relation"] = r.WaitRelation
+	m["lock_wait_runtime"] = r.LockWaitRuntime
+	m["hard_blocked_by"] = r.HardBlockedBy
+	m["soft_blocked_by"] = r.SoftBlockedBy
+	m["held_lock_mode"] = r.HeldLockMode
+	m["blocking_total"] = r.BlockingTotal
+	m["host_stats"] = r.HostStats
+	m["cpu_percent"] = r.CPUPercent
+	m["memory_bytes"] = r.MemoryBytes
+	m["io_read_rate"] = r.IOReadRate
+	m["io_write_rate"] = r.IOWriteRate
+	m["via_pooler"] = r.ViaPooler
+	m["pooler_reason"] = r.PoolerReason
+	m["pool_mode"] = r.PoolMode
+	m["pooler_client_addr"] = r.PoolerClientAddr
+	m["pooler_client_port"] = r.PoolerClientPort
+	m["pooler_client_app"] = r.PoolerClientApp
 }
 
 // scopeKind says which names an expression may use.
@@ -143,13 +172,13 @@ type compileEnv struct {
 }
 
 func (c *compileEnv) env(kind scopeKind) map[string]any {
-	m := map[string]any{nameParams: c.params}
+	m := map[string]any{nameParams: c.params, nameServer: activity.Server{}}
 	for k, v := range c.sets {
 		m[k] = v
 	}
 	switch kind {
 	case scopeRow:
-		putRow(m, &activity.Session{BlockedBy: []int{}, RootBlockers: []int{}})
+		putRow(m, &activity.Session{BlockedBy: []int{}, RootBlockers: []int{}, HardBlockedBy: []int{}, SoftBlockedBy: []int{}})
 	case scopeRows:
 		m[nameRows] = []activity.Session{}
 	}
@@ -161,7 +190,7 @@ func (c *compileEnv) env(kind scopeKind) map[string]any {
 // exprPos gives the position of the problem within src (1-based line,
 // 0-based column) when the compiler knows it.
 func compile(src string, env map[string]any, wantBool bool) (prog *vm.Program, msg string, line, col int) {
-	opts := []expr.Option{expr.Env(env)}
+	opts := append([]expr.Option{expr.Env(env)}, functionOptions...)
 	if wantBool {
 		opts = append(opts, expr.AsBool())
 	}
@@ -193,7 +222,7 @@ func friendlyExprMessage(msg string) string {
 		}
 	}
 	if name, ok := strings.CutPrefix(msg, "unknown name "); ok {
-		if hint := suggest(name, append(RowFields(), nameParams, nameRows)); hint != "" {
+		if hint := suggest(name, append(RowFields(), nameParams, nameRows, nameServer)); hint != "" {
 			return msg + hint
 		}
 		return msg + ": not a row field, params, or the id of an earlier step"
@@ -212,7 +241,7 @@ func friendlyExprMessage(msg string) string {
 // isReservedName reports whether a step id would shadow a name that
 // expressions already use.
 func isReservedName(id string) bool {
-	if id == nameParams || id == nameRows {
+	if id == nameParams || id == nameRows || id == nameServer || slices.Contains(functionNames, id) {
 		return true
 	}
 	for _, f := range rowFieldNames {
@@ -234,7 +263,7 @@ type Scope struct {
 // produces sessions starts out with empty ones, so a step that is skipped
 // reads as "nothing" to the steps after it.
 func (p *Playbook) NewScope(vals Values) *Scope {
-	s := &Scope{vars: map[string]any{nameParams: p.ParamsValue(vals)}}
+	s := &Scope{vars: map[string]any{nameParams: p.ParamsValue(vals), nameServer: activity.Server{}}}
 	for _, st := range p.Steps {
 		switch st.produces() {
 		case producesSet:
@@ -247,6 +276,10 @@ func (p *Playbook) NewScope(vals Values) *Scope {
 	}
 	return s
 }
+
+// SetServer makes srv what expressions see as server: the engine calls it
+// with each snapshot's server facts.
+func (s *Scope) SetServer(srv activity.Server) { s.vars[nameServer] = srv }
 
 // Put records a step's result under its id: a []activity.Session,
 // VerifySets or ActionSets.

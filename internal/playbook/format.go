@@ -177,7 +177,8 @@ func enumText(values []string) string { return strings.Join(values, " or ") }
 // expressions already use them: the row fields, params, rows and
 // expr-lang's built-in functions. Sorted.
 func ReservedNames() []string {
-	names := append(RowFields(), nameParams, nameRows)
+	names := append(RowFields(), nameParams, nameRows, nameServer)
+	names = append(names, functionNames...)
 	for name := range builtin.Index {
 		names = append(names, name)
 	}

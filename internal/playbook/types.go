@@ -35,6 +35,8 @@ type Playbook struct {
 	Steps   []*Step
 
 	paramsType reflect.Type
+	// requires are the version-gated facts the expressions use.
+	requires []Requirement
 }
 
 // Param returns the parameter with the given name, or nil.

@@ -84,6 +84,8 @@ type caseSpec struct {
 	Transcript string                `yaml:"transcript"`
 	Now        string                `yaml:"now"`
 	Sessions   []fixture.SessionSpec `yaml:"sessions"`
+	// Server sets the server facts for sessions: (server.max_connections, ...).
+	Server fixture.ServerSpec `yaml:"server"`
 	// Params are --set values; a list parameter may be a YAML list.
 	Params     map[string]paramValue `yaml:"params"`
 	Protect    []string              `yaml:"protect"`
@@ -354,7 +356,7 @@ func (s *Suite) caseSource(sp caseSpec, fixtures map[string]*fixture.Fixture) (f
 	var fx *fixture.Fixture
 	switch {
 	case sp.Sessions != nil:
-		f := fixture.File{Now: sp.Now, Sessions: sp.Sessions}
+		f := fixture.File{Now: sp.Now, Sessions: sp.Sessions, Server: sp.Server}
 		var err error
 		if fx, err = f.Build("sessions"); err != nil {
 			return nil, server, err
@@ -387,6 +389,7 @@ func (s *Suite) caseSource(sp caseSpec, fixtures map[string]*fixture.Fixture) (f
 			}
 		}
 	}
+	server.VersionNum = fx.Server.VersionNum
 	return fx.NewSource, server, nil
 }
 

@@ -3,8 +3,10 @@ package render
 import (
 	"fmt"
 	"io"
+	"net"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/pgrunbook/pgrunbook/internal/activity"
@@ -96,6 +98,7 @@ func (r *Renderer) runStarted(ev transcript.Event) {
 	if s := ev.Server; s != nil {
 		fmt.Fprintf(w, "  server:     PostgreSQL %s at %s, database %s, as %s (our pid %d)\n", s.Version, hostPort(s), s.Database, s.User, s.BackendPID)
 		fmt.Fprintf(w, "  privileges: %s\n", privilegeSummary(s))
+		connectionLines(w, s) // pooler.go
 	}
 	if len(ev.Params) > 0 {
 		keys := make([]string, 0, len(ev.Params))
@@ -184,6 +187,9 @@ func (r *Renderer) selected(ev transcript.Event) {
 	default:
 		fmt.Fprintf(w, "    %s: %d sessions\n", ev.Set, len(ev.Rows))
 	}
+	if ev.ServerFacts != nil {
+		fmt.Fprintf(w, "    on %s\n", ServerLine(*ev.ServerFacts))
+	}
 	if len(ev.Rows) > 0 {
 		SessionTable(w, ev.Rows, nil, r.width(), "    ")
 	}
@@ -268,4 +274,27 @@ func writeIndented(w io.Writer, text, indent string) {
 	for _, line := range strings.Split(strings.TrimRight(text, "\n"), "\n") {
 		fmt.Fprintln(w, strings.TrimRight(indent+line, " "))
 	}
+}
+
+// ServerLine names the server a confirmation acts on: where it is, whether
+// it is a primary, its cluster name and how full its connection slots are.
+func ServerLine(s activity.Server) string {
+	var b strings.Builder
+	switch {
+	case s.Host == "":
+		b.WriteString("the server")
+	case strings.HasPrefix(s.Host, "/"):
+		fmt.Fprintf(&b, "socket %s port %d", s.Host, s.Port)
+	default:
+		b.WriteString(net.JoinHostPort(s.Host, strconv.Itoa(s.Port)))
+	}
+	fmt.Fprintf(&b, " (%s", s.Role())
+	if s.ClusterName != "" {
+		fmt.Fprintf(&b, ", cluster %s", s.ClusterName)
+	}
+	if s.MaxConnections > 0 {
+		fmt.Fprintf(&b, ", %d of %d connections in use", s.ConnectionsUsed, s.MaxConnections)
+	}
+	b.WriteString(")")
+	return b.String()
 }

@@ -143,5 +143,8 @@ func SessionTable(w io.Writer, rows []activity.Session, notes []string, width in
 		if notes != nil && notes[i] != "" {
 			fmt.Fprintf(w, "%s  └ %s\n", indent, notes[i])
 		}
+		if note := PoolerNote(&rows[i]); note != "" {
+			fmt.Fprintf(w, "%s  └ %s\n", indent, note)
+		}
 	}
 }

@@ -63,10 +63,12 @@ type Event struct {
 	Text string `json:"text,omitempty"`
 
 	// snapshot: every row read; selected: the target set
-	Taken    *time.Time         `json:"taken,omitempty"`
-	Rows     []activity.Session `json:"rows,omitempty"`
-	Excluded []Excluded         `json:"excluded,omitempty"`
-	Set      string             `json:"set,omitempty"`
+	Taken *time.Time         `json:"taken,omitempty"`
+	Rows  []activity.Session `json:"rows,omitempty"`
+	// ServerFacts holds the server facts of a snapshot event.
+	ServerFacts *activity.Server `json:"server_facts,omitempty"`
+	Excluded    []Excluded       `json:"excluded,omitempty"`
+	Set         string           `json:"set,omitempty"`
 
 	// prompt
 	Question string   `json:"question,omitempty"`
@@ -105,12 +107,40 @@ type Server struct {
 	User       string `json:"user"`
 	Database   string `json:"database"`
 	Version    string `json:"server_version"`
+	VersionNum int    `json:"server_version_num,omitempty"`
 	BackendPID int    `json:"backend_pid"`
 	Superuser  bool   `json:"superuser"`
 	// SignalBackend and ReadAllStats are memberships in the predefined
 	// roles pg_signal_backend and pg_read_all_stats.
 	SignalBackend bool `json:"pg_signal_backend"`
 	ReadAllStats  bool `json:"pg_read_all_stats"`
+	// Settings are pgrunbook's session settings as read back from the
+	// server after they were applied.
+	Settings map[string]string `json:"session_settings,omitempty"`
+	// Pooler is the connection pooler pgrunbook's own session goes
+	// through (session pooling only); absent for a direct connection.
+	Pooler *Pooler `json:"pooler,omitempty"`
+	// PoolerConsole is the --pooler admin console that maps pooled
+	// backends to their clients; absent without --pooler.
+	PoolerConsole *PoolerConsole `json:"pooler_console,omitempty"`
+}
+
+// Pooler describes a connection pooler between pgrunbook and the server.
+type Pooler struct {
+	Addr string `json:"address"`
+	// Name is what the pooler says it is ("PgBouncer 1.18.0"), if known.
+	Name     string `json:"name,omitempty"`
+	PoolMode string `json:"pool_mode"`
+	// ProtocolPID is the pid the pooler handed out in place of the
+	// server's (BackendPID above is the server's).
+	ProtocolPID int    `json:"protocol_pid"`
+	Evidence    string `json:"evidence,omitempty"`
+}
+
+// PoolerConsole describes the --pooler admin console.
+type PoolerConsole struct {
+	Addr    string `json:"address"`
+	Version string `json:"version"`
 }
 
 // Excluded is a session of a set that is shown but will not be targeted,

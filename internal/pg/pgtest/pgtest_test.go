@@ -2,7 +2,9 @@ package pgtest
 
 import (
 	"context"
+	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 
@@ -90,5 +92,66 @@ func TestWithDatabase(t *testing.T) {
 	}
 	if got := withDatabase("host=h", "my db"); got != "host=h dbname='my db'" {
 		t.Errorf("quoting: %q", got)
+	}
+}
+
+func TestStartPgBouncer(t *testing.T) {
+	ctx := context.Background()
+	for _, mode := range []string{SessionPooling, TransactionPooling} {
+		t.Run(mode, func(t *testing.T) {
+			b := StartPgBouncer(t, PgBouncerOptions{PoolMode: mode, DefaultPoolSize: 2})
+			dir := b.Dir
+			conn, err := pgx.Connect(ctx, b.DSN("postgres"))
+			if err != nil {
+				t.Fatalf("connect through pgbouncer: %v\n%s", err, b.Log())
+			}
+			defer conn.Close(ctx)
+			var one int
+			if err := conn.QueryRow(ctx, "SELECT 1", pgx.QueryExecModeSimpleProtocol).Scan(&one); err != nil || one != 1 {
+				t.Fatalf("SELECT 1 through pgbouncer = %d, %v", one, err)
+			}
+			// The protocol's pid is PgBouncer's, not the server's.
+			var serverPID uint32
+			if err := conn.QueryRow(ctx, "SELECT pg_backend_pid()", pgx.QueryExecModeSimpleProtocol).Scan(&serverPID); err != nil {
+				t.Fatal(err)
+			}
+			if serverPID == conn.PgConn().PID() {
+				t.Errorf("BackendKeyData pid %d equals pg_backend_pid(): not through the pooler?", serverPID)
+			}
+			admin, err := pgx.Connect(ctx, b.AdminDSN())
+			if err != nil {
+				t.Fatalf("admin console: %v", err)
+			}
+			defer admin.Close(ctx)
+			rows, err := admin.Query(ctx, "SHOW POOLS", pgx.QueryExecModeSimpleProtocol)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var modes []string
+			for rows.Next() {
+				m := rows.FieldDescriptions()
+				vals, _ := rows.Values()
+				for i, f := range m {
+					if f.Name == "pool_mode" {
+						modes = append(modes, fmt.Sprint(vals[i]))
+					}
+				}
+			}
+			rows.Close()
+			if !slices.Contains(modes, mode) {
+				t.Errorf("SHOW POOLS pool_mode %v, want %s", modes, mode)
+			}
+			conn.Close(ctx)
+			admin.Close(ctx)
+			if err := b.Stop(); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := os.Stat(dir); !os.IsNotExist(err) {
+				t.Errorf("pgbouncer directory %s left behind: %v", dir, err)
+			}
+			if _, err := pgx.Connect(ctx, b.DSN("postgres")); err == nil {
+				t.Error("pgbouncer still accepts connections after Stop")
+			}
+		})
 	}
 }

@@ -1,0 +1,78 @@
+package cli_test
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pgrunbook/pgrunbook/internal/pg/incident"
+	"github.com/pgrunbook/pgrunbook/internal/pg/pgtest"
+	"github.com/pgrunbook/pgrunbook/internal/transcript"
+)
+
+// TestLinkCutDuringVerifyEndsTheRun: the network to the server stops
+// carrying packets while `run cancel-long-queries --yes` verifies its
+// cancel, and nothing closes. The run must end by itself, after its
+// statement bound (--statement-timeout plus the grace) and the reconnect
+// window: exit 1, run_finished connection_lost. A run that hangs is
+// killed at the test's deadline and the test fails.
+func TestLinkCutDuringVerifyEndsTheRun(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := pgtest.CreateDatabase(t, "link_cut")
+	dsn := pgtest.DSNFor(db)
+	stubborn, err := incident.StubbornQuery(ctx, dsn, "etl", time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(stubborn.Close)
+	hole := pgtest.StartBlackHole(t, dsn)
+	dir := t.TempDir()
+	path := filepath.Join(dir, "run.jsonl")
+	cmd := exec.Command(binary, "run", "cancel-long-queries", "--yes", "-d", hole.DSN(t, dsn),
+		"--statement-timeout", "500ms", "--set", "min_runtime=0s", "--set", "database="+db, "--transcript", path)
+	cmd.Dir = dir
+	// Each reconnection attempt through the dead link waits 2s.
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + dir, "PGCONNECT_TIMEOUT=2"}
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+
+	// The cancel is ignored, so the verify polls for 5s: cut the link then.
+	awaitInTranscript(t, path, `"type":"action"`, "the run never reached its cancel")
+	hole.Cut()
+	select {
+	case <-exited:
+	case <-time.After(3 * time.Minute):
+		_ = cmd.Process.Kill()
+		<-exited
+		t.Fatalf("the run was still waiting 3 minutes after the link was cut\n%s", out.String())
+	}
+	if code := cmd.ProcessState.ExitCode(); code != 1 {
+		t.Fatalf("exit %d, want 1\n%s", code, out.String())
+	}
+	res, err := transcript.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	last := res.Events[len(res.Events)-1]
+	if last.Type != transcript.RunFinished || last.Outcome != "connection_lost" || last.ExitCode == nil || *last.ExitCode != 1 {
+		t.Errorf("last event %s/%s, want run_finished/connection_lost with exit 1\n%s", last.Type, last.Outcome, out.String())
+	}
+	var warned bool
+	for _, ev := range res.Events {
+		warned = warned || ev.Type == transcript.Warning && strings.Contains(ev.Text, "no answer from the server within")
+	}
+	if !warned {
+		t.Errorf("no warning says the server did not answer within the statement bound\n%s", out.String())
+	}
+}

@@ -1,0 +1,54 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"sync"
+	"syscall"
+
+	"github.com/pgrunbook/pgrunbook/engine"
+)
+
+// errSIGINT is the cause of a context cancelled by SIGINT: Ctrl-C at the
+// terminal, or kill -INT.
+var errSIGINT = fmt.Errorf("%w (SIGINT)", engine.ErrInterrupted)
+
+// SignalContext returns a context that the first SIGINT or SIGTERM
+// cancels, so that a run can end cleanly and close its transcript. The
+// signal is the context's cause (context.Cause): engine.ErrTerminated for
+// SIGTERM, an error wrapping engine.ErrInterrupted for SIGINT, so that the
+// run's last event says which one ended it. After the first signal the
+// default handling is back: a second one ends the process at once. stop
+// releases the signals and the context.
+func SignalContext(parent context.Context) (ctx context.Context, stop func()) {
+	ctx, cancel := context.WithCancelCause(parent)
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() {
+		select {
+		case s := <-sigs:
+			signal.Stop(sigs)
+			cancel(signalCause(s))
+		case <-done:
+		}
+	}()
+	var once sync.Once
+	return ctx, func() {
+		once.Do(func() {
+			signal.Stop(sigs)
+			close(done)
+			cancel(context.Canceled)
+		})
+	}
+}
+
+// signalCause is the cause a signal cancels the run's context with.
+func signalCause(s os.Signal) error {
+	if s == syscall.SIGTERM {
+		return engine.ErrTerminated
+	}
+	return errSIGINT
+}

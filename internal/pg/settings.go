@@ -1,0 +1,160 @@
+package pg
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// setting is one of pgrunbook's own session settings.
+type setting struct{ name, value string }
+
+// idleInTransactionTimeout ends pgrunbook's own session should it ever
+// sit in an open transaction.
+const idleInTransactionTimeout = "60000"
+
+// sessionSettings are the settings pgrunbook's session runs with, in the
+// order they are applied and reported.
+func sessionSettings(statementTimeout, lockTimeout time.Duration) []setting {
+	return []setting{
+		{"application_name", ApplicationName},
+		{"statement_timeout", millisecondsUp(statementTimeout)},
+		{"lock_timeout", millisecondsUp(lockTimeout)},
+		{"idle_in_transaction_session_timeout", idleInTransactionTimeout},
+		{"default_transaction_read_only", "on"},
+	}
+}
+
+// setupSQL applies the settings (set_config(name, value, false) lasts for
+// the session) and reads the server, the role, pg_backend_pid() and where
+// the server sees pgrunbook connect from, in the same statement, so setting up costs no extra round trip. Placeholders
+// $1..$2n are the names and values; nothing else is ever interpolated.
+func setupSQL(n int) string {
+	var b strings.Builder
+	b.WriteString("SELECT ")
+	for i := range n {
+		fmt.Fprintf(&b, "set_config($%d, $%d, false), ", 2*i+1, 2*i+2)
+	}
+	b.WriteString(`pg_backend_pid(), coalesce(host(inet_client_addr()), ''), coalesce(inet_client_port(), -1),
+       current_user, current_database(), current_setting('server_version'),
+       current_setting('server_version_num')::int,
+       r.rolsuper,
+       pg_has_role('pg_signal_backend', 'USAGE'),
+       pg_has_role('pg_read_all_stats', 'USAGE')
+FROM pg_roles r WHERE r.rolname = current_user`)
+	return b.String()
+}
+
+// readBackSQL reads, in a transaction of its own, the backend and every
+// setting again, and whether that transaction is read-only: what a later
+// statement of pgrunbook's really runs with.
+func readBackSQL(n int) string {
+	var b strings.Builder
+	b.WriteString("SELECT pg_backend_pid(), current_setting('transaction_read_only')")
+	for i := range n {
+		fmt.Fprintf(&b, ", current_setting($%d)", i+1)
+	}
+	return b.String()
+}
+
+// setUp applies pgrunbook's session settings on a new connection, reads
+// the server's version and the role's privileges, reads the settings back
+// in a second transaction and looks for a pooler in between (pooler.go).
+// Both statements use the simple query protocol, which every pooler
+// passes on (no prepared statement is left behind on a server session a
+// pooler may give to someone else). Two round trips in all, or one when
+// the connection is plainly direct (directConnection).
+func (c *Client) setUp(ctx context.Context, conn *pgx.Conn) (ServerInfo, error) {
+	info := ServerInfo{Host: c.cfg.Host, Port: int(c.cfg.Port)}
+	args := make([]any, 0, 2*len(c.want))
+	names := make([]any, len(c.want))
+	for i, s := range c.want {
+		args = append(args, s.name, s.value)
+		names[i] = s.name
+	}
+	applied := make([]string, len(c.want))
+	dest := make([]any, 0, len(c.want)+8)
+	for i := range applied {
+		dest = append(dest, &applied[i])
+	}
+	var own ownBackend
+	dest = append(dest, &own.pid, &own.clientAddr, &own.clientPort, &info.User, &info.Database, &info.Version, &info.VersionNum,
+		&info.Privileges.Superuser, &info.Privileges.SignalBackend, &info.Privileges.ReadAllStats)
+	err := conn.QueryRow(ctx, setupSQL(len(c.want)), append([]any{pgx.QueryExecModeSimpleProtocol}, args...)...).Scan(dest...)
+	if err != nil {
+		return info, &ConnectError{Target: c.target, Err: err,
+			Reason: "connected, but could not set up pgrunbook's session (settings, the server's version, the role's privileges): " + oneLine(err)}
+	}
+
+	readBack := make([]string, len(c.want))
+	var readOnly string
+	var pid2 int
+	if directConnection(conn, own) {
+		// Nothing in between hands the session to someone else, so a
+		// session-level set_config in an autocommit statement holds for
+		// every later transaction: the second round trip is saved (it
+		// matters on a far link).
+		copy(readBack, applied)
+		readOnly, pid2 = applied[slices.IndexFunc(c.want, func(s setting) bool { return s.name == "default_transaction_read_only" })], own.pid
+	} else {
+		dest = append(dest[:0], &pid2, &readOnly)
+		for i := range readBack {
+			dest = append(dest, &readBack[i])
+		}
+		err = conn.QueryRow(ctx, readBackSQL(len(c.want)), append([]any{pgx.QueryExecModeSimpleProtocol}, names...)...).Scan(dest...)
+		if err != nil {
+			return info, &ConnectError{Target: c.target, Err: err,
+				Reason: "connected, but could not read pgrunbook's session settings back: " + oneLine(err)}
+		}
+	}
+	info.PID = own.pid
+
+	pooler, err := c.detectPooler(ctx, conn, own, pid2)
+	if err != nil {
+		return info, err
+	}
+	info.Pooler = pooler
+
+	info.Settings = make(map[string]string, len(c.want))
+	for i, s := range c.want {
+		info.Settings[s.name] = readBack[i]
+	}
+	if wrong := settingsThatDidNotHold(c.want, applied, readBack, readOnly); len(wrong) > 0 {
+		return info, &ConnectError{Target: c.target,
+			Reason: "connected, but pgrunbook's session settings did not hold (" + strings.Join(wrong, "; ") +
+				"): it does not run without its read-only transactions and timeouts; is something between it and the server resetting sessions?"}
+	}
+	return info, nil
+}
+
+// settingsThatDidNotHold compares each setting as set_config reported it
+// with what a later transaction read back, and checks that a new
+// transaction is read-only; it lists every difference in words.
+func settingsThatDidNotHold(want []setting, applied, readBack []string, readOnly string) []string {
+	var wrong []string
+	for i, s := range want {
+		if readBack[i] != applied[i] || applied[i] == "" {
+			wrong = append(wrong, fmt.Sprintf("%s reads %q after it was set to %q", s.name, readBack[i], s.value))
+		}
+	}
+	if readOnly != "on" {
+		wrong = append(wrong, fmt.Sprintf("a new transaction is not read-only (transaction_read_only %q)", readOnly))
+	}
+	return wrong
+}
+
+// directConnection reports whether the backend pid the protocol handed
+// out (BackendKeyData) is the server's pg_backend_pid(): then nothing in
+// between pools sessions. Every pooler pgrunbook knows of that shares
+// server sessions between clients (PgBouncer, Odyssey, PgCat, Supavisor)
+// answers the startup with a key of its own; a plain TCP proxy passes the
+// server's key through and pools nothing. A pooler that multiplexed
+// transactions while passing the server's key on would escape this check;
+// none is known to.
+func directConnection(conn *pgx.Conn, own ownBackend) bool {
+	return int(conn.PgConn().PID()) == own.pid
+}
