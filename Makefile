@@ -2,6 +2,8 @@
 #
 #   make build   build bin/pgrunbook
 #   make test    run every test (starts its own throwaway PostgreSQL)
+#   make test-matrix  the PostgreSQL-facing tests on each major, 13 to 18
+#                (MAJORS="13 18" for some; installs them with .ci/pg-major)
 #   make lint    gofmt and go vet
 #   make demo    stage incidents on a throwaway PostgreSQL and run the playbooks
 #   make bench   Go benchmarks
@@ -13,7 +15,7 @@ PKGS     := ./...
 # Tests share a few throwaway clusters; keep package parallelism modest.
 TESTFLAGS ?= -race -count=1 -timeout 15m
 
-.PHONY: build test lint demo bench golden fuzz clean
+.PHONY: build test test-matrix lint demo bench golden fuzz clean
 
 build:
 	$(GO) build -o $(BIN) ./cmd/pgrunbook
@@ -25,6 +27,10 @@ lint:
 
 test: lint
 	$(GO) test $(TESTFLAGS) $(PKGS)
+
+MAJORS ?= 13 14 15 16 17 18
+test-matrix:
+	GO=$(GO) bash .ci/test-matrix $(MAJORS)
 
 demo:
 	$(GO) run ./internal/demo

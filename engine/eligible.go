@@ -11,6 +11,7 @@ import (
 // eligible splits rows into the sessions that may be targeted and the
 // ones that are shown but never touched, each with its reason. The rules
 // are the product's safety rules: never our own backend, never a session
+// still authenticating (PostgreSQL 18's state "starting"), never a session
 // whose identity is hidden, only client backends unless the step opts in
 // to other backend types by name, never a protected session: one the
 // playbook's or the run's protect rules cover, or a default protection
@@ -29,6 +30,8 @@ func (r *runner) eligible(rows []activity.Session, backendTypes []string) ([]act
 		switch {
 		case s.IsSelf:
 			reason = "pgrunbook's own session"
+		case s.State == stateStarting:
+			reason = "still starting (authenticating): it has no user or database yet, so it is never signalled"
 		case s.Hidden():
 			reason = "identity hidden from this role (needs pg_read_all_stats): it cannot be checked, so it is never signalled"
 		case s.BackendType != activity.ClientBackend && !slices.Contains(backendTypes, s.BackendType):
@@ -88,6 +91,11 @@ func (r *runner) eligible(rows []activity.Session, backendTypes []string) ([]act
 
 // parallelWorker is the backend_type of a parallel query's helper process.
 const parallelWorker = "parallel worker"
+
+// stateStarting is the state of a backend that is still authenticating
+// (PostgreSQL 18 shows such rows; older versions show them only once
+// authenticated). Its user and database are not known yet.
+const stateStarting = "starting"
 
 // leaderOf finds a parallel worker's leader in the latest snapshot.
 func (r *runner) leaderOf(worker *activity.Session) *activity.Session {

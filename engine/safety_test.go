@@ -3,14 +3,13 @@ package engine_test
 import (
 	"context"
 	"fmt"
-	"os"
-	"os/exec"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/pgrunbook/pgrunbook/engine"
 	"github.com/pgrunbook/pgrunbook/internal/activity"
@@ -281,30 +280,28 @@ func TestBackgroundProcessesAreNeverTargets(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	stage := stager(t)
-	c := pgtest.Cluster()
-	if c == nil {
-		t.Fatal("this test starts pg_receivewal against the harness's own cluster (PGRUNBOOK_TEST_DSN is set)")
-	}
 	db := pgtest.CreateDatabase(t, "everything")
 	dsn := pgtest.DSNFor(db)
 	bystander := stage(incident.Idle(ctx, dsn, "bystander"))
 
-	// A walsender: pg_receivewal streaming from the cluster.
-	walDir, err := os.MkdirTemp(c.Dir, "wal-")
+	// A walsender: a replication connection to the test's database, which
+	// the server serves with a walsender process that the filter below
+	// matches twice over (its datname and its backend_type). A Go
+	// connection rather than pg_receivewal, which refuses servers of a
+	// newer major than its own.
+	replCfg, err := pgconn.ParseConfig(dsn)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if os.Geteuid() == 0 {
-		if err := exec.Command("chown", "-R", c.User, walDir).Run(); err != nil {
-			t.Fatal(err)
-		}
-	}
-	rctx, stop := context.WithCancel(ctx)
-	receiver := c.Command(rctx, "pg_receivewal", "-D", walDir, "--no-loop")
-	if err := receiver.Start(); err != nil {
+	replCfg.RuntimeParams["replication"] = "database"
+	repl, err := pgconn.ConnectConfig(ctx, replCfg)
+	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { stop(); _ = receiver.Wait() })
+	t.Cleanup(func() { _ = repl.Close(context.Background()) })
+	if _, err := repl.Exec(ctx, "IDENTIFY_SYSTEM").ReadAll(); err != nil {
+		t.Fatalf("IDENTIFY_SYSTEM on the replication connection: %v", err)
+	}
 	walsender := waitForBackendType(t, "walsender")
 
 	pb, err := playbook.Parse("everything.yaml", []byte(fmt.Sprintf(`name: everything
@@ -347,6 +344,9 @@ steps:
 	}
 	if after["walsender"] != walsender {
 		t.Errorf("the walsender %d is gone", walsender)
+	}
+	if _, err := repl.Exec(ctx, "IDENTIFY_SYSTEM").ReadAll(); err != nil {
+		t.Errorf("the replication connection no longer works: %v", err)
 	}
 }
 

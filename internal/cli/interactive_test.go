@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/creack/pty"
+	"golang.org/x/sys/unix"
 	"golang.org/x/term"
 
 	"github.com/pgrunbook/pgrunbook/internal/pg"
@@ -321,39 +322,81 @@ func (r *terminalRun) expectMatch(re *regexp.Regexp) []string {
 	return m
 }
 
-// awaitKeys waits until the program reads keys: survey draws a prompt
-// first and only then puts the terminal in raw mode, so keys sent as soon
-// as the prompt is visible could still be taken by the line discipline
-// (echoed, or Ctrl-C turned into SIGINT).
+// awaitKeys waits until the program reads keys (see readyForKeys). It
+// documents where a test waits for a prompt; send waits the same way.
 func (r *terminalRun) awaitKeys() {
+	r.t.Helper()
+	r.untilReadyForKeys(func() {})
+}
+
+// send types keys once the program reads keys (see readyForKeys).
+func (r *terminalRun) send(keys string) {
+	r.t.Helper()
+	var err error
+	r.untilReadyForKeys(func() { _, err = r.ptmx.Write([]byte(keys)) })
+	if err != nil {
+		r.fatalf("typing %q: %v", keys, err)
+	}
+}
+
+// untilReadyForKeys polls readyForKeys and calls then once it holds,
+// while no cursor-position reply can be written (screen.mu is held), so
+// that nothing can slip in between the check and what then does.
+func (r *terminalRun) untilReadyForKeys(then func()) {
 	r.t.Helper()
 	deadline := time.Now().Add(screenDeadline)
 	for {
-		st, err := term.GetState(int(r.tty.Fd()))
-		if err != nil {
-			r.fatalf("reading the terminal mode: %v", err)
-		}
-		if !reflect.DeepEqual(st, r.cooked) {
+		r.out.mu.Lock()
+		why := r.readyForKeys()
+		if why == "" {
+			then()
+			r.out.mu.Unlock()
 			return
 		}
+		r.out.mu.Unlock()
 		select {
 		case <-r.exited:
 			r.fatalf("pgrunbook exited (%v) while a prompt was expected", r.waitErr)
 		default:
 		}
 		if time.Now().After(deadline) {
-			r.fatalf("the terminal was not switched to raw mode for a prompt within %s", screenDeadline)
+			r.fatalf("no prompt read keys within %s: %s", screenDeadline, why)
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
 }
 
-// send types keys.
-func (r *terminalRun) send(keys string) {
-	r.t.Helper()
-	if _, err := r.ptmx.Write([]byte(keys)); err != nil {
-		r.fatalf("typing %q: %v", keys, err)
+// readyForKeys reports why keys typed now might not reach the prompt that
+// is shown, or "" when they will:
+//
+//   - survey draws a prompt first and only then puts the terminal in raw
+//     mode, so keys sent while it is still in its normal mode could be
+//     taken by the line discipline (echoed, or Ctrl-C turned into SIGINT);
+//   - survey's text input asks for the cursor position when it starts and
+//     reads the answer (which screen types) with a reader of its own that
+//     drops whatever came after the answer in the same read: keys typed
+//     while an answer is still unread are lost. So the program must have
+//     read all its input first. poll on Linux first moves input still in
+//     flight in the pseudo-terminal into the line discipline, so it sees
+//     every byte written before the call. Keys written before a later
+//     answer are safe: that reader keeps what precedes the answer.
+func (r *terminalRun) readyForKeys() string {
+	st, err := term.GetState(int(r.tty.Fd()))
+	if err != nil {
+		return fmt.Sprintf("reading the terminal mode: %v", err)
 	}
+	if reflect.DeepEqual(st, r.cooked) {
+		return "the terminal is not in raw mode"
+	}
+	fds := []unix.PollFd{{Fd: int32(r.tty.Fd()), Events: unix.POLLIN}}
+	n, err := unix.Poll(fds, 0)
+	if err != nil {
+		return fmt.Sprintf("polling the terminal: %v", err)
+	}
+	if n > 0 && fds[0].Revents&unix.POLLIN != 0 {
+		return "the program has not read all its input yet"
+	}
+	return ""
 }
 
 // awaitConfirm waits for the confirmation of the cancel step, with all

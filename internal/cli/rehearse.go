@@ -51,8 +51,9 @@ Flags (before or after SCENARIO):
                           parameters (e.g. networks) to fit the incident
       --clients N         pgbench clients (default 8; 0: no load)
       --pg-bin DIR        directory of the PostgreSQL server binaries
-                          (default: initdb on PATH, pg_config --bindir, then
-                          /usr/lib/postgresql/*/bin and similar)
+                          (default: $PGRUNBOOK_PG_BIN, else initdb on PATH,
+                          pg_config --bindir, then /usr/lib/postgresql/*/bin
+                          and similar)
       --transcript FILE   the transcript, when one playbook runs
       --transcript-dir DIR
                           where the transcripts go (default:

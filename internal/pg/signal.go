@@ -17,17 +17,18 @@ import (
 // it re-reads pg_stat_activity and calls the function only when the pid
 // still belongs to the same backend (backend_start), still runs the same
 // statement (query_start) or transaction (xact_start) when asked, is of an
-// allowed backend type and is not our own backend. It also predicts the server's permission check, so
-// that one refused target does not abort the whole batch: a superuser's
-// (or role-less) backend needs a superuser; another role's backend needs
-// membership in that role or in pg_signal_backend.
+// allowed backend type and is not our own backend. It also predicts the
+// server's permission check (permissionSQL), so that one refused target
+// does not abort the whole batch.
 //
-// %s is the function name, one of two constants, never input.
+// %s are permissionSQL and the function name, one of two constants; never
+// input.
 const signalSQL = `WITH t AS (
     SELECT * FROM unnest($1::int[], $2::timestamptz[], $3::timestamptz[], $5::timestamptz[])
         AS t(pid, backend_start, query_start, xact_start)
 ), a AS (
-    SELECT a.pid, a.backend_start, a.query_start, a.xact_start, a.backend_type, a.usesysid
+    SELECT a.pid, a.backend_start, a.query_start, a.xact_start, a.backend_type,
+        %s AS refusal
     FROM pg_stat_activity a WHERE a.pid IN (SELECT pid FROM t)
 )
 SELECT t.pid,
@@ -38,19 +39,42 @@ SELECT t.pid,
       OR (t.xact_start IS NOT NULL AND a.xact_start IS DISTINCT FROM t.xact_start)
       OR a.backend_type IS NULL OR NOT (a.backend_type = ANY($4::text[]))
       OR a.pid = pg_backend_pid() THEN 'changed'
-    WHEN NOT (SELECT r.rolsuper FROM pg_roles r WHERE r.rolname = current_user)
-      AND (a.usesysid IS NULL OR coalesce((SELECT r.rolsuper FROM pg_roles r WHERE r.oid = a.usesysid), true))
-      THEN 'denied_superuser'
-    WHEN NOT pg_has_role(a.usesysid, 'USAGE') AND NOT pg_has_role('pg_signal_backend', 'USAGE')
-      THEN 'denied_role'
+    WHEN a.refusal IS NOT NULL THEN a.refusal
     WHEN %s(a.pid) THEN 'signalled'
     ELSE 'not_found'
     END
 FROM t LEFT JOIN a ON a.pid = t.pid`
 
+// permissionSQL predicts PostgreSQL's permission check for signalling the
+// backend of row a (its backend_type and usesysid) as the current role: NULL
+// when the server will allow it, else why it will refuse (SQLSTATE 42501),
+// as pg_cancel_backend and pg_terminate_backend decide it:
+//
+//   - A superuser may signal any backend.
+//   - A backend of a superuser or of no role (usesysid NULL: server
+//     processes, walsenders of no role, autovacuum workers) needs a
+//     superuser; except that from PostgreSQL 18 on an autovacuum worker
+//     needs privileges of the predefined role pg_signal_autovacuum_worker
+//     instead. The autovacuum launcher stays superuser-only. Whether the
+//     role exists decides, not the version number.
+//   - Another role's backend needs privileges of that role or of
+//     pg_signal_backend.
+const permissionSQL = `CASE
+        WHEN (SELECT r.rolsuper FROM pg_roles r WHERE r.rolname = current_user) THEN NULL
+        WHEN a.usesysid IS NULL OR coalesce((SELECT r.rolsuper FROM pg_roles r WHERE r.oid = a.usesysid), true) THEN
+            CASE
+            WHEN a.backend_type IS DISTINCT FROM 'autovacuum worker'
+              OR to_regrole('pg_signal_autovacuum_worker') IS NULL THEN 'denied_superuser'
+            WHEN pg_has_role(to_regrole('pg_signal_autovacuum_worker')::oid, 'USAGE') THEN NULL
+            ELSE 'denied_autovacuum'
+            END
+        WHEN pg_has_role(a.usesysid, 'USAGE') OR pg_has_role('pg_signal_backend', 'USAGE') THEN NULL
+        ELSE 'denied_role'
+        END`
+
 var (
-	cancelSQL    = fmt.Sprintf(signalSQL, activity.Cancel)
-	terminateSQL = fmt.Sprintf(signalSQL, activity.Terminate)
+	cancelSQL    = fmt.Sprintf(signalSQL, permissionSQL, activity.Cancel)
+	terminateSQL = fmt.Sprintf(signalSQL, permissionSQL, activity.Terminate)
 )
 
 // Signal sends fn to the targets, each only if its identity still holds,
@@ -128,6 +152,8 @@ func (c *Client) signalBatch(ctx context.Context, query string, targets []activi
 			r.Outcome, r.Message = activity.Denied, "the session belongs to a superuser or to no role: only a superuser may signal it"
 		case "denied_role":
 			r.Outcome, r.Message = activity.Denied, "the session belongs to another role: signalling it needs membership in that role or in pg_signal_backend"
+		case "denied_autovacuum":
+			r.Outcome, r.Message = activity.Denied, "an autovacuum worker: signalling it needs a superuser or membership in pg_signal_autovacuum_worker"
 		}
 		byPID[r.PID] = r
 		return nil

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -187,8 +186,8 @@ func (r *rehearsal) run(ctx context.Context) (err error) {
 		return err
 	}
 	if r.opts.Clients > 0 {
-		if _, err := os.Stat(filepath.Join(binDir, "pgbench")); err != nil {
-			return fmt.Errorf("pgbench was not found in %s, next to initdb; it ships with the PostgreSQL server "+
+		if _, err := sandbox.FindProgram(binDir, "pgbench"); err != nil {
+			return fmt.Errorf("pgbench was not found in %s, next to initdb, nor in another PostgreSQL installation; it ships with the PostgreSQL server "+
 				"(Debian/Ubuntu: postgresql; RHEL/Fedora: postgresql-contrib; macOS: brew install postgresql@16). "+
 				"Or rehearse without load: --clients 0", binDir)
 		}

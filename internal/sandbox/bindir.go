@@ -28,10 +28,17 @@ var wellKnownBinGlobs = []string{
 	"/usr/local/opt/postgresql/bin",
 }
 
+// EnvBinDir names the environment variable that chooses the PostgreSQL
+// server binaries when no directory is given: FindBinDir("") uses it
+// before searching. The test suite runs against another major version this
+// way (make test-matrix).
+const EnvBinDir = "PGRUNBOOK_PG_BIN"
+
 // FindBinDir locates a directory holding the PostgreSQL server binaries
 // (initdb and postgres).
 //
-// A non-empty override is used as is and must contain both programs.
+// A non-empty override is used as is and must contain both programs, and
+// so must $PGRUNBOOK_PG_BIN when override is empty and the variable is set.
 // Otherwise the directory of initdb on PATH is used (after resolving
 // symbolic links, so a symlink in /usr/local/bin leads to the real
 // installation that also holds pgbench and psql), then the output of
@@ -41,13 +48,18 @@ var wellKnownBinGlobs = []string{
 // The error returned when nothing is found explains how to install
 // PostgreSQL on common platforms.
 func FindBinDir(override string) (string, error) {
+	source := "PostgreSQL binary directory"
+	if override == "" {
+		override = os.Getenv(EnvBinDir)
+		source = "PostgreSQL binary directory $" + EnvBinDir
+	}
 	if override != "" {
 		dir, err := filepath.Abs(override)
 		if err != nil {
-			return "", fmt.Errorf("sandbox: PostgreSQL binary directory %q: %w", override, err)
+			return "", fmt.Errorf("sandbox: %s %q: %w", source, override, err)
 		}
 		if err := checkBinDir(dir); err != nil {
-			return "", fmt.Errorf("sandbox: PostgreSQL binary directory %q is not usable: %w", override, err)
+			return "", fmt.Errorf("sandbox: %s %q is not usable: %w", source, override, err)
 		}
 		return dir, nil
 	}
@@ -92,8 +104,7 @@ func FindBinDir(override string) (string, error) {
 func checkBinDir(dir string) error {
 	var missing []string
 	for _, name := range requiredBinaries {
-		fi, err := os.Stat(filepath.Join(dir, name))
-		if err != nil || !fi.Mode().IsRegular() || fi.Mode().Perm()&0o111 == 0 {
+		if !isProgram(filepath.Join(dir, name)) {
 			missing = append(missing, name)
 		}
 	}
@@ -101,6 +112,13 @@ func checkBinDir(dir string) error {
 		return fmt.Errorf("missing executable %s", strings.Join(missing, " and "))
 	}
 	return nil
+}
+
+// isProgram reports whether path is an executable regular file (after
+// following symbolic links).
+func isProgram(path string) bool {
+	fi, err := os.Stat(path)
+	return err == nil && fi.Mode().IsRegular() && fi.Mode().Perm()&0o111 != 0
 }
 
 var versionInPath = regexp.MustCompile(`(\d+(?:\.\d+)?)`)

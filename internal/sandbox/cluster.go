@@ -323,7 +323,8 @@ func (c *Cluster) initdb(ctx context.Context) error {
 		// and keeps server messages in English.
 		"--locale=C",
 		"--no-sync",
-		"--no-instructions",
+		// No --no-instructions (PostgreSQL 14+): the output is only
+		// shown when initdb fails, and 13 must work too.
 	)
 	cmd.Dir = c.Dir
 	cmd.Env = c.childEnv()
@@ -527,15 +528,17 @@ func (c *Cluster) Env() []string {
 	}
 }
 
-// Command returns a command running program name from BinDir (for example
-// "pgbench" or "psql"; a name containing a path separator is used as is)
-// with Env() added to an environment stripped of other PG* variables.
-// When the current process is root, the command runs as the postgres OS
-// user. ctx kills the process as in exec.CommandContext.
+// Command returns a command running PostgreSQL program name (for example
+// "pgbench" or "psql", found by [Cluster.ProgramPath]: from BinDir, or from
+// another installation when BinDir lacks it; a name containing a path
+// separator is used as is) with Env() added to an environment stripped of
+// other PG* variables. When the current process is root, the command runs
+// as the postgres OS user. ctx kills the process as in
+// exec.CommandContext.
 func (c *Cluster) Command(ctx context.Context, name string, args ...string) *exec.Cmd {
 	path := name
 	if !strings.ContainsRune(name, filepath.Separator) {
-		path = filepath.Join(c.BinDir, name)
+		path = c.ProgramPath(name)
 	}
 	cmd := exec.CommandContext(ctx, path, args...)
 	cmd.Env = append(c.childEnv(), c.Env()...)

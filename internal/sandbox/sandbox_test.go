@@ -74,6 +74,66 @@ func TestFindBinDir(t *testing.T) {
 	}
 }
 
+// fakeBinDir makes a directory holding executable files of the given
+// names (they never run).
+func fakeBinDir(t *testing.T, names ...string) string {
+	t.Helper()
+	dir := t.TempDir()
+	for _, name := range names {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte("#!/bin/sh\nexit 1\n"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+func TestFindBinDirFromEnvironment(t *testing.T) {
+	fromEnv := fakeBinDir(t, "initdb", "postgres")
+	t.Setenv(EnvBinDir, fromEnv)
+	if got, err := FindBinDir(""); err != nil || got != fromEnv {
+		t.Fatalf("FindBinDir(\"\") with $%s=%s = %q, %v", EnvBinDir, fromEnv, got, err)
+	}
+	// An explicit directory wins over the variable.
+	explicit := fakeBinDir(t, "initdb", "postgres")
+	if got, err := FindBinDir(explicit); err != nil || got != explicit {
+		t.Fatalf("FindBinDir(%q) = %q, %v", explicit, got, err)
+	}
+	// A variable naming an unusable directory is an error, not a reason
+	// to search elsewhere: the caller asked for those binaries.
+	t.Setenv(EnvBinDir, fakeBinDir(t, "initdb"))
+	_, err := FindBinDir("")
+	if err == nil || !strings.Contains(err.Error(), "$"+EnvBinDir) || !strings.Contains(err.Error(), "missing executable postgres") {
+		t.Fatalf("FindBinDir(\"\") with a directory lacking postgres: %v", err)
+	}
+}
+
+func TestFindProgram(t *testing.T) {
+	own := fakeBinDir(t, "initdb", "postgres", "pgbench")
+	if got, err := FindProgram(own, "pgbench"); err != nil || got != filepath.Join(own, "pgbench") {
+		t.Errorf("FindProgram(own, pgbench) = %q, %v; want the one in %s", got, err, own)
+	}
+	// A server-only directory borrows client programs from another
+	// installation; the harness needs psql from one.
+	serverOnly := fakeBinDir(t, "initdb", "postgres")
+	psql, err := FindProgram(serverOnly, "psql")
+	if err != nil || psql == filepath.Join(serverOnly, "psql") || !isProgram(psql) {
+		t.Errorf("FindProgram(server-only, psql) = %q, %v; want an installed psql", psql, err)
+	}
+	// A program nobody has is an error; a cluster's command for it stays
+	// in BinDir, so that running it fails with a clear "no such file".
+	missing := "pgrunbook-no-such-program"
+	if got, err := FindProgram(serverOnly, missing); err == nil || !strings.Contains(err.Error(), serverOnly) {
+		t.Errorf("FindProgram(server-only, %s) = %q, %v; want an error naming %s", missing, got, err, serverOnly)
+	}
+	c := &Cluster{BinDir: serverOnly}
+	if got := c.ProgramPath(missing); got != filepath.Join(serverOnly, missing) {
+		t.Errorf("ProgramPath(%s) = %q", missing, got)
+	}
+	if got := c.ProgramPath("psql"); got != psql {
+		t.Errorf("ProgramPath(psql) = %q, want %q", got, psql)
+	}
+}
+
 func TestNotFoundErrorExplainsInstall(t *testing.T) {
 	err := notFoundError([]string{"/nowhere (test): missing executable initdb"})
 	if !errors.Is(err, ErrNoPostgres) {

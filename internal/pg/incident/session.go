@@ -318,7 +318,7 @@ $stubborn$`
 // short pg_sleep slices until d has elapsed since the statement started,
 // catching and ignoring query cancellation: pg_cancel_backend has no
 // effect, only pg_terminate_backend ends it early. It returns once the
-// statement is visibly running.
+// statement is visibly sleeping in its loop.
 func StubbornQuery(ctx context.Context, dsn, app string, d time.Duration) (*Session, error) {
 	if d <= 0 {
 		return nil, fmt.Errorf("incident: StubbornQuery needs a positive duration, got %s", d)
@@ -328,8 +328,11 @@ func StubbornQuery(ctx context.Context, dsn, app string, d time.Duration) (*Sess
 		return nil, err
 	}
 	s.runBackground(ctx, fmt.Sprintf(stubbornSQL, seconds(d)))
-	return stage(s, s.awaitActivity(ctx, "running", func(a activity) bool {
-		return a.State == "active" && a.QueryStarted && a.runs(s.Query)
+	// Active is not enough: a cancel that arrives while the DO block is
+	// still being compiled, before its loop, is not caught. Sleeping
+	// (wait event type Timeout) means it is inside the guarded pg_sleep.
+	return stage(s, s.awaitActivity(ctx, "sleeping in its guarded loop", func(a activity) bool {
+		return a.State == "active" && a.QueryStarted && a.runs(s.Query) && a.WaitEventType == "Timeout"
 	}))
 }
 

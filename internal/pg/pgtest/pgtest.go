@@ -96,7 +96,9 @@ const installHelp = `Install the PostgreSQL server, for example:
   RHEL/Fedora:   dnf install postgresql-server
 `
 
-const envHelp = `Alternatively set ` + EnvDSN + ` to the connection string of a server the
+const envHelp = `Set ` + sandbox.EnvBinDir + ` to the directory of the server binaries (initdb,
+postgres) to use others, e.g. one printed by .ci/pg-major 18.
+Alternatively set ` + EnvDSN + ` to the connection string of a server the
 tests may use (the role needs to create databases and signal backends), e.g.
   ` + EnvDSN + `='host=localhost port=5432 user=postgres dbname=postgres'
 `
