@@ -44,7 +44,7 @@ type watchSide struct {
 func (im *impact) startWatch(ctx context.Context, every time.Duration, dir string) (*watchSide, error) {
 	cmd := exec.CommandContext(ctx, im.tools.Pgrunbook, "watch", "cancel-long-queries", "--dry-run",
 		"--every", every.String(), "--max-targets", fmt.Sprint(im.maxTargets), "--set", "min_runtime="+im.minRuntime.String(),
-		"-d", im.dsn, "--transcript-dir", dir, "--keep-quiet", "0")
+		"-d", im.dsn, "--transcript-dir", dir, "--keep-quiet", "-1")
 	cmd.Env = toolEnv()
 	cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
 	if err := cmd.Start(); err != nil {
@@ -190,6 +190,9 @@ func runWatchBench(ctx context.Context, w io.Writer, cfg config) (err error) {
 		return err
 	}
 	if err := fl.addLong(ctx, cfg.Long); err != nil {
+		return err
+	}
+	if err := fl.restage(ctx, ctl); err != nil {
 		return err
 	}
 	rows, err := totalRows(ctx, ctl)
