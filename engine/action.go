@@ -69,6 +69,12 @@ func (r *runner) action(ctx context.Context, st *playbook.Step) error {
 			reqs[i].WaitFor = a.Timeout
 		}
 	}
+	if r.opts.BeforeSignal != nil {
+		if err := r.opts.BeforeSignal(fn, ids); err != nil {
+			return &stopError{Result{Outcome: OutcomeRefused, ExitCode: ExitFailed,
+				Message: fmt.Sprintf("step %d: %v; this step signalled nothing", st.Index+1, err)}}
+		}
+	}
 	// The intent is on disk before anything is sent.
 	intent := r.stepEvent(st, transcript.Intent)
 	intent.Function, intent.Targets = fn, ids

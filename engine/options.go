@@ -145,6 +145,12 @@ type Options struct {
 	// database whose clock stands still (an offline source). What is
 	// recorded still says how long they are.
 	SkipPauses bool
+	// BeforeSignal, when set, is asked before each cancel or terminate
+	// statement, with the identities about to be signalled (in a dry run
+	// too, though nothing is sent). An error stops the run refused, with
+	// the error as its message, before the intent is recorded and before
+	// anything is sent: the circuit breaker of pgrunbook watch.
+	BeforeSignal func(fn activity.Function, targets []activity.Identity) error
 }
 
 // Verify and wait polling: a few milliseconds at first, when a cancelled

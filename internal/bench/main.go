@@ -36,7 +36,7 @@ type config struct {
 	Timeout      time.Duration // bound on the whole run; 0: 7 minutes, 9 with ImpactDetail
 	FarLinkOnly  bool          // only the far-link comparison (farlink.go), on a cluster of its own
 	// Only runs one part alone on its own sandbox: "reaction" (see
-	// reaction.go); "" runs the whole bench.
+	// reaction.go) or "watch" (watch.go); "" runs the whole bench.
 	Only string
 	// ReactionScale multiplies the reaction part's trial counts.
 	ReactionScale float64
@@ -62,11 +62,11 @@ func mainCode() int {
 	flag.StringVar(&cfg.CPUProfile, "cpuprofile", "", "write a CPU profile of in-process runs to `FILE`")
 	flag.DurationVar(&cfg.Timeout, "timeout", 0, "bound on the whole run (default 7m, 9m with -impact-detail)")
 	flag.BoolVar(&cfg.FarLinkOnly, "far-link-only", false, "only compare a pgrunbook dry run with one psql query at 30 ms round-trip time (about 15 s)")
-	flag.StringVar(&cfg.Only, "only", "", "run only this part, on a sandbox of its own: reaction (cancel and terminate reaction times, about 1.5 minutes)")
+	flag.StringVar(&cfg.Only, "only", "", "run only this part, on a sandbox of its own: reaction (cancel and terminate reaction times, about 1.5 minutes) or watch (a dry-run watch beside pgbench, and its RSS at 2,000 sessions, about 2.5 minutes)")
 	flag.Float64Var(&cfg.ReactionScale, "reaction-scale", cfg.ReactionScale, "multiply the reaction part's trial counts by `F`")
 	flag.Parse()
-	if cfg.Only != "" && cfg.Only != "reaction" {
-		fmt.Fprintf(os.Stderr, "bench: -only %q: the only part that runs alone is reaction\n", cfg.Only)
+	if cfg.Only != "" && cfg.Only != "reaction" && cfg.Only != "watch" {
+		fmt.Fprintf(os.Stderr, "bench: -only %q: the parts that run alone are reaction and watch\n", cfg.Only)
 		return 2
 	}
 
@@ -89,6 +89,8 @@ func mainCode() int {
 	switch {
 	case cfg.Only == "reaction":
 		err = runReaction(ctx, os.Stdout, cfg.ReactionScale)
+	case cfg.Only == "watch":
+		err = runWatchBench(ctx, os.Stdout, cfg)
 	case cfg.FarLinkOnly:
 		err = farLinkOnly(ctx, os.Stdout, cfg)
 	default:

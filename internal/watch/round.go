@@ -1,0 +1,141 @@
+package watch
+
+import (
+	"slices"
+	"strings"
+
+	"github.com/pgrunbook/pgrunbook/internal/activity"
+	"github.com/pgrunbook/pgrunbook/internal/transcript"
+)
+
+// Round is what one round of a watch found and did, gathered from its
+// events by Add. It keeps no snapshot rows, only targets.
+type Round struct {
+	// Number counts rounds from 1.
+	Number int
+	// Targets are the sessions a confirmation or an action step was
+	// about (eligible, after protections), in the order first seen.
+	Targets []activity.Session
+	// Actions are the round's action events, one per session signalled
+	// (or, in a dry run, that would have been).
+	Actions []transcript.Event
+	// Warnings are the texts of the round's warnings.
+	Warnings []string
+	// Outcome and Message are the round's run_finished.
+	Outcome, Message string
+}
+
+// Add takes one event of the round into account.
+func (r *Round) Add(ev transcript.Event) {
+	switch ev.Type {
+	case transcript.Selected:
+		if ev.Kind != "confirm" && ev.Kind != "cancel" && ev.Kind != "terminate" {
+			return
+		}
+		for _, s := range ev.Rows {
+			if !slices.ContainsFunc(r.Targets, func(t activity.Session) bool { return sameSession(t, s) }) {
+				s.Query = trimQuery(s.Query)
+				r.Targets = append(r.Targets, s)
+			}
+		}
+	case transcript.Action:
+		r.Actions = append(r.Actions, ev)
+	case transcript.Warning:
+		r.Warnings = append(r.Warnings, ev.Text)
+	case transcript.RunFinished:
+		r.Outcome, r.Message = ev.Outcome, ev.Message
+	}
+}
+
+// Quiet reports whether the round found no target, took no action,
+// warned of nothing and ended done: nothing in its transcript matters.
+func (r *Round) Quiet() bool {
+	return len(r.Targets) == 0 && len(r.Actions) == 0 && len(r.Warnings) == 0 && r.Outcome == "done"
+}
+
+// Signalled counts the round's actions that were sent and acted on.
+func (r *Round) Signalled() int {
+	n := 0
+	for _, a := range r.Actions {
+		if a.Outcome == string(activity.Signalled) {
+			n++
+		}
+	}
+	return n
+}
+
+// Change is how a round differs from the one before it: what the screen
+// shows.
+type Change struct {
+	// New are targets the previous round did not have; Gone are the
+	// previous round's targets this one does not have.
+	New, Gone []activity.Session
+	// Actions are the round's signals actually sent (every one), and, in
+	// a dry run, the would-be signals of new targets.
+	Actions []transcript.Event
+	// Warnings are warnings the previous round did not give.
+	Warnings []string
+	// OutcomeChanged is set when the round ended differently from the
+	// previous one (outcome or message).
+	OutcomeChanged bool
+}
+
+// Empty reports whether nothing changed.
+func (c Change) Empty() bool {
+	return len(c.New) == 0 && len(c.Gone) == 0 && len(c.Actions) == 0 && len(c.Warnings) == 0 && !c.OutcomeChanged
+}
+
+// Diff is how cur differs from prev; prev is nil before the first round,
+// which is compared with a quiet round.
+func Diff(prev, cur *Round) Change {
+	if prev == nil {
+		prev = &Round{Outcome: "done"}
+	}
+	var c Change
+	for _, s := range cur.Targets {
+		if !slices.ContainsFunc(prev.Targets, func(p activity.Session) bool { return sameSession(p, s) }) {
+			c.New = append(c.New, s)
+		}
+	}
+	for _, s := range prev.Targets {
+		if !slices.ContainsFunc(cur.Targets, func(n activity.Session) bool { return sameSession(n, s) }) {
+			c.Gone = append(c.Gone, s)
+		}
+	}
+	for _, a := range cur.Actions {
+		if a.Outcome != string(activity.DryRun) {
+			c.Actions = append(c.Actions, a)
+			continue
+		}
+		if slices.ContainsFunc(c.New, func(s activity.Session) bool { return actionOn(a, s) }) {
+			c.Actions = append(c.Actions, a)
+		}
+	}
+	for _, w := range cur.Warnings {
+		if !slices.Contains(prev.Warnings, w) {
+			c.Warnings = append(c.Warnings, w)
+		}
+	}
+	c.OutcomeChanged = cur.Outcome != prev.Outcome || cur.Message != prev.Message
+	return c
+}
+
+// sameSession compares identities: a pid reused by a new backend is
+// another session.
+func sameSession(a, b activity.Session) bool {
+	return a.PID == b.PID && a.BackendStart.Equal(b.BackendStart)
+}
+
+func actionOn(a transcript.Event, s activity.Session) bool {
+	return a.PID == s.PID && a.BackendStart != nil && a.BackendStart.Equal(s.BackendStart)
+}
+
+// trimQuery keeps the start of a query: the screen shows one line of it,
+// and a watch must not hold every target's full text between rounds.
+func trimQuery(q string) string {
+	const keep = 512
+	if len(q) > keep {
+		return strings.ToValidUTF8(q[:keep], "")
+	}
+	return q
+}
