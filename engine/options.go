@@ -145,6 +145,10 @@ type Options struct {
 	// database whose clock stands still (an offline source). What is
 	// recorded still says how long they are.
 	SkipPauses bool
+	// Resume, when set, continues the run recorded in a transcript
+	// instead of starting one (resume.go); Transcript must then append to
+	// that transcript.
+	Resume *ResumeFrom
 }
 
 // Verify and wait polling: a few milliseconds at first, when a cancelled
