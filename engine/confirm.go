@@ -80,9 +80,9 @@ func (r *runner) approve(ctx context.Context, a approval) ([]activity.Session, e
 	if a.rows != nil {
 		rows = a.rows
 	}
-	if r.refreshFirst == st {
-		// A confirmation a resumed run asks again: on a fresh table.
-		r.refreshFirst = nil
+	if r.refreshNext {
+		// The first confirmation of a resumed run: on a fresh table.
+		r.refreshNext = false
 		var err error
 		if rows, err = r.refreshFor(ctx, a); err != nil {
 			return nil, err

@@ -413,15 +413,16 @@ func (r *runner) resume(ctx context.Context) (Result, error) {
 	r.from = plan.Next
 	if oa := st.open(); oa != nil {
 		r.from = oa.step.Index + 1
-	} else if plan.Next < len(r.pb.Steps) {
-		if s := r.pb.Steps[plan.Next]; s.Kind == playbook.KindConfirm || s.Action != nil {
-			r.refreshFirst = s
-		}
 	}
 	var res Result
 	if err := r.reconcile(ctx, st); err != nil {
 		res = r.endWith(ctx, err)
 	} else {
+		// The sets recorded by the earlier part may be old by now: the
+		// first confirmation the resumed run asks (one that was not
+		// answered, or a later one) re-runs its filter chain on a fresh
+		// snapshot before it shows its table.
+		r.refreshNext = true
 		res = r.steps(ctx)
 	}
 	code := res.ExitCode

@@ -59,9 +59,9 @@ type runner struct {
 	// from is the index of the first step steps runs: 0, or where a
 	// resumed run goes on (resume.go).
 	from int
-	// refreshFirst is a confirmation a resumed run asks again: its
-	// table is read afresh before it is shown.
-	refreshFirst *playbook.Step
+	// refreshNext makes the next confirmation read its table afresh
+	// before it is shown: the first one of a resumed run (resume.go).
+	refreshNext bool
 }
 
 type identityKey struct {
