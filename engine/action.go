@@ -49,11 +49,18 @@ func (r *runner) action(ctx context.Context, st *playbook.Step) error {
 		}
 	}
 
+	return r.send(ctx, st, targets, playbook.ActionSets{})
+}
+
+// send signals the approved targets of an action step, recording the
+// intent before and the outcomes after, adds the outcomes to sets and
+// makes them the step's sets.
+func (r *runner) send(ctx context.Context, st *playbook.Step, targets []activity.Session, sets playbook.ActionSets) error {
+	a := st.Action
 	fn := activity.Cancel
 	if st.Kind == playbook.KindTerminate {
 		fn = activity.Terminate
 	}
-	sets := playbook.ActionSets{}
 	if len(targets) == 0 {
 		note := r.stepEvent(st, transcript.Note)
 		note.Text = "No session to " + st.Kind + "."

@@ -62,6 +62,10 @@ type approval struct {
 	question     string
 	limit        int
 	backendTypes []string
+	// rows, when not nil, are the sessions to confirm instead of ref's
+	// (a resumed run offering a terminate again); a refresh re-reads
+	// them by identity.
+	rows []activity.Session
 }
 
 // approve shows the eligible sessions of a set, applies the blast-radius
@@ -73,6 +77,17 @@ type approval struct {
 func (r *runner) approve(ctx context.Context, a approval) ([]activity.Session, error) {
 	st := a.step
 	rows := r.scope.Sessions(a.ref)
+	if a.rows != nil {
+		rows = a.rows
+	}
+	if r.refreshNext {
+		// The first confirmation of a resumed run: on a fresh table.
+		r.refreshNext = false
+		var err error
+		if rows, err = r.refreshFor(ctx, a); err != nil {
+			return nil, err
+		}
+	}
 	for {
 		targets, excluded, err := r.eligible(rows, a.backendTypes)
 		if err != nil {
@@ -145,7 +160,7 @@ func (r *runner) approve(ctx context.Context, a approval) ([]activity.Session, e
 				if err := r.emit(prompt); err != nil {
 					return nil, err
 				}
-				if rows, err = r.refresh(ctx, st, a.ref); err != nil {
+				if rows, err = r.refreshFor(ctx, a); err != nil {
 					return nil, err
 				}
 				continue
@@ -155,7 +170,7 @@ func (r *runner) approve(ctx context.Context, a approval) ([]activity.Session, e
 				if err != nil {
 					return nil, err
 				}
-				fresh, err := r.refresh(ctx, st, a.ref)
+				fresh, err := r.refreshFor(ctx, a)
 				if err != nil {
 					return nil, err
 				}

@@ -151,6 +151,10 @@ type Options struct {
 	// the error as its message, before the intent is recorded and before
 	// anything is sent: the circuit breaker of pgrunbook watch.
 	BeforeSignal func(fn activity.Function, targets []activity.Identity) error
+	// Resume, when set, continues the run recorded in a transcript
+	// instead of starting one (resume.go); Transcript must then append to
+	// that transcript.
+	Resume *ResumeFrom
 }
 
 // Verify and wait polling: a few milliseconds at first, when a cancelled

@@ -56,6 +56,12 @@ type runner struct {
 	// latest is the most recent snapshot, taken at taken.
 	latest *activity.Snapshot
 	taken  time.Time
+	// from is the index of the first step steps runs: 0, or where a
+	// resumed run goes on (resume.go).
+	from int
+	// refreshNext makes the next confirmation read its table afresh
+	// before it is shown: the first one of a resumed run (resume.go).
+	refreshNext bool
 }
 
 type identityKey struct {
@@ -98,6 +104,9 @@ func Run(ctx context.Context, opts Options) (Result, error) {
 		protect:    append(append([]*playbook.Expr{}, opts.Playbook.Protect...), opts.Protect...),
 		defaults:   opts.Playbook.Defaults(),
 		lastVerify: map[identityKey]bool{},
+	}
+	if opts.Resume != nil {
+		return r.resume(ctx) // resume.go
 	}
 	if err := r.emit(r.startEvent()); err != nil {
 		return Result{}, err
@@ -166,7 +175,7 @@ func (r *runner) emitAll(evs []transcript.Event) error {
 
 // steps runs every step and decides the outcome.
 func (r *runner) steps(ctx context.Context) Result {
-	for _, st := range r.pb.Steps {
+	for _, st := range r.pb.Steps[r.from:] {
 		if err := r.step(ctx, st); err != nil {
 			return r.endWith(ctx, err)
 		}

@@ -27,6 +27,8 @@ const (
 	Verified    = "verified"
 	Warning     = "warning"
 	RunFinished = "run_finished"
+	// RunResumed marks where pgrunbook resume continued a transcript.
+	RunResumed = "run_resumed"
 )
 
 // Who answered a prompt.
@@ -115,6 +117,10 @@ type Event struct {
 
 	// run_finished
 	ExitCode *int `json:"exit_code,omitempty"`
+
+	// run_resumed (also Playbook, Path, SHA256, Mode, Server, Version,
+	// StepIndex: the step the resumed part starts at, Text)
+	Resumed *Resumption `json:"resumed,omitempty"`
 }
 
 // Server describes the server and role of a run. It never holds a password.
@@ -208,4 +214,25 @@ func (g *GroupSummary) redacted() *GroupSummary {
 		out.Groups[j] = Group{Key: key, Count: grp.Count, PIDs: grp.PIDs}
 	}
 	return &out
+}
+
+// Resumption is what a run_resumed event records about the resume.
+type Resumption struct {
+	// By is who resumed the run: OS user, host, terminal, SSH client.
+	By string `json:"by"`
+	// AfterSeq is the seq of the last event of the earlier part.
+	AfterSeq int64 `json:"after_seq"`
+	// PreviousOutcome is how the earlier part ended ("" when it was
+	// killed before it could say).
+	PreviousOutcome string `json:"previous_outcome,omitempty"`
+	// PlaybookChanged holds the sha256 the run started with when the
+	// playbook changed since and the operator accepted it
+	// (--accept-changed-playbook).
+	PlaybookChanged string `json:"accepted_changed_playbook_from,omitempty"`
+	// DroppedLine is the final line that was cut off mid-write, removed
+	// from the file so the chain could go on, kept here.
+	DroppedLine string `json:"dropped_partial_line,omitempty"`
+	// Reconcile counts the intents without an outcome that are checked
+	// against a fresh snapshot.
+	Reconcile int `json:"reconcile,omitempty"`
 }

@@ -55,6 +55,12 @@ func Create(path string) (*Writer, error) {
 		f.Close()
 		return nil, fmt.Errorf("cannot restrict the transcript to its owner: %w", err)
 	}
+	// Held until Close: pgrunbook resume refuses a transcript whose run
+	// is still going.
+	if err := lockFile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("cannot lock the transcript: %w", err)
+	}
 	return &Writer{out: f, sync: f.Sync, close: f.Close, path: path, now: time.Now}, nil
 }
 
