@@ -43,6 +43,8 @@ type Client struct {
 	cfg  *pgx.ConnConfig
 	info ServerInfo
 	sql  snapshotSQL
+
+	server serverFacts // read by Connect (server.go)
 }
 
 // ServerInfo describes the server and the role pgrunbook is connected as.
@@ -118,6 +120,9 @@ func Connect(ctx context.Context, opts Options) (*Client, error) {
 		return nil, &ConnectError{Target: target, Reason: "connected, but could not read the server's version and the role's privileges: " + oneLine(err), Err: err}
 	}
 	c.sql = buildSnapshotSQL(c.info.VersionNum)
+	if err := c.readServerFacts(ctx, target); err != nil {
+		return nil, err
+	}
 	return c, nil
 }
 

@@ -22,10 +22,12 @@ import (
 // (or role-less) backend needs a superuser; another role's backend needs
 // membership in that role or in pg_signal_backend.
 //
-// %s is the function name, one of two constants, never input.
+// %s is the WHEN clause that signals, one of the constants below, never
+// input. $6 is each target's wait in milliseconds, read only by the
+// terminate of PostgreSQL 14 and later (see terminateWaitWhen).
 const signalSQL = `WITH t AS (
-    SELECT * FROM unnest($1::int[], $2::timestamptz[], $3::timestamptz[], $5::timestamptz[])
-        AS t(pid, backend_start, query_start, xact_start)
+    SELECT * FROM unnest($1::int[], $2::timestamptz[], $3::timestamptz[], $5::timestamptz[], $6::bigint[])
+        AS t(pid, backend_start, query_start, xact_start, wait_ms)
 ), a AS (
     SELECT a.pid, a.backend_start, a.query_start, a.xact_start, a.backend_type, a.usesysid
     FROM pg_stat_activity a WHERE a.pid IN (SELECT pid FROM t)
@@ -43,14 +45,35 @@ SELECT t.pid,
       THEN 'denied_superuser'
     WHEN NOT pg_has_role(a.usesysid, 'USAGE') AND NOT pg_has_role('pg_signal_backend', 'USAGE')
       THEN 'denied_role'
-    WHEN %s(a.pid) THEN 'signalled'
+    %s
     ELSE 'not_found'
     END
 FROM t LEFT JOIN a ON a.pid = t.pid`
 
+// terminateWaitWhen calls pg_terminate_backend with a wait (PostgreSQL 14
+// and later): up to the target's wait_ms, but never past half the
+// session's statement_timeout since the statement started, so that the
+// waits of a batch of slow backends cannot make the statement fail after
+// it has signalled some of them. A wait of 0 signals without waiting.
+// When the wait runs out the function returns false with a WARNING
+// although the signal was sent: the outcome is 'signalled_not_exited',
+// recorded as signalled with a message, and the verify that follows
+// decides. (false with a wait also comes, without a signal, when the
+// backend exited in the instant between the identity check and the call:
+// it is then gone, which the verify sees as well.)
+const terminateWaitWhen = `WHEN pg_terminate_backend(a.pid, CASE
+        WHEN t.wait_ms IS NULL OR t.wait_ms <= 0 THEN 0
+        WHEN (SELECT s.setting::bigint FROM pg_settings s WHERE s.name = 'statement_timeout') = 0 THEN t.wait_ms
+        ELSE greatest(0, least(t.wait_ms,
+            (SELECT s.setting::bigint FROM pg_settings s WHERE s.name = 'statement_timeout') / 2
+            - (extract(epoch FROM clock_timestamp() - statement_timestamp()) * 1000)::bigint))
+        END) THEN 'signalled'
+    WHEN t.wait_ms > 0 THEN 'signalled_not_exited'`
+
 var (
-	cancelSQL    = fmt.Sprintf(signalSQL, activity.Cancel)
-	terminateSQL = fmt.Sprintf(signalSQL, activity.Terminate)
+	cancelSQL        = fmt.Sprintf(signalSQL, "WHEN "+string(activity.Cancel)+"(a.pid) THEN 'signalled'")
+	terminateSQL     = fmt.Sprintf(signalSQL, "WHEN "+string(activity.Terminate)+"(a.pid) THEN 'signalled'")
+	terminateWaitSQL = fmt.Sprintf(signalSQL, terminateWaitWhen)
 )
 
 // Signal sends fn to the targets, each only if its identity still holds,
@@ -72,6 +95,9 @@ func (c *Client) Signal(ctx context.Context, fn activity.Function, targets []act
 		query = cancelSQL
 	case activity.Terminate:
 		query = terminateSQL
+		if c.info.VersionNum >= 140000 {
+			query = terminateWaitSQL
+		}
 	default:
 		return nil, fmt.Errorf("unknown signalling function %q", fn)
 	}
@@ -104,7 +130,11 @@ func (c *Client) signalBatch(ctx context.Context, query string, targets []activi
 	starts := make([]time.Time, len(targets))
 	queryStarts := make([]*time.Time, len(targets))
 	xactStarts := make([]*time.Time, len(targets))
+	waits := make([]int64, len(targets))
 	for i, t := range targets {
+		if query == terminateWaitSQL && t.WaitFor > 0 {
+			waits[i] = int64((t.WaitFor + time.Millisecond - 1) / time.Millisecond)
+		}
 		pids[i] = int32(t.PID)
 		starts[i] = t.BackendStart
 		if t.CheckQuery {
@@ -114,7 +144,7 @@ func (c *Client) signalBatch(ctx context.Context, query string, targets []activi
 			xactStarts[i] = &t.XactStart
 		}
 	}
-	rows, err := c.conn.Query(ctx, query, pids, starts, queryStarts, backendTypes, xactStarts)
+	rows, err := c.conn.Query(ctx, query, pids, starts, queryStarts, backendTypes, xactStarts, waits)
 	if err != nil {
 		return nil, err
 	}
@@ -126,6 +156,8 @@ func (c *Client) signalBatch(ctx context.Context, query string, targets []activi
 		switch outcome {
 		case "denied_superuser":
 			r.Outcome, r.Message = activity.Denied, "the session belongs to a superuser or to no role: only a superuser may signal it"
+		case "signalled_not_exited":
+			r.Outcome, r.Message = activity.Signalled, "the signal was sent, but the backend had not exited when the wait ended"
 		case "denied_role":
 			r.Outcome, r.Message = activity.Denied, "the session belongs to another role: signalling it needs membership in that role or in pg_signal_backend"
 		}
