@@ -83,6 +83,10 @@ var (
 // predict does it fall back to one statement per target, so that each
 // refusal is recorded for its own target and the others are still sent.
 //
+// A terminate target's WaitFor makes the statement wait, on PostgreSQL 14
+// and later, for that backend to exit before it signals the next target
+// (see terminateWaitWhen); before 14 it is ignored.
+//
 // backendTypes lists backend types that may be signalled besides "client
 // backend", which always may.
 func (c *Client) Signal(ctx context.Context, fn activity.Function, targets []activity.SignalTarget, backendTypes []string) ([]activity.SignalResult, error) {

@@ -92,7 +92,7 @@ SELECT statement_timestamp(),
        a.backend_xid::text, a.backend_xmin::text, a.query, a.backend_type,
        a.leader_pid, a.query_id, a.blocked_by,
        a.pid = pg_backend_pid(),
-       age(a.backend_xmin), age(a.backend_xid), pg_is_in_recovery(),
+       age(a.backend_xmin), age(a.backend_xid), (SELECT pg_is_in_recovery()),
        locks.locks
 FROM a LEFT JOIN locks ON locks.pid = a.pid
 ORDER BY a.pid`, leader, queryID, waitStart))
