@@ -166,6 +166,86 @@ func TestRoundTripsOfATerminateStep(t *testing.T) {
 	}
 }
 
+// roundTripLocks cancels the writers of one application that wait on a
+// row lock, found by the lock facts (read from pg_locks in the same
+// statement as the rest of the snapshot).
+const roundTripLocks = `name: round-trips-locks
+summary: Cancel the writers that wait on a row lock, found by their lock facts.
+params:
+  app: {type: string}
+steps:
+  - id: snapshot
+    activity:
+  - id: waiters
+    filter:
+      where: application_name == params.app && wait_lock_mode != "" && len(hard_blocked_by) > 0
+  - id: cancel
+    cancel: {targets: waiters, max_targets: 10}
+  - id: stopped
+    verify: {targets: waiters, expect: query_stopped, timeout: 10s}
+`
+
+// A snapshot with lock facts, while sessions wait on locks, is still one
+// statement in one round trip.
+func TestRoundTripsOfASnapshotWithLockFacts(t *testing.T) {
+	t.Parallel()
+	pb := parsePlaybook(t, roundTripLocks)
+	db := pgtest.CreateDatabase(t, "roundtrips_locks")
+	dsn := pgtest.DSNFor(db)
+	app := "rt-" + db
+	if err := incident.CreateLockTable(context.Background(), dsn, "rows", 1); err != nil {
+		t.Fatal(err)
+	}
+	stage := stager(t)
+	stage(incident.IdleInTransaction(context.Background(), dsn, app+"-holder", "rows", 1))
+	const n = 3
+	var writers []*incident.Session
+	for i := 0; i < n; i++ {
+		writers = append(writers, stage(incident.Writer(context.Background(), dsn, app, "rows", 1)))
+	}
+
+	cr := runCounted(t, pb, "app="+app)
+
+	if cr.res.ExitCode != engine.ExitOK {
+		t.Fatalf("exit %d (%s), want 0", cr.res.ExitCode, cr.res.Message)
+	}
+	for _, w := range writers {
+		waitDone(t, w, "cancelled writer")
+		if pg.SQLState(w.Err()) != "57014" {
+			t.Errorf("writer %d ended with %v, want query_canceled", w.PID, w.Err())
+		}
+	}
+	var snap *transcript.Event
+	for i := range cr.events {
+		if cr.events[i].Type == transcript.Snapshot && cr.events[i].Step == "snapshot" {
+			snap = &cr.events[i]
+		}
+	}
+	if snap == nil {
+		t.Fatal("no snapshot event")
+	}
+	withFacts := 0
+	for _, r := range snap.Rows {
+		if r.ApplicationName == app && r.WaitLockMode != "" && len(r.HardBlockedBy) > 0 {
+			withFacts++
+		}
+	}
+	if withFacts != n {
+		t.Errorf("the snapshot shows lock facts for %d of the %d waiting writers", withFacts, n)
+	}
+	cr.wantCalls(t, "snapshot", "Snapshot", 1)
+	sig := cr.wantCalls(t, "cancel", "Signal", 1)
+	if len(sig) == 1 && sig[0].targets != n {
+		t.Errorf("Signal was given %d targets, want the %d waiting writers", sig[0].targets, n)
+	}
+	cr.wantVerifyPolls(t, "stopped")
+	cr.wantOneStatementPerCall(t)
+	cr.wantNothingElseOnTheWire(t)
+	if t.Failed() || testing.Verbose() {
+		t.Logf("\n%s", cr.table())
+	}
+}
+
 func parsePlaybook(t *testing.T, src string) *playbook.Playbook {
 	t.Helper()
 	pb, err := playbook.Parse("roundtrips.yaml", []byte(src))

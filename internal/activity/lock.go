@@ -103,7 +103,11 @@ func (s *Snapshot) deriveLocks() {
 		for j := range r.Locks {
 			l := &r.Locks[j]
 			if l.Granted {
-				r.HeldLockMode = strongerMode(r.HeldLockMode, l.Mode)
+				// Every transaction holds ExclusiveLock on its own
+				// virtual transaction id: that says nothing.
+				if l.LockType != "virtualxid" {
+					r.HeldLockMode = strongerMode(r.HeldLockMode, l.Mode)
+				}
 			} else if wanted == nil {
 				wanted = l
 			}

@@ -114,7 +114,8 @@ type Session struct {
 	HardBlockedBy []int `expr:"hard_blocked_by" json:"hard_blocked_by,omitempty"`
 	SoftBlockedBy []int `expr:"soft_blocked_by" json:"soft_blocked_by,omitempty"`
 	// HeldLockMode is the strongest heavyweight lock mode the session
-	// holds (granted), for sessions that wait or block.
+	// holds (granted), for sessions that wait or block; the ExclusiveLock
+	// every transaction holds on its own virtualxid does not count.
 	HeldLockMode string `expr:"held_lock_mode" json:"held_lock_mode,omitempty"`
 	// BlockingTotal counts every session waiting on this one, directly
 	// or through others: the size of the lock tree under it.

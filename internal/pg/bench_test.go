@@ -14,7 +14,9 @@ const snapshotRows = 2000
 // snapshot statement, shaped like a busy server in an incident: 200
 // statements sleeping for minutes, 20 writers waiting on a lock held by
 // one of 80 sessions idle in a transaction, and 1,700 idle sessions, each
-// with a query text of about 200 bytes. The test server has a few dozen
+// with a query text of about 200 bytes. The 20 waiters and the 20
+// sessions they wait for carry lock rows, as the snapshot statement sends
+// them for sessions that wait or block. The test server has a few dozen
 // sessions and room for 300, so a real 2,000-row pg_stat_activity is the
 // bench's job (go run ./internal/bench); this statement makes the server's
 // part cheap and the same every time, so the benchmark measures the wire
@@ -42,7 +44,26 @@ const syntheticSnapshotSQL = `SELECT statement_timestamp(),
        NULL::int,
        (g::bigint * 7919),
        CASE WHEN g > 200 AND g <= 220 THEN ARRAY[100221 + g % 80]::int[] END,
-       false
+       false,
+       CASE WHEN g <= 300 THEN 1000 + g END,
+       CASE WHEN g <= 300 THEN 990 + g END,
+       false,
+       CASE
+       WHEN g > 200 AND g <= 220 THEN json_build_array(
+         json_build_object('t', 'transactionid', 'xid', (5221 + g % 80)::text, 'mode', 'ShareLock', 'granted', false,
+                           'waitstart', (extract(epoch FROM now() - make_interval(secs => g)) * 1000000)::int8),
+         json_build_object('t', 'relation', 'db', 16384, 'rel', 16390, 'mode', 'RowExclusiveLock', 'granted', true,
+                           'relname', 'public.orders'),
+         json_build_object('t', 'tuple', 'db', 16384, 'rel', 16390, 'page', 7, 'tuple', g % 50, 'mode', 'ExclusiveLock',
+                           'granted', true, 'relname', 'public.orders'),
+         json_build_object('t', 'transactionid', 'xid', (5000 + g)::text, 'mode', 'ExclusiveLock', 'granted', true),
+         json_build_object('t', 'virtualxid', 'vxid', g || '/1', 'mode', 'ExclusiveLock', 'granted', true))
+       WHEN g BETWEEN 262 AND 281 THEN json_build_array(
+         json_build_object('t', 'relation', 'db', 16384, 'rel', 16390, 'mode', 'RowExclusiveLock', 'granted', true,
+                           'relname', 'public.orders'),
+         json_build_object('t', 'transactionid', 'xid', (5000 + g)::text, 'mode', 'ExclusiveLock', 'granted', true),
+         json_build_object('t', 'virtualxid', 'vxid', g || '/1', 'mode', 'ExclusiveLock', 'granted', true))
+       END
 FROM generate_series(1, 2000) AS g
 ORDER BY 2`
 

@@ -56,6 +56,9 @@ type Client struct {
 	console *Console
 	// link bounds statements and sets the socket options (link.go).
 	link *link
+	// server are the server's facts that do not change while connected,
+	// copied into every snapshot (server.go).
+	server serverFacts
 }
 
 // ServerInfo describes the server and the role pgrunbook is connected as.
@@ -78,6 +81,19 @@ type ServerInfo struct {
 	Pooler *PoolerInfo `json:"pooler,omitempty"`
 	// Console is the --pooler admin console, nil without one.
 	Console *ConsoleInfo `json:"pooler_console,omitempty"`
+	// Slots are the server's connection settings and cluster_name, read
+	// in the set-up statement.
+	Slots ServerSlots `json:"slots"`
+}
+
+// ServerSlots are the settings that say how many sessions the server
+// takes, and its cluster_name.
+type ServerSlots struct {
+	ClusterName                  string `json:"cluster_name,omitempty"`
+	MaxConnections               int    `json:"max_connections"`
+	SuperuserReservedConnections int    `json:"superuser_reserved_connections"`
+	// ReservedConnections exists from PostgreSQL 16 (0 before).
+	ReservedConnections int `json:"reserved_connections"`
 }
 
 // Privileges are the role attributes that decide what pgrunbook may see
@@ -176,6 +192,7 @@ func (c *Client) open(ctx context.Context) error {
 	info.Console = c.info.Console
 	c.conn, c.info = conn, info
 	c.sql = buildSnapshotSQL(info.VersionNum)
+	c.server = factsOf(info)
 	return nil
 }
 

@@ -44,7 +44,10 @@ func setupSQL(n int) string {
        current_setting('server_version_num')::int,
        r.rolsuper,
        pg_has_role('pg_signal_backend', 'USAGE'),
-       pg_has_role('pg_read_all_stats', 'USAGE')
+       pg_has_role('pg_read_all_stats', 'USAGE'),
+       current_setting('cluster_name'), current_setting('max_connections')::int,
+       current_setting('superuser_reserved_connections')::int,
+       coalesce(current_setting('reserved_connections', true), '0')::int
 FROM pg_roles r WHERE r.rolname = current_user`)
 	return b.String()
 }
@@ -83,7 +86,9 @@ func (c *Client) setUp(ctx context.Context, conn *pgx.Conn) (ServerInfo, error) 
 	}
 	var own ownBackend
 	dest = append(dest, &own.pid, &own.clientAddr, &own.clientPort, &info.User, &info.Database, &info.Version, &info.VersionNum,
-		&info.Privileges.Superuser, &info.Privileges.SignalBackend, &info.Privileges.ReadAllStats)
+		&info.Privileges.Superuser, &info.Privileges.SignalBackend, &info.Privileges.ReadAllStats,
+		&info.Slots.ClusterName, &info.Slots.MaxConnections, &info.Slots.SuperuserReservedConnections,
+		&info.Slots.ReservedConnections)
 	err := conn.QueryRow(ctx, setupSQL(len(c.want)), append([]any{pgx.QueryExecModeSimpleProtocol}, args...)...).Scan(dest...)
 	if err != nil {
 		return info, &ConnectError{Target: c.target, Err: err,

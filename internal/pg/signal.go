@@ -21,11 +21,13 @@ import (
 // server's permission check (permissionSQL), so that one refused target
 // does not abort the whole batch.
 //
-// %s are permissionSQL and the function name, one of two constants; never
-// input.
+// The first %s is permissionSQL, the second the WHEN clause that
+// signals, one of the constants below; never input. $6 is each target's
+// wait in milliseconds, read only by the terminate of PostgreSQL 14 and
+// later (see terminateWaitWhen).
 const signalSQL = `WITH t AS (
-    SELECT * FROM unnest($1::int[], $2::timestamptz[], $3::timestamptz[], $5::timestamptz[])
-        AS t(pid, backend_start, query_start, xact_start)
+    SELECT * FROM unnest($1::int[], $2::timestamptz[], $3::timestamptz[], $5::timestamptz[], $6::bigint[])
+        AS t(pid, backend_start, query_start, xact_start, wait_ms)
 ), a AS (
     SELECT a.pid, a.backend_start, a.query_start, a.xact_start, a.backend_type,
         %s AS refusal
@@ -40,7 +42,7 @@ SELECT t.pid,
       OR a.backend_type IS NULL OR NOT (a.backend_type = ANY($4::text[]))
       OR a.pid = pg_backend_pid() THEN 'changed'
     WHEN a.refusal IS NOT NULL THEN a.refusal
-    WHEN %s(a.pid) THEN 'signalled'
+    %s
     ELSE 'not_found'
     END
 FROM t LEFT JOIN a ON a.pid = t.pid`
@@ -72,9 +74,30 @@ const permissionSQL = `CASE
         ELSE 'denied_role'
         END`
 
+// terminateWaitWhen calls pg_terminate_backend with a wait (PostgreSQL 14
+// and later): up to the target's wait_ms, but never past half the
+// session's statement_timeout since the statement started, so that the
+// waits of a batch of slow backends cannot make the statement fail after
+// it has signalled some of them. A wait of 0 signals without waiting.
+// When the wait runs out the function returns false with a WARNING
+// although the signal was sent: the outcome is 'signalled_not_exited',
+// recorded as signalled with a message, and the verify that follows
+// decides. (false with a wait also comes, without a signal, when the
+// backend exited in the instant between the identity check and the call:
+// it is then gone, which the verify sees as well.)
+const terminateWaitWhen = `WHEN pg_terminate_backend(a.pid, CASE
+        WHEN t.wait_ms IS NULL OR t.wait_ms <= 0 THEN 0
+        WHEN (SELECT s.setting::bigint FROM pg_settings s WHERE s.name = 'statement_timeout') = 0 THEN t.wait_ms
+        ELSE greatest(0, least(t.wait_ms,
+            (SELECT s.setting::bigint FROM pg_settings s WHERE s.name = 'statement_timeout') / 2
+            - (extract(epoch FROM clock_timestamp() - statement_timestamp()) * 1000)::bigint))
+        END) THEN 'signalled'
+    WHEN t.wait_ms > 0 THEN 'signalled_not_exited'`
+
 var (
-	cancelSQL    = fmt.Sprintf(signalSQL, permissionSQL, activity.Cancel)
-	terminateSQL = fmt.Sprintf(signalSQL, permissionSQL, activity.Terminate)
+	cancelSQL        = fmt.Sprintf(signalSQL, permissionSQL, "WHEN "+string(activity.Cancel)+"(a.pid) THEN 'signalled'")
+	terminateSQL     = fmt.Sprintf(signalSQL, permissionSQL, "WHEN "+string(activity.Terminate)+"(a.pid) THEN 'signalled'")
+	terminateWaitSQL = fmt.Sprintf(signalSQL, permissionSQL, terminateWaitWhen)
 )
 
 // Signal sends fn to the targets, each only if its identity still holds,
@@ -83,6 +106,10 @@ var (
 // with a permission error (SQLSTATE 42501) that the statement did not
 // predict does it fall back to one statement per target, so that each
 // refusal is recorded for its own target and the others are still sent.
+//
+// A terminate target's WaitFor makes the statement wait, on PostgreSQL 14
+// and later, for that backend to exit before it signals the next target
+// (see terminateWaitWhen); before 14 it is ignored.
 //
 // backendTypes lists backend types that may be signalled besides "client
 // backend", which always may.
@@ -96,6 +123,9 @@ func (c *Client) Signal(ctx context.Context, fn activity.Function, targets []act
 		query = cancelSQL
 	case activity.Terminate:
 		query = terminateSQL
+		if c.info.VersionNum >= 140000 {
+			query = terminateWaitSQL
+		}
 	default:
 		return nil, fmt.Errorf("unknown signalling function %q", fn)
 	}
@@ -128,7 +158,11 @@ func (c *Client) signalBatch(ctx context.Context, query string, targets []activi
 	starts := make([]time.Time, len(targets))
 	queryStarts := make([]*time.Time, len(targets))
 	xactStarts := make([]*time.Time, len(targets))
+	waits := make([]int64, len(targets))
 	for i, t := range targets {
+		if query == terminateWaitSQL && t.WaitFor > 0 {
+			waits[i] = int64((t.WaitFor + time.Millisecond - 1) / time.Millisecond)
+		}
 		pids[i] = int32(t.PID)
 		starts[i] = t.BackendStart
 		if t.CheckQuery {
@@ -138,7 +172,7 @@ func (c *Client) signalBatch(ctx context.Context, query string, targets []activi
 			xactStarts[i] = &t.XactStart
 		}
 	}
-	rows, err := c.query(ctx, query, pids, starts, queryStarts, backendTypes, xactStarts)
+	rows, err := c.query(ctx, query, pids, starts, queryStarts, backendTypes, xactStarts, waits)
 	if err != nil {
 		return nil, err
 	}
@@ -150,6 +184,8 @@ func (c *Client) signalBatch(ctx context.Context, query string, targets []activi
 		switch outcome {
 		case "denied_superuser":
 			r.Outcome, r.Message = activity.Denied, "the session belongs to a superuser or to no role: only a superuser may signal it"
+		case "signalled_not_exited":
+			r.Outcome, r.Message = activity.Signalled, "the signal was sent, but the backend had not exited when the wait ended"
 		case "denied_role":
 			r.Outcome, r.Message = activity.Denied, "the session belongs to another role: signalling it needs membership in that role or in pg_signal_backend"
 		case "denied_autovacuum":

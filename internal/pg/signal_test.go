@@ -289,7 +289,7 @@ func TestSignalFallbackOnPermissionError(t *testing.T) {
 	t.Cleanup(func() { cancelSQL = saved })
 	cancelSQL = `SELECT t.pid, CASE WHEN pg_cancel_backend(t.pid) THEN 'signalled' ELSE 'not_found' END
 FROM unnest($1::int[], $2::timestamptz[], $3::timestamptz[]) AS t(pid, backend_start, query_start)
-WHERE $4::text[] IS NOT NULL AND $5::timestamptz[] IS NOT NULL`
+WHERE $4::text[] IS NOT NULL AND $5::timestamptz[] IS NOT NULL AND $6::bigint[] IS NOT NULL`
 
 	// The superuser's session comes first, so the failing batch has
 	// signalled nothing before the server refuses it.

@@ -2,6 +2,7 @@ package pg
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"time"
 
@@ -14,32 +15,140 @@ import (
 // version lacks are selected as NULL so every version decodes alike.
 type snapshotSQL string
 
+// buildSnapshotSQL returns the snapshot statement: every row of
+// pg_stat_activity with its horizon ages, whether the server is a standby,
+// and, only for the sessions that wait on a heavyweight lock or are named
+// by a waiter's pg_blocking_pids, their rows of pg_locks as a JSON array.
+//
+// It is one statement, so one round trip and one consistent view of
+// pg_stat_activity (read once, in the MATERIALIZED CTE a). Both
+// pg_blocking_pids and pg_lock_status (behind pg_locks) take every
+// lock-manager partition lock, so pg_blocking_pids is called only for
+// rows that wait on a lock, and pg_locks is not read at all when none
+// does: its scan sits under a one-time filter (an uncorrelated EXISTS)
+// that the executor evaluates before it, and EXPLAIN ANALYZE shows the
+// function scan "never executed" then (TestSnapshotSkipsPgLocksWhenNobodyWaits).
+//
+// Of an involved session's locks only those that can matter are sent:
+// the lock it waits for, its granted locks on objects some involved
+// session waits for (which tell hard from soft blockers), and one granted
+// lock of each lock type and mode (enough for its strongest mode). A
+// pg_dump holding AccessShareLock on 10,000 tables sends one of them, not
+// 10,000. Relation names are resolved, by pg_class's index on oid, for the
+// connected database and the shared catalogs, the only relations pg_class
+// here describes, and quoted as SQL identifiers where needed
+// (public."Orders").
 func buildSnapshotSQL(versionNum int) snapshotSQL {
-	leader, queryID := "NULL::int", "NULL::bigint"
+	leader, queryID, waitStart := "NULL::int", "NULL::bigint", "NULL::timestamptz"
 	if versionNum >= 130000 {
 		leader = "a.leader_pid"
 	}
 	if versionNum >= 140000 {
 		queryID = "a.query_id"
+		waitStart = "l.waitstart"
 	}
-	// pg_blocking_pids takes every lock-manager partition lock, so it is
-	// called only for the rows that wait on a heavyweight lock.
-	return snapshotSQL(fmt.Sprintf(`SELECT statement_timestamp(),
+	return snapshotSQL(fmt.Sprintf(`WITH a AS MATERIALIZED (
+    SELECT a.pid, a.datname, a.usename, a.application_name, a.client_addr, a.client_hostname, a.client_port,
+           a.backend_start, a.xact_start, a.query_start, a.state_change,
+           a.wait_event_type, a.wait_event, a.state, a.backend_xid, a.backend_xmin, a.query, a.backend_type,
+           %s AS leader_pid, %s AS query_id,
+           CASE WHEN a.wait_event_type = 'Lock' THEN pg_blocking_pids(a.pid) END AS blocked_by
+    FROM pg_stat_activity a
+), involved AS (
+    SELECT a.pid FROM a WHERE a.wait_event_type = 'Lock'
+    UNION
+    SELECT unnest(a.blocked_by) FROM a
+), l AS MATERIALIZED (
+    SELECT l.pid, l.locktype, l.database, l.relation, l.page, l.tuple, l.virtualxid, l.transactionid,
+           l.classid, l.objid, l.objsubid, l.mode, l.granted, %s AS waitstart,
+           format('%%s:%%s:%%s:%%s:%%s:%%s:%%s:%%s:%%s:%%s', l.locktype, l.database, l.relation, l.page, l.tuple,
+                  l.virtualxid, l.transactionid, l.classid, l.objid, l.objsubid) AS object
+    FROM pg_locks l
+    WHERE EXISTS (SELECT FROM a WHERE a.wait_event_type = 'Lock')
+      AND l.pid IN (SELECT involved.pid FROM involved)
+), kept AS (
+    SELECT l.*, row_number() OVER (PARTITION BY l.pid, l.granted, l.locktype, l.mode) AS nth
+    FROM l
+), locks AS (
+    SELECT k.pid, json_agg(json_build_object(
+               't', k.locktype, 'db', k.database::int8, 'rel', k.relation::int8, 'page', k.page, 'tuple', k.tuple,
+               'vxid', k.virtualxid, 'xid', k.transactionid::text,
+               'classid', k.classid::int8, 'objid', k.objid::int8, 'objsubid', k.objsubid,
+               'mode', k.mode, 'granted', k.granted,
+               'waitstart', (extract(epoch FROM k.waitstart) * 1000000)::int8,
+               'relname', CASE WHEN k.database IN (0, (SELECT d.oid FROM pg_database d WHERE d.datname = current_database()))
+                   THEN (SELECT format('%%I.%%I', n.nspname, c.relname)
+                         FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = k.relation) END
+           ) ORDER BY k.granted, k.locktype, k.mode) AS locks
+    FROM kept k
+    WHERE NOT k.granted OR k.nth = 1 OR k.object IN (SELECT w.object FROM l w WHERE NOT w.granted)
+    GROUP BY k.pid
+)
+SELECT statement_timestamp(),
        a.pid, a.datname, a.usename, a.application_name,
        host(a.client_addr), a.client_hostname, a.client_port,
        a.backend_start, a.xact_start, a.query_start, a.state_change,
        a.wait_event_type, a.wait_event, a.state,
        a.backend_xid::text, a.backend_xmin::text, a.query, a.backend_type,
-       %s, %s,
-       CASE WHEN a.wait_event_type = 'Lock' THEN pg_blocking_pids(a.pid) END,
-       a.pid = pg_backend_pid()
-FROM pg_stat_activity a
-ORDER BY a.pid`, leader, queryID))
+       a.leader_pid, a.query_id, a.blocked_by,
+       a.pid = pg_backend_pid(),
+       age(a.backend_xmin), age(a.backend_xid), (SELECT pg_is_in_recovery()),
+       locks.locks
+FROM a LEFT JOIN locks ON locks.pid = a.pid
+ORDER BY a.pid`, leader, queryID, waitStart))
+}
+
+// lockRow is one element of the snapshot's JSON array of a session's
+// locks, named briefly to keep the wire small.
+type lockRow struct {
+	LockType      string `json:"t"`
+	Database      uint32 `json:"db"`
+	Relation      uint32 `json:"rel"`
+	Page          int32  `json:"page"`
+	Tuple         int16  `json:"tuple"`
+	VirtualXID    string `json:"vxid"`
+	TransactionID string `json:"xid"`
+	ClassID       uint32 `json:"classid"`
+	ObjID         uint32 `json:"objid"`
+	ObjSubID      int16  `json:"objsubid"`
+	Mode          string `json:"mode"`
+	Granted       bool   `json:"granted"`
+	// WaitStart is pg_locks.waitstart in microseconds since the Unix
+	// epoch; null when not waiting or before PostgreSQL 14.
+	WaitStart    *int64 `json:"waitstart"`
+	RelationName string `json:"relname"`
+}
+
+// decodeLocks turns a session's JSON array of locks into activity.Lock
+// rows. No array (a session without lock detail) gives nil.
+func decodeLocks(raw []byte) ([]activity.Lock, error) {
+	if raw == nil {
+		return nil, nil
+	}
+	var rows []lockRow
+	if err := json.Unmarshal(raw, &rows); err != nil {
+		return nil, err
+	}
+	out := make([]activity.Lock, len(rows))
+	for i, r := range rows {
+		out[i] = activity.Lock{
+			LockType: r.LockType, Database: r.Database, Relation: r.Relation, Page: r.Page, Tuple: r.Tuple,
+			VirtualXID: r.VirtualXID, TransactionID: r.TransactionID,
+			ClassID: r.ClassID, ObjID: r.ObjID, ObjSubID: r.ObjSubID,
+			Mode: r.Mode, Granted: r.Granted, RelationName: r.RelationName,
+		}
+		if r.WaitStart != nil {
+			out[i].WaitStart = time.UnixMicro(*r.WaitStart).UTC()
+		}
+	}
+	return out, nil
 }
 
 // Snapshot reads every row of pg_stat_activity in one statement (one round
-// trip), in its own transaction so the data is fresh, and derives runtimes
-// and lock blocking.
+// trip), in its own transaction so the data is fresh, with lock detail
+// for the sessions that wait or block, and derives runtimes, lock facts
+// and the server's connection counts. Server carries the facts Connect
+// read and whether the server is a standby now.
 func (c *Client) Snapshot(ctx context.Context) (*activity.Snapshot, error) {
 	rows, err := c.query(ctx, string(c.sql))
 	if err != nil {
@@ -51,18 +160,19 @@ func (c *Client) Snapshot(ctx context.Context) (*activity.Snapshot, error) {
 		taken                                             time.Time
 		datname, usename, app, addr, host, wet, we, state pgtype.Text
 		xid, xmin, query, btype                           pgtype.Text
-		port, leader                                      pgtype.Int4
+		port, leader, xminAge, xidAge                     pgtype.Int4
 		queryID                                           pgtype.Int8
 		bstart, xstart, qstart, schange                   pgtype.Timestamptz
 		blocked                                           []int32
+		locks                                             []byte
 		pid                                               int32
-		self                                              bool
+		self, standby                                     bool
 	)
 	for rows.Next() {
-		blocked = blocked[:0]
+		blocked, locks = blocked[:0], nil
 		if err := rows.Scan(&taken, &pid, &datname, &usename, &app, &addr, &host, &port,
 			&bstart, &xstart, &qstart, &schange, &wet, &we, &state, &xid, &xmin, &query, &btype,
-			&leader, &queryID, &blocked, &self); err != nil {
+			&leader, &queryID, &blocked, &self, &xminAge, &xidAge, &standby, &locks); err != nil {
 			return nil, fmt.Errorf("decoding pg_stat_activity: %w", err)
 		}
 		s := activity.Session{
@@ -72,6 +182,7 @@ func (c *Client) Snapshot(ctx context.Context) (*activity.Snapshot, error) {
 			WaitEventType: wet.String, WaitEvent: we.String, State: state.String,
 			BackendXID: xid.String, BackendXmin: xmin.String, Query: query.String, BackendType: btype.String,
 			LeaderPID: int(leader.Int32), QueryID: queryID.Int64, IsSelf: self,
+			XminAge: int64(xminAge.Int32), XidAge: int64(xidAge.Int32),
 		}
 		if len(blocked) > 0 {
 			s.BlockedBy = make([]int, len(blocked))
@@ -79,12 +190,17 @@ func (c *Client) Snapshot(ctx context.Context) (*activity.Snapshot, error) {
 				s.BlockedBy[i] = int(b)
 			}
 		}
+		if s.Locks, err = decodeLocks(locks); err != nil {
+			return nil, fmt.Errorf("decoding the locks of pid %d: %w", pid, err)
+		}
 		snap.Rows = append(snap.Rows, s)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, c.lost(fmt.Errorf("reading pg_stat_activity: %w", err))
 	}
 	snap.Taken = taken.UTC()
+	snap.Server = c.server
+	snap.Server.IsStandby = standby
 	c.markPooled(ctx, snap) // pooler_mark.go
 	snap.Derive()
 	return snap, nil
