@@ -11,6 +11,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/pgrunbook/pgrunbook/internal/managed"
 )
 
 // ApplicationName is how pgrunbook's own session appears in pg_stat_activity.
@@ -78,6 +80,11 @@ type ServerInfo struct {
 	Pooler *PoolerInfo `json:"pooler,omitempty"`
 	// Console is the --pooler admin console, nil without one.
 	Console *ConsoleInfo `json:"pooler_console,omitempty"`
+	// Provider is the managed service the server was recognised as, nil
+	// for none; ReservedSlots the connection reserves the server has and
+	// which of them the role may use (provider.go).
+	Provider      *managed.Provider       `json:"provider,omitempty"`
+	ReservedSlots []managed.ReservedSlots `json:"reserved_slots,omitempty"`
 }
 
 // Privileges are the role attributes that decide what pgrunbook may see

@@ -44,7 +44,9 @@ func setupSQL(n int) string {
        current_setting('server_version_num')::int,
        r.rolsuper,
        pg_has_role('pg_signal_backend', 'USAGE'),
-       pg_has_role('pg_read_all_stats', 'USAGE')
+       pg_has_role('pg_read_all_stats', 'USAGE')`)
+	b.WriteString(providerSQL(2*n + 1)) // provider.go
+	b.WriteString(`
 FROM pg_roles r WHERE r.rolname = current_user`)
 	return b.String()
 }
@@ -84,11 +86,15 @@ func (c *Client) setUp(ctx context.Context, conn *pgx.Conn) (ServerInfo, error) 
 	var own ownBackend
 	dest = append(dest, &own.pid, &own.clientAddr, &own.clientPort, &info.User, &info.Database, &info.Version, &info.VersionNum,
 		&info.Privileges.Superuser, &info.Privileges.SignalBackend, &info.Privileges.ReadAllStats)
+	var provider providerFacts
+	dest = append(dest, provider.dest()...)
+	args = append(args, providerArgs()...)
 	err := conn.QueryRow(ctx, setupSQL(len(c.want)), append([]any{pgx.QueryExecModeSimpleProtocol}, args...)...).Scan(dest...)
 	if err != nil {
 		return info, &ConnectError{Target: c.target, Err: err,
 			Reason: "connected, but could not set up pgrunbook's session (settings, the server's version, the role's privileges): " + oneLine(err)}
 	}
+	provider.apply(&info)
 
 	readBack := make([]string, len(c.want))
 	var readOnly string
