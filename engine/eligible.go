@@ -13,7 +13,8 @@ import (
 // are the product's safety rules: never our own backend, never a session
 // still authenticating (PostgreSQL 18's state "starting"), never a session
 // whose identity is hidden, only client backends unless the step opts in
-// to other backend types by name, never a protected session: one the
+// to other backend types by name, never a managed service's superuser
+// session that pgrunbook's role cannot signal, never a protected session: one the
 // playbook's or the run's protect rules cover, or a default protection
 // the playbook does not unprotect.
 func (r *runner) eligible(rows []activity.Session, backendTypes []string) ([]activity.Session, []transcript.Excluded, error) {
@@ -36,6 +37,8 @@ func (r *runner) eligible(rows []activity.Session, backendTypes []string) ([]act
 			reason = "identity hidden from this role (needs pg_read_all_stats): it cannot be checked, so it is never signalled"
 		case s.BackendType != activity.ClientBackend && !slices.Contains(backendTypes, s.BackendType):
 			reason = fmt.Sprintf("a %s, not a client backend (a step must list it in backend_types to touch it)", s.BackendType)
+		case r.providerDenied(s) != "": // provider.go
+			reason = r.providerDenied(s)
 		}
 		if reason == "" {
 			for _, rule := range r.protect {

@@ -96,7 +96,8 @@ func runPlaybookAs(t *testing.T, dsn string, pb *playbook.Playbook, opts engine.
 	opts.Transcript, opts.Show = tw, rd.Event
 	info := client.Info()
 	opts.Server = transcript.Server{BackendPID: info.PID, User: info.User, Superuser: info.Privileges.Superuser,
-		SignalBackend: info.Privileges.SignalBackend, ReadAllStats: info.Privileges.ReadAllStats}
+		SignalBackend: info.Privileges.SignalBackend, ReadAllStats: info.Privileges.ReadAllStats,
+		Provider: info.Provider, ReservedSlots: info.ReservedSlots}
 	res, err := engine.Run(ctx, opts)
 	if err != nil {
 		t.Fatal(err)

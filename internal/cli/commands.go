@@ -211,5 +211,8 @@ func defaultMatches(d playbook.DefaultProtection) string {
 	if len(d.BackendTypes) > 0 {
 		parts = append(parts, "backend_type starting with "+strings.Join(d.BackendTypes, ", "))
 	}
+	if len(d.Roles) > 0 {
+		parts = append(parts, "usename "+strings.Join(d.Roles, ", "))
+	}
 	return strings.Join(parts, "; or ")
 }

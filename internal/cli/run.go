@@ -225,6 +225,7 @@ func (r playbookRun) execute(ctx context.Context, stdio IO) (engine.Result, *tra
 			BackendPID: info.PID, Superuser: info.Privileges.Superuser,
 			SignalBackend: info.Privileges.SignalBackend, ReadAllStats: info.Privileges.ReadAllStats,
 			Settings: info.Settings, Pooler: transcriptPooler(info.Pooler), PoolerConsole: transcriptConsole(info.Console),
+			Provider: info.Provider, ReservedSlots: info.ReservedSlots,
 		},
 		Host:       hoststat.Sampler{},
 		Protect:    r.protect,

@@ -11,6 +11,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/pgrunbook/pgrunbook/internal/managed"
 )
 
 // ApplicationName is how pgrunbook's own session appears in pg_stat_activity.
@@ -84,6 +86,11 @@ type ServerInfo struct {
 	// Slots are the server's connection settings and cluster_name, read
 	// in the set-up statement.
 	Slots ServerSlots `json:"slots"`
+	// Provider is the managed service the server was recognised as, nil
+	// for none; ReservedSlots the connection reserves the server has and
+	// which of them the role may use (provider.go).
+	Provider      *managed.Provider       `json:"provider,omitempty"`
+	ReservedSlots []managed.ReservedSlots `json:"reserved_slots,omitempty"`
 }
 
 // ServerSlots are the settings that say how many sessions the server

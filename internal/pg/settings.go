@@ -47,7 +47,9 @@ func setupSQL(n int) string {
        pg_has_role('pg_read_all_stats', 'USAGE'),
        current_setting('cluster_name'), current_setting('max_connections')::int,
        current_setting('superuser_reserved_connections')::int,
-       coalesce(current_setting('reserved_connections', true), '0')::int
+       coalesce(current_setting('reserved_connections', true), '0')::int`)
+	b.WriteString(providerSQL(2*n + 1)) // provider.go
+	b.WriteString(`
 FROM pg_roles r WHERE r.rolname = current_user`)
 	return b.String()
 }
@@ -89,11 +91,15 @@ func (c *Client) setUp(ctx context.Context, conn *pgx.Conn) (ServerInfo, error) 
 		&info.Privileges.Superuser, &info.Privileges.SignalBackend, &info.Privileges.ReadAllStats,
 		&info.Slots.ClusterName, &info.Slots.MaxConnections, &info.Slots.SuperuserReservedConnections,
 		&info.Slots.ReservedConnections)
+	var provider providerFacts
+	dest = append(dest, provider.dest()...)
+	args = append(args, providerArgs()...)
 	err := conn.QueryRow(ctx, setupSQL(len(c.want)), append([]any{pgx.QueryExecModeSimpleProtocol}, args...)...).Scan(dest...)
 	if err != nil {
 		return info, &ConnectError{Target: c.target, Err: err,
 			Reason: "connected, but could not set up pgrunbook's session (settings, the server's version, the role's privileges): " + oneLine(err)}
 	}
+	provider.apply(&info)
 
 	readBack := make([]string, len(c.want))
 	var readOnly string

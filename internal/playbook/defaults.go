@@ -21,7 +21,9 @@ type DefaultProtection struct {
 	Applications []string
 	// BackendTypes are backend_type prefixes: "logical replication"
 	// protects the launcher and every kind of logical replication worker.
-	BackendTypes []string
+	BackendTypes []string // Roles are role names (usename), matched exactly: a managed
+	// service's own roles (provider.go).
+	Roles []string
 }
 
 // DefaultProtections are the protections applied to every playbook,
@@ -55,7 +57,7 @@ var DefaultProtections = []DefaultProtection{
 			"postgres_exporter", "pganalyze", "datadog", "pgwatch", "check_postgres",
 			"zabbix", "telegraf", "pmm", "newrelic", "okmeter", "pgmetrics", "nagios", "icinga",
 		},
-	},
+	}, providerProtection, // provider.go
 }
 
 // DefaultProtectionNames lists the names of DefaultProtections.
@@ -75,6 +77,9 @@ func (d *DefaultProtection) Match(s *activity.Session) (string, bool) {
 		if app != "" && strings.HasPrefix(app, a) {
 			return "application_name " + s.ApplicationName, true
 		}
+	}
+	if m, ok := d.matchRole(s); ok { // provider.go
+		return m, true
 	}
 	for _, b := range d.BackendTypes {
 		if s.BackendType != "" && strings.HasPrefix(s.BackendType, b) {

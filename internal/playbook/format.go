@@ -117,7 +117,7 @@ var Format = struct {
 		{Name: "guidance", Type: ValueText, Doc: "Shown at the start of every run: what the playbook is for and why it acts as it does."},
 		{Name: "params", Type: ValueParams, Doc: "Typed parameters, set with --set NAME=VALUE; a parameter without a default is required."},
 		{Name: "protect", Type: ValueExpressionList, Doc: "Expressions over a session; a session for which any is true is never targeted."},
-		{Name: "unprotect", Type: ValueTextList, Enum: DefaultProtectionNames(), Doc: "Default protections this playbook does without, by name (backups, replication, monitoring); every other default protection applies."},
+		{Name: "unprotect", Type: ValueTextList, Enum: DefaultProtectionNames(), Doc: "Default protections this playbook does without, by name (backups, replication, monitoring, provider); every other default protection applies."},
 		{Name: "steps", Type: ValueSteps, Required: true, Doc: "The steps, run in order."},
 	}},
 	Param: Mapping{Doc: "A typed parameter.", Keys: []Key{

@@ -57,7 +57,7 @@ steps:
 	for _, d := range pb.Defaults() {
 		names = append(names, d.Name)
 	}
-	if !slices.Equal(names, []string{"replication", "monitoring"}) {
+	if !slices.Equal(names, []string{"replication", "monitoring", "provider"}) {
 		t.Errorf("defaults in force %v", names)
 	}
 	if err := pb.CheckServer(130000); err == nil || !strings.Contains(err.Error(), "query_id (line 8) needs PostgreSQL 14") {
@@ -75,8 +75,8 @@ func TestNewStepSyntaxErrors(t *testing.T) {
 	cases := []struct {
 		src, want string
 	}{
-		{"name: x\nunprotect: [backup]\nsteps: [{activity: }]\n", `bad.yaml:2:13: unprotect: unknown default protection "backup" (did you mean "backups"?) (defaults: backups, replication, monitoring)`},
-		{"name: x\nunprotect: backups\nsteps: [{activity: }]\n", `bad.yaml:2:12: unprotect must be a list of default protections (backups, replication, monitoring), not "backups"`},
+		{"name: x\nunprotect: [backup]\nsteps: [{activity: }]\n", `bad.yaml:2:13: unprotect: unknown default protection "backup" (did you mean "backups"?) (defaults: backups, replication, monitoring, provider)`},
+		{"name: x\nunprotect: backups\nsteps: [{activity: }]\n", `bad.yaml:2:12: unprotect must be a list of default protections (backups, replication, monitoring, provider), not "backups"`},
 		{"name: x\nunprotect: [monitoring, monitoring]\nsteps: [{activity: }]\n", `bad.yaml:2:25: unprotect: monitoring is named twice`},
 		{head + "  - summarize: {by: [aplication_name]}\n", `bad.yaml:5:22: by: "aplication_name" is not a row field (did you mean "application_name"?)`},
 		{head + "  - summarize: {by: [query_runtime]}\n", `bad.yaml:5:22: by: query_runtime cannot group sessions`},

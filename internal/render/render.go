@@ -114,6 +114,7 @@ func (r *Renderer) runStarted(ev transcript.Event) {
 		fmt.Fprintf(w, "  server:     PostgreSQL %s at %s, database %s, as %s (our pid %d)\n", s.Version, hostPort(s), s.Database, s.User, s.BackendPID)
 		fmt.Fprintf(w, "  privileges: %s\n", privilegeSummary(s))
 		connectionLines(w, s) // pooler.go
+		providerLines(w, s)   // provider.go
 	}
 	if len(ev.Params) > 0 {
 		keys := make([]string, 0, len(ev.Params))

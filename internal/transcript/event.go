@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/pgrunbook/pgrunbook/internal/activity"
+	"github.com/pgrunbook/pgrunbook/internal/managed"
 )
 
 // Event types.
@@ -146,6 +147,11 @@ type Server struct {
 	// PoolerConsole is the --pooler admin console that maps pooled
 	// backends to their clients; absent without --pooler.
 	PoolerConsole *PoolerConsole `json:"pooler_console,omitempty"`
+	// Provider is the managed service the server was recognised as by
+	// its marker roles and databases (absent for none); ReservedSlots the
+	// server's connection reserves and which of them the role may use.
+	Provider      *managed.Provider       `json:"provider,omitempty"`
+	ReservedSlots []managed.ReservedSlots `json:"reserved_slots,omitempty"`
 }
 
 // Pooler describes a connection pooler between pgrunbook and the server.
