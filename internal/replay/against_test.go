@@ -191,8 +191,9 @@ func (s *script) Choose(context.Context, engine.Question) (engine.Answer, error)
 
 // TestRecordedScenariosReplayUnchanged replays the real runs recorded in
 // testdata/report (an escalation to terminate, a lock chain) against the
-// shipped playbooks of today: they may have grown steps since, but must
-// still signal exactly the same sessions with the same functions.
+// shipped playbooks of today: their steps may have changed since (new
+// steps, sampling), but they must still signal exactly the same sessions
+// with the same functions.
 func TestRecordedScenariosReplayUnchanged(t *testing.T) {
 	files, _ := filepath.Glob("../../testdata/report/*.jsonl")
 	if len(files) < 2 {
@@ -206,11 +207,6 @@ func TestRecordedScenariosReplayUnchanged(t *testing.T) {
 		c := against(t, rr.Events, shipped(t, rr.Events[0].Playbook), Options{})
 		if len(c.Targeted) > 0 || len(c.Spared) > 0 {
 			t.Errorf("%s: now targeted %+v, now spared %+v", path, c.Targeted, c.Spared)
-		}
-		for _, d := range c.Differences {
-			if !strings.Contains(d.Text, "a new step") {
-				t.Errorf("%s: a difference other than a new step: %+v", path, d)
-			}
 		}
 	}
 }
