@@ -211,7 +211,8 @@ func (r playbookRun) execute(ctx context.Context, stdio IO) (engine.Result, *tra
 	defer client.Close(ctx)
 
 	width := terminalWidth(stdio.OutFile)
-	rd := &render.Renderer{W: stdio.Out, Width: width, TranscriptPath: path}
+	color := render.ColorFor(isTerminal(stdio.OutFile))
+	rd := &render.Renderer{W: stdio.Out, Width: width, TranscriptPath: path, Color: color}
 	info := client.Info()
 	opts := engine.Options{
 		Playbook:   r.pb,
@@ -233,7 +234,7 @@ func (r playbookRun) execute(ctx context.Context, stdio IO) (engine.Result, *tra
 		Version:    version(),
 	}
 	if r.mode == engine.Interactive {
-		term := &prompt.Terminal{In: stdio.In, Out: stdio.OutFile, Err: stdio.Err, Width: width}
+		term := &prompt.Terminal{In: stdio.In, Out: stdio.OutFile, Err: stdio.Err, Width: width, Color: color}
 		// A terminal opened afresh lets a signal wake a waiting prompt.
 		if tty, err := prompt.OpenTTY(); err == nil {
 			defer tty.Close()
