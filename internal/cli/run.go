@@ -61,8 +61,9 @@ pgrunbook itself connects directly or through a session pooler; through a
 transaction or statement pooler it refuses (exit 2): give -d a direct DSN.
 
 Without a terminal, give --yes or --dry-run.
-Exit codes: 0 done and verified; 1 something failed; 2 bad usage or invalid
-playbook; 3 aborted by the operator; 130 interrupted (Ctrl-C or SIGTERM).
+Exit codes: 0 done and verified, or a dry run that finished (it signals
+nothing, and says what a real run would have done); 1 something failed;
+2 bad usage or invalid playbook; 3 aborted by the operator; 130 interrupted (Ctrl-C or SIGTERM).
 `
 
 type runFlags struct {
