@@ -91,6 +91,10 @@ func (r *runner) approve(ctx context.Context, a approval) ([]activity.Session, e
 			// Say which server the answer acts on: a command meant for a
 			// replica run on the primary is how outages begin.
 			srv := r.latest.Server
+			if srv.Host == "" {
+				// Where pgrunbook connected, as the start of the run says.
+				srv.Host, srv.Port = r.opts.Server.Host, r.opts.Server.Port
+			}
 			sel.ServerFacts = &srv
 		}
 		if err := r.emit(sel); err != nil {
