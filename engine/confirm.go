@@ -95,10 +95,21 @@ func (r *runner) approve(ctx context.Context, a approval) ([]activity.Session, e
 		}
 		sel := r.stepEvent(st, transcript.Selected)
 		sel.Set, sel.Rows, sel.Excluded = st.ID, targets, excluded
+		// The action lets the screen label the candidates by their risk.
+		switch a.action {
+		case playbook.KindCancel:
+			sel.Function = activity.Cancel
+		case playbook.KindTerminate:
+			sel.Function = activity.Terminate
+		}
 		if r.latest != nil && len(targets) > 0 {
 			// Say which server the answer acts on: a command meant for a
 			// replica run on the primary is how outages begin.
 			srv := r.latest.Server
+			if srv.Host == "" {
+				// Where pgrunbook connected, as the start of the run says.
+				srv.Host, srv.Port = r.opts.Server.Host, r.opts.Server.Port
+			}
 			sel.ServerFacts = &srv
 		}
 		if err := r.emit(sel); err != nil {
@@ -150,7 +161,7 @@ func (r *runner) approve(ctx context.Context, a approval) ([]activity.Session, e
 				return nil, fmt.Errorf("no prompter for an interactive run")
 			}
 			asked := time.Now()
-			ans, err = r.opts.Prompter.Choose(ctx, Question{Text: question, Action: a.action, Rows: targets, Limit: a.limit, Taken: r.taken})
+			ans, err = r.opts.Prompter.Choose(ctx, Question{Text: question, Action: a.action, Rows: targets, Limit: a.limit, Taken: r.taken, Server: sel.ServerFacts})
 			if err != nil {
 				return nil, err
 			}

@@ -76,6 +76,9 @@ type Question struct {
 	// Taken is when the rows were read, so the prompt can say how old
 	// the table is.
 	Taken time.Time
+	// Server is the server the answer acts on (nil when unknown), shown
+	// right above the question.
+	Server *activity.Server
 }
 
 // NeedsTypedCount reports whether approving n sessions for action must be

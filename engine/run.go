@@ -196,6 +196,9 @@ func (r *runner) steps(ctx context.Context) Result {
 	case len(r.problems) > 0:
 		return Result{Outcome: OutcomeFailed, ExitCode: ExitFailed, Message: joinProblems(r.problems)}
 	}
+	if r.opts.Mode == DryRun {
+		return Result{Outcome: OutcomeDone, ExitCode: ExitOK, Message: "dry run: nothing was signalled"}
+	}
 	return Result{Outcome: OutcomeDone, ExitCode: ExitOK}
 }
 

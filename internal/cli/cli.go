@@ -177,7 +177,8 @@ Examples:
   pgrunbook run cancel-long-queries --set min_runtime=2m
   pgrunbook replay ~/.local/state/pgrunbook/transcripts/20261125T030102Z-cancel-long-queries.jsonl
 
-Exit codes: 0 done and verified; 1 done but something failed (a session
+Exit codes: 0 done and verified, or a dry run that finished; 1 done but
+something failed (a session
 survived, a signal was denied, a database error); 2 bad usage or invalid
 playbook; 3 aborted by the operator; 130 interrupted.
 `)

@@ -183,6 +183,13 @@ type terminalRun struct {
 // and stderr.
 func startInTerminal(t *testing.T, args ...string) *terminalRun {
 	t.Helper()
+	return startInTerminalEnv(t, nil, args...)
+}
+
+// startInTerminalEnv is startInTerminal with variables added to the
+// program's environment (e.g. NO_COLOR=1).
+func startInTerminalEnv(t *testing.T, env []string, args ...string) *terminalRun {
+	t.Helper()
 	dir := t.TempDir()
 	ptmx, tty, err := pty.Open()
 	if err != nil {
@@ -215,6 +222,7 @@ func startInTerminal(t *testing.T, args ...string) *terminalRun {
 		"PGRUNBOOK_TRANSCRIPT_DIR=" + r.transcripts,
 		"PGCONNECT_TIMEOUT=5",
 	}
+	r.cmd.Env = append(r.cmd.Env, env...)
 	r.cmd.Stdin, r.cmd.Stdout, r.cmd.Stderr = tty, tty, tty
 	// A session of its own with the pty as controlling terminal, like a
 	// login shell would give it.

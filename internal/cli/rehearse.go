@@ -42,8 +42,9 @@ Flags (before or after SCENARIO):
       --playbook NAME|FILE
                           run this playbook instead of the recommended ones
                           (repeatable: they run in the order given)
-      --dry-run           the playbooks signal nothing; the scorecard says
-                          "not resolved (dry-run)"
+      --dry-run           the playbooks signal nothing; the scorecard checks
+                          that nothing changed and that a real run would act
+                          on the culprits only (exit 0 if so, 1 if not)
   -y, --yes               answer every confirmation with "all"
       --set NAME=VALUE    set a parameter of every playbook that has it
                           (repeatable); the rehearsal already sets database,
@@ -67,9 +68,11 @@ Flags (before or after SCENARIO):
 Without a terminal, give --yes or --dry-run; on a terminal the playbooks
 ask before every cancel and terminate, as "pgrunbook run" does.
 
-Exit codes: 0 resolved with zero collateral damage, or a dry run that
-signalled nothing and left everything as it was; 1 not resolved, collateral
-damage, or the rehearsal could not be carried out; 2 bad usage or an
+Exit codes: 0 resolved with zero collateral damage, or a dry run whose
+every check passed (it signalled nothing, changed nothing, and a real run
+would act on the culprits only); 1 a real run that did not resolve, any
+collateral damage (or a dry run that shows a real run would cause some),
+or the rehearsal could not be carried out; 2 bad usage or an
 invalid playbook; 3 aborted by the operator; 130 interrupted (everything
 was still stopped and removed).
 `

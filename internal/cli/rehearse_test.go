@@ -325,11 +325,11 @@ func TestRehearseEveryScenarioDryRun(t *testing.T) {
 			if r.res.code != 0 {
 				r.fatalf(t, "exit %d, want 0 (a dry run that worked)", r.res.code)
 			}
-			if !strings.Contains(r.res.stdout, "not resolved (dry-run)") || strings.Contains(r.res.stdout, "[FAIL]") {
-				r.fatalf(t, "the scorecard does not say \"not resolved (dry-run)\" with every check passed")
+			if !strings.Contains(r.res.stdout, "DRY RUN, nothing was signalled: ") || strings.Contains(r.res.stdout, "[FAIL]") {
+				r.fatalf(t, "the scorecard does not say \"DRY RUN, nothing was signalled: \" with every check passed")
 			}
 			runs := r.transcripts(t)
-			checkScorecardNote(t, r, runs, "not resolved (dry-run)")
+			checkScorecardNote(t, r, runs, "DRY RUN, nothing was signalled: ")
 			if sent := signals(runs, activity.Signalled); len(sent) > 0 {
 				r.fatalf(t, "the dry run signalled %v", sent)
 			}

@@ -74,7 +74,7 @@ func replayCommand(ctx context.Context, args []string, stdio IO) error {
 	if len(res.Events) == 0 {
 		return failf("%s holds no events", pos[0])
 	}
-	rd := &render.Renderer{W: stdio.Out, Width: terminalWidth(stdio.OutFile)}
+	rd := &render.Renderer{W: stdio.Out, Width: terminalWidth(stdio.OutFile), Color: render.ColorFor(isTerminal(stdio.OutFile))}
 	finished := false
 	for _, ev := range res.Events {
 		rd.Event(ev)

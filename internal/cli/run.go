@@ -61,8 +61,9 @@ pgrunbook itself connects directly or through a session pooler; through a
 transaction or statement pooler it refuses (exit 2): give -d a direct DSN.
 
 Without a terminal, give --yes or --dry-run.
-Exit codes: 0 done and verified; 1 something failed; 2 bad usage or invalid
-playbook; 3 aborted by the operator; 130 interrupted (Ctrl-C or SIGTERM).
+Exit codes: 0 done and verified, or a dry run that finished (it signals
+nothing, and says what a real run would have done); 1 something failed;
+2 bad usage or invalid playbook; 3 aborted by the operator; 130 interrupted (Ctrl-C or SIGTERM).
 `
 
 type runFlags struct {
@@ -211,7 +212,8 @@ func (r playbookRun) execute(ctx context.Context, stdio IO) (engine.Result, *tra
 	defer client.Close(ctx)
 
 	width := terminalWidth(stdio.OutFile)
-	rd := &render.Renderer{W: stdio.Out, Width: width, TranscriptPath: path}
+	color := render.ColorFor(isTerminal(stdio.OutFile))
+	rd := &render.Renderer{W: stdio.Out, Width: width, TranscriptPath: path, Color: color}
 	info := client.Info()
 	opts := engine.Options{
 		Playbook:   r.pb,
@@ -234,7 +236,7 @@ func (r playbookRun) execute(ctx context.Context, stdio IO) (engine.Result, *tra
 		Version:    version(),
 	}
 	if r.mode == engine.Interactive {
-		term := &prompt.Terminal{In: stdio.In, Out: stdio.OutFile, Err: stdio.Err, Width: width}
+		term := &prompt.Terminal{In: stdio.In, Out: stdio.OutFile, Err: stdio.Err, Width: width, Color: color}
 		// A terminal opened afresh lets a signal wake a waiting prompt.
 		if tty, err := prompt.OpenTTY(); err == nil {
 			defer tty.Close()

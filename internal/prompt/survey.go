@@ -27,6 +27,8 @@ type Terminal struct {
 	Err io.Writer
 	// Width is the terminal's width, used to fit session lines.
 	Width int
+	// Color marks a terminate in red (see render.ColorFor).
+	Color bool
 }
 
 // Labels of the choices, in the order offered.
@@ -51,6 +53,18 @@ func (t *Terminal) Choose(ctx context.Context, q engine.Question) (engine.Answer
 	if !q.Taken.IsZero() {
 		message += fmt.Sprintf(" [table read at %s]", q.Taken.Local().Format("15:04:05"))
 	}
+	if q.Action == "terminate" {
+		message = render.Risk(t.Color, message)
+	}
+	// Which server the answer acts on, right above the question: a
+	// command meant for a standby run on the primary is how outages begin.
+	if q.Server != nil {
+		line := "acting on " + render.ServerLine(*q.Server)
+		if q.Server.IsStandby {
+			line = render.Caution(t.Color, line)
+		}
+		fmt.Fprintf(t.Out, "  %s\n", line)
+	}
 	var choice string
 	err := t.ask(ctx, &survey.Select{
 		Message: message,
@@ -73,8 +87,8 @@ func (t *Terminal) Choose(ctx context.Context, q engine.Question) (engine.Answer
 	labels := make([]string, len(q.Rows))
 	for i := range q.Rows {
 		s := &q.Rows[i]
-		line := fmt.Sprintf("%-7d %-12s %-16s %-20s %7s  %s", s.PID, render.Cut(s.Usename, 12), render.Cut(s.ApplicationName, 16),
-			render.Cut(s.State, 20), render.Duration(render.Runtime(s)), render.OneLineQuery(s.Query))
+		line := fmt.Sprintf("%-7d %-12s %-16s %-20s %11s  %s", s.PID, render.Cut(s.Usename, 12), render.Cut(s.ApplicationName, 16),
+			render.Cut(s.State, 20), render.RuntimeCell(s), render.OneLineQuery(s.Query))
 		labels[i] = render.Cut(line, max(t.Width-8, 40))
 	}
 	var picked []string

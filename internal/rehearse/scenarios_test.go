@@ -229,7 +229,7 @@ func TestIncidentLibraryDryRuns(t *testing.T) {
 			t.Parallel()
 			sc, _ := Lookup(name)
 			r := rehearseWith(t, name, engine.DryRun, loadPlaybook(t, referencePath(sc.Playbooks[0])))
-			r.expect(t, append(want, "not resolved (dry-run): nothing was signalled")...)
+			r.expect(t, append(want, "DRY RUN, nothing was signalled: ")...)
 			if r.res.ExitCode != 0 || strings.Contains(r.report, "[FAIL]") {
 				t.Errorf("exit %d; the scorecard:\n%s", r.res.ExitCode, r.res.Scorecard)
 			}

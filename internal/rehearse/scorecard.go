@@ -113,11 +113,11 @@ func (c *Scorecard) Verdict() string {
 	collateral := c.CollateralDamage()
 	switch {
 	case c.DryRun() && len(c.Failures()) == 0:
-		return "not resolved (dry-run): nothing was signalled and the culprits are still there"
+		return "DRY RUN, nothing was signalled: the culprits are still there, and a real run would act on them and nothing else"
 	case c.DryRun() && collateral:
-		return "not resolved (dry-run), and the real run would cause COLLATERAL DAMAGE"
+		return "DRY RUN, nothing was signalled, but a real run would cause COLLATERAL DAMAGE"
 	case c.DryRun():
-		return fmt.Sprintf("not resolved (dry-run), and %d check(s) of the dry run failed", len(c.Failures()))
+		return fmt.Sprintf("DRY RUN, nothing was signalled, but %d check(s) of the dry run failed", len(c.Failures()))
 	case c.Aborted && collateral:
 		return "NOT RESOLVED: aborted by the operator, with COLLATERAL DAMAGE"
 	case c.Aborted:
@@ -135,8 +135,11 @@ func (c *Scorecard) Verdict() string {
 }
 
 // ExitCode is the rehearsal's exit code: 0 when resolved with zero
-// collateral damage and every check passed, or for a dry run whose every
-// check passed; 3 when the operator aborted; 1 otherwise.
+// collateral damage and every check passed; 3 when the operator aborted;
+// 1 otherwise. A dry run resolves nothing by design: it exits 0 when every
+// check passed (nothing was signalled, nothing changed, and the real run
+// would target the culprits only), which is what a dry run is asked to
+// show, and 1 when a check failed, so a script can gate a real run on it.
 func (c *Scorecard) ExitCode() int {
 	switch {
 	case c.Aborted:

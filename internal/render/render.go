@@ -20,16 +20,25 @@ type Renderer struct {
 	Width int
 	// TranscriptPath, when set, is named at the start and the end.
 	TranscriptPath string
+	// Color marks risk (terminate, denied, failed, protected) with ANSI
+	// colours. Set it only for a terminal (see ColorFor): output to a
+	// file or pipe stays plain, byte for byte the same live and in replay.
+	Color bool
+
+	screen // screen.go: what was shown, for the next event
 
 	// pending holds the targets of the last intent that have no action
 	// event yet: if the record ends there, their outcome is unknown.
-	pending  []int
-	function string
+	pending   []int
+	pendingFn string
 }
 
 // Event writes one event.
 func (r *Renderer) Event(ev transcript.Event) {
 	w := r.W
+	if ev.Type != transcript.StepSkipped {
+		r.flushSkipped()
+	}
 	switch ev.Type {
 	case transcript.RunStarted:
 		r.runStarted(ev)
@@ -39,15 +48,16 @@ func (r *Renderer) Event(ev transcript.Event) {
 			writeIndented(w, ev.Text, "    ")
 		}
 	case transcript.StepSkipped:
-		fmt.Fprintf(w, "\n[%d] %s\n    skipped: %s\n", ev.StepIndex, ev.Title, ev.Text)
+		r.skipped = append(r.skipped, ev)
 	case transcript.Note:
 		if ev.StepIndex == 0 && ev.Title != "" {
 			fmt.Fprintf(w, "\n%s\n", ev.Title)
 		}
 		writeIndented(w, ev.Text, "    ")
 	case transcript.Warning:
-		writeIndented(w, "! "+ev.Text, "    ")
+		writeIndented(w, r.caution("! "+ev.Text), "    ")
 	case transcript.Snapshot:
+		r.remember(ev.Rows)
 		if ev.Text != "" && ev.Kind == "activity" {
 			fmt.Fprintf(w, "    %s: read %s\n", ev.Text, snapshotSummary(ev.Rows))
 			break
@@ -64,22 +74,23 @@ func (r *Renderer) Event(ev transcript.Event) {
 	case transcript.Horizon:
 		r.horizon(ev)
 	case transcript.Prompt:
-		answer := ev.Answer
-		if len(ev.Chosen) > 0 && ev.Answer != "all" {
-			answer += fmt.Sprintf(" %v", ev.Chosen)
-		}
-		fmt.Fprintf(w, "    ? %s\n    → %s (answered by %s)\n", ev.Question, answer, ev.By)
+		r.prompt(ev)
 	case transcript.Intent:
-		fmt.Fprintf(w, "    sending %s to %d session(s); each is signalled only if its identity still matches\n", ev.Function, len(ev.Targets))
+		verb := "sending"
+		if r.mode == "dry-run" {
+			verb = "would send (dry run)"
+		}
+		fmt.Fprintf(w, "    %s %s to %d session(s); each is signalled only if its identity still matches\n", verb, r.function(ev.Function), len(ev.Targets))
 		if ev.Text != "" {
 			fmt.Fprintf(w, "    (%s)\n", ev.Text)
 		}
-		r.pending, r.function = r.pending[:0], string(ev.Function)
+		r.pending, r.pendingFn = r.pending[:0], string(ev.Function)
 		for _, id := range ev.Targets {
 			r.pending = append(r.pending, id.PID)
 		}
 	case transcript.Action:
-		fmt.Fprintf(w, "      pid %-8d %s%s\n", ev.PID, outcomeText(ev.Outcome), messageSuffix(ev.Message))
+		fmt.Fprintf(w, "      pid %-8d %s%s\n", ev.PID, r.outcome(ev.Outcome), messageSuffix(ev.Message))
+		r.recordAction(ev)
 		r.pending = slices.DeleteFunc(r.pending, func(p int) bool { return p == ev.PID })
 	case transcript.Waited:
 		fmt.Fprintf(w, "    %s\n", ev.Text)
@@ -94,14 +105,16 @@ func (r *Renderer) Event(ev transcript.Event) {
 // whose run was killed): targets of an intent with no recorded outcome are
 // shown as unknown, since the signal may or may not have been sent.
 func (r *Renderer) End() {
+	r.flushSkipped()
 	for _, p := range r.pending {
-		fmt.Fprintf(r.W, "      pid %-8d outcome unknown: the record ends after the intent to send %s; check whether the session still runs\n", p, r.function)
+		fmt.Fprintf(r.W, "      pid %-8d outcome unknown: the record ends after the intent to send %s; check whether the session still runs\n", p, r.pendingFn)
 	}
 	r.pending = nil
 }
 
 func (r *Renderer) runStarted(ev transcript.Event) {
 	w := r.W
+	r.mode = ev.Mode
 	mode := map[string]string{"interactive": "interactive", "dry-run": "dry run", "yes": "unattended (--yes)"}[ev.Mode]
 	if mode == "" {
 		mode = ev.Mode
@@ -195,19 +208,30 @@ func snapshotSummary(rows []activity.Session) string {
 
 func (r *Renderer) selected(ev transcript.Event) {
 	w := r.W
-	switch len(ev.Rows) {
-	case 0:
-		fmt.Fprintf(w, "    %s: no session\n", ev.Set)
-	case 1:
-		fmt.Fprintf(w, "    %s: 1 session\n", ev.Set)
+	n := sessionCount(len(ev.Rows))
+	switch {
+	case ev.Kind == "confirm" && len(ev.Rows) > 0:
+		// Nothing is approved until the operator answers.
+		what := "candidates"
+		switch ev.Function {
+		case activity.Terminate:
+			what = r.risk("candidates to terminate")
+		case activity.Cancel:
+			what = r.caution("candidates to cancel")
+		}
+		r.confirmFn = ev.Function
+		fmt.Fprintf(w, "    %s (%s): %s, none approved until answered\n", what, ev.Set, n)
+	case ev.Kind == "filter" && len(ev.Rows) > 0 && r.restates(ev.Rows):
+		fmt.Fprintf(w, "    %s: %s, the same as %s above\n", ev.Set, n, r.shownSet)
+		return
 	default:
-		fmt.Fprintf(w, "    %s: %d sessions\n", ev.Set, len(ev.Rows))
+		fmt.Fprintf(w, "    %s: %s\n", ev.Set, n)
 	}
 	if ev.ServerFacts != nil {
-		fmt.Fprintf(w, "    on %s\n", ServerLine(*ev.ServerFacts))
+		fmt.Fprintf(w, "    on %s\n", r.serverLine(*ev.ServerFacts))
 	}
 	if len(ev.Rows) > 0 {
-		SessionTable(w, ev.Rows, nil, r.width(), "    ")
+		r.table(ev.Set, ev.Rows)
 	}
 	if len(ev.Excluded) > 0 {
 		fmt.Fprintf(w, "    not targeted (%d):\n", len(ev.Excluded))
@@ -216,8 +240,19 @@ func (r *Renderer) selected(ev transcript.Event) {
 		for i, x := range ev.Excluded {
 			rows[i], notes[i] = x.Session, x.Reason
 		}
-		SessionTable(w, rows, notes, r.width(), "    ")
+		sessionTable(w, rows, notes, r.width(), "    ", r.Color)
 	}
+}
+
+// sessionCount is "no session", "1 session" or "N sessions".
+func sessionCount(n int) string {
+	switch n {
+	case 0:
+		return "no session"
+	case 1:
+		return "1 session"
+	}
+	return fmt.Sprintf("%d sessions", n)
 }
 
 func (r *Renderer) width() int {
@@ -233,7 +268,11 @@ func (r *Renderer) verified(ev transcript.Event) {
 		fmt.Fprintf(w, "    nothing to verify\n")
 		return
 	}
-	fmt.Fprintf(w, "    expect %s: %d passed, %d failed (%d poll(s), %s)\n", ev.Expect, len(ev.Passed), len(ev.Failed), ev.Polls, Duration(ev.Elapsed))
+	failed := fmt.Sprintf("%d failed", len(ev.Failed))
+	if len(ev.Failed) > 0 && r.mode != "dry-run" {
+		failed = r.risk(failed)
+	}
+	fmt.Fprintf(w, "    expect %s: %d passed, %s (%d poll(s), %s)\n", ev.Expect, len(ev.Passed), failed, ev.Polls, Duration(ev.Elapsed))
 	if len(ev.Passed) > 0 {
 		fmt.Fprintf(w, "      passed: %s\n", joinInts(ev.Passed))
 	}
@@ -252,11 +291,13 @@ func (r *Renderer) runFinished(ev transcript.Event) {
 		code = *ev.ExitCode
 	}
 	fmt.Fprintln(w)
-	switch ev.Outcome {
-	case "done":
+	switch {
+	case r.mode == "dry-run":
+		r.dryRunClosing(ev.Outcome, code, ev.Message) // screen.go
+	case ev.Outcome == "done":
 		fmt.Fprintf(w, "Done: every check passed (exit %d).\n", code)
 	default:
-		fmt.Fprintf(w, "Finished: %s (exit %d): %s\n", ev.Outcome, code, ev.Message)
+		fmt.Fprintf(w, "%s (exit %d): %s\n", r.risk("Finished: "+ev.Outcome), code, ev.Message)
 	}
 	if r.TranscriptPath != "" {
 		fmt.Fprintf(w, "Transcript: %s\n", r.TranscriptPath)

@@ -5,7 +5,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-	"unicode/utf8"
 
 	"github.com/pgrunbook/pgrunbook/internal/activity"
 	"github.com/pgrunbook/pgrunbook/internal/transcript"
@@ -38,29 +37,71 @@ func TestSessionTableFitsTheWidth(t *testing.T) {
 	if len(lines) != 3 {
 		t.Fatalf("want header, row and note, got:\n%s", b.String())
 	}
-	// Too narrow for the query column: it moves under its row.
-	b.Reset()
-	SessionTable(&b, rows, nil, 80, "  ")
-	narrow := strings.Split(strings.TrimRight(b.String(), "\n"), "\n")
-	if len(narrow) != 3 || !strings.HasPrefix(strings.TrimSpace(narrow[2]), "query: SELECT * FROM orders") || utf8.RuneCountInString(narrow[2]) > 80 {
-		t.Errorf("narrow table:\n%s", b.String())
-	}
-	if len(lines) != 3 {
-		t.Fatalf("want header, row and note, got:\n%s", b.String())
-	}
 	for _, l := range lines[:2] {
-		if n := utf8.RuneCountInString(l); n > 120 {
+		if n := TextWidth(l); n > 120 {
 			t.Errorf("line of %d columns exceeds 120: %q", n, l)
 		}
 	}
 	row := lines[1]
-	for _, want := range []string{"4242", "alice", "10.0.0.7:5123", "12m00s", "Lock:transactionid by 17", "SELECT * FROM o", "…"} {
+	for _, want := range []string{"4242", "alice", "10.0.0.7:5123", "12m00s", "Lock:transactionid", "SELECT * FROM o", "…"} {
 		if !strings.Contains(row, want) {
 			t.Errorf("row lacks %q: %q", want, row)
 		}
 	}
 	if !strings.Contains(lines[2], "protected by") {
 		t.Errorf("note line = %q", lines[2])
+	}
+	// Narrower: the columns shrink first, and the query stays on its row.
+	b.Reset()
+	SessionTable(&b, rows, nil, 100, "  ")
+	mid := strings.Split(strings.TrimRight(b.String(), "\n"), "\n")
+	if len(mid) != 2 || !strings.Contains(mid[1], "SELECT * FROM") || TextWidth(mid[1]) > 100 || !strings.HasSuffix(mid[0], "QUERY") {
+		t.Errorf("table at 100 columns should keep the query on its row:\n%s", b.String())
+	}
+	// Too narrow even with every column shrunk: the query moves under
+	// its row.
+	b.Reset()
+	SessionTable(&b, rows, nil, 60, "  ")
+	narrow := strings.Split(strings.TrimRight(b.String(), "\n"), "\n")
+	if len(narrow) != 3 || !strings.HasPrefix(strings.TrimSpace(narrow[2]), "query: SELECT * FROM orders") {
+		t.Errorf("narrow table:\n%s", b.String())
+	}
+}
+
+func TestSessionTableMeasuresWideCharacters(t *testing.T) {
+	rows := []activity.Session{
+		{PID: 1, Usename: "山田太郎", ApplicationName: "報告書", State: "active", QueryRuntime: time.Second, Query: "SELECT '日本語のクエリ' || repeat('x', 100) || '" + strings.Repeat("表", 60) + "'"},
+		{PID: 2, Usename: "bob", ApplicationName: "app", State: "active", QueryRuntime: time.Second, Query: "SELECT 1"},
+	}
+	var b bytes.Buffer
+	SessionTable(&b, rows, nil, 100, "")
+	lines := strings.Split(strings.TrimRight(b.String(), "\n"), "\n")
+	if len(lines) != 3 {
+		t.Fatalf("table:\n%s", b.String())
+	}
+	for _, l := range lines {
+		if n := TextWidth(l); n > 100 {
+			t.Errorf("line takes %d columns, more than 100: %q", n, l)
+		}
+	}
+	// The columns line up on screen: QUERY starts at the same column
+	// as each row's query.
+	col := TextWidth(lines[0][:strings.Index(lines[0], "QUERY")])
+	for _, l := range lines[1:] {
+		if got := TextWidth(l[:strings.Index(l, "SELECT")]); got != col {
+			t.Errorf("query starts at column %d, the header at %d:\n%s", got, col, b.String())
+		}
+	}
+}
+
+func TestIdleSessionsShowHowLongTheyHaveBeenIdle(t *testing.T) {
+	s := activity.Session{State: "idle in transaction", QueryRuntime: 3 * time.Second, StateRuntime: 5*time.Minute + 12*time.Second}
+	if got := RuntimeCell(&s); got != "idle 5m12s" {
+		t.Errorf("RuntimeCell(idle in transaction) = %q, want \"idle 5m12s\"", got)
+	}
+	s = activity.Session{State: "active", QueryRuntime: 42 * time.Second, StateRuntime: time.Hour}
+	if got := RuntimeCell(&s); got != "42.0s" {
+		t.Errorf("RuntimeCell(active) = %q, want the statement's runtime", got)
 	}
 }
 

@@ -5,7 +5,6 @@ import (
 	"io"
 	"strconv"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/pgrunbook/pgrunbook/internal/transcript"
 )
@@ -20,7 +19,7 @@ func (r *Renderer) kept(ev transcript.Event) {
 	}
 	fmt.Fprintf(r.W, "    %s: kept %d %s %s\n", ev.Set, len(ev.Rows), noun, ev.Text)
 	if ev.Stable != "" && len(ev.Rows) > 0 {
-		SessionTable(r.W, ev.Rows, nil, r.width(), "    ")
+		r.table(ev.Set, ev.Rows)
 	}
 }
 
@@ -70,7 +69,7 @@ func writeTable(w io.Writer, indent string, headers []string, rows [][]string) {
 		widths[j] = len(h)
 		for _, row := range rows {
 			if j < len(row) {
-				widths[j] = max(widths[j], utf8.RuneCountInString(row[j]))
+				widths[j] = max(widths[j], TextWidth(row[j]))
 			}
 		}
 	}
@@ -78,10 +77,10 @@ func writeTable(w io.Writer, indent string, headers []string, rows [][]string) {
 		var b strings.Builder
 		b.WriteString(indent)
 		for j, c := range cols {
-			b.WriteString(c)
 			if j < len(cols)-1 {
-				b.WriteString(strings.Repeat(" ", widths[j]-utf8.RuneCountInString(c)+2))
+				c = pad(c, widths[j]+2)
 			}
+			b.WriteString(c)
 		}
 		fmt.Fprintln(w, strings.TrimRight(b.String(), " "))
 	}

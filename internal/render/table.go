@@ -6,7 +6,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/pgrunbook/pgrunbook/internal/activity"
 )
@@ -74,74 +73,114 @@ func OneLineQuery(q string) string {
 	return strings.Join(strings.Fields(q), " ")
 }
 
-// Cut shortens s to at most n runes, marking the cut with "…".
-func Cut(s string, n int) string {
-	if n <= 0 {
-		return ""
+// RuntimeCell is the RUNTIME column of a session: the statement's runtime
+// when active; for an idle session, "idle " and how long it has been idle
+// (state_runtime), so it is not read as a statement's runtime.
+func RuntimeCell(s *activity.Session) string {
+	switch {
+	case s.State == "active":
+		return Duration(s.QueryRuntime)
+	case strings.HasPrefix(s.State, "idle") && s.StateRuntime > 0:
+		return "idle " + Duration(s.StateRuntime)
 	}
-	if utf8.RuneCountInString(s) <= n {
-		return s
-	}
-	r := []rune(s)
-	return string(r[:n-1]) + "…"
+	return Duration(Runtime(s))
 }
 
 // SessionTable writes sessions as a table that fits width columns: pid,
 // user, database, application, client, state, runtime, transaction age,
 // wait and the query, cut to what is left of the line. notes, when
-// non-nil, adds a last column (for example why a session is excluded).
+// non-nil, adds a line under a row (for example why a session is
+// excluded).
 func SessionTable(w io.Writer, rows []activity.Session, notes []string, width int, indent string) {
-	headers := []string{"PID", "USER", "DATABASE", "APPLICATION", "CLIENT", "STATE", "RUNTIME", "XACT", "WAIT"}
+	sessionTable(w, rows, notes, width, indent, false)
+}
+
+// tableColumns are the columns of a session table; shrink columns give
+// up width, widest first, before the query moves under its row.
+var tableColumns = []struct {
+	header string
+	shrink bool
+}{
+	{"PID", false}, {"USER", true}, {"DATABASE", true}, {"APPLICATION", true}, {"CLIENT", true},
+	{"STATE", true}, {"RUNTIME", false}, {"XACT", false}, {"WAIT", true},
+}
+
+const (
+	// minShrunk is the narrowest a shrinking column gets.
+	minShrunk = 6
+	// minQuery is the narrowest query column worth keeping on the row.
+	minQuery = 20
+)
+
+func sessionTable(w io.Writer, rows []activity.Session, notes []string, width int, indent string, color bool) {
 	cells := make([][]string, len(rows))
 	for i := range rows {
 		s := &rows[i]
 		cells[i] = []string{
 			strconv.Itoa(s.PID), Cut(s.Usename, 16), Cut(s.Datname, 16), Cut(s.ApplicationName, 20),
-			Client(s), s.State, Duration(Runtime(s)), Duration(s.XactRuntime), Cut(Wait(s), 32),
+			Client(s), s.State, RuntimeCell(s), Duration(s.XactRuntime), Cut(Wait(s), 32),
 		}
 	}
-	widths := make([]int, len(headers))
-	for j, h := range headers {
-		widths[j] = len(h)
-		for _, c := range cells {
-			widths[j] = max(widths[j], utf8.RuneCountInString(c[j]))
+	widths := make([]int, len(tableColumns))
+	for j, c := range tableColumns {
+		widths[j] = TextWidth(c.header)
+		for _, row := range cells {
+			widths[j] = max(widths[j], TextWidth(row[j]))
 		}
 	}
-	used := len(indent)
-	for _, wd := range widths {
-		used += wd + 2
+	used := func() int {
+		n := TextWidth(indent)
+		for _, wd := range widths {
+			n += wd + 2
+		}
+		return n
 	}
-	// The query takes what is left of the line; when too little is left,
-	// it goes on a line of its own under its row.
-	queryWidth := width - used
-	ownLine := queryWidth < 12
-	line := func(cols []string, tail string) {
+	// Shrink the widest shrinkable column, one column at a time, until
+	// the query has room on the row or nothing can shrink any more.
+	for used()+minQuery > width {
+		widest := -1
+		for j, c := range tableColumns {
+			if c.shrink && widths[j] > minShrunk && (widest < 0 || widths[j] > widths[widest]) {
+				widest = j
+			}
+		}
+		if widest < 0 {
+			break
+		}
+		widths[widest]--
+	}
+	queryWidth := width - used()
+	ownLine := queryWidth < minQuery
+	line := func(cols []string, tail string) string {
 		var b strings.Builder
 		b.WriteString(indent)
 		for j, c := range cols {
-			b.WriteString(c)
-			b.WriteString(strings.Repeat(" ", widths[j]-utf8.RuneCountInString(c)+2))
+			b.WriteString(pad(Cut(c, widths[j]), widths[j]+2))
 		}
 		b.WriteString(tail)
-		fmt.Fprintln(w, strings.TrimRight(b.String(), " "))
+		return strings.TrimRight(b.String(), " ")
+	}
+	headers := make([]string, len(tableColumns))
+	for j, c := range tableColumns {
+		headers[j] = c.header
 	}
 	if ownLine {
-		line(headers, "")
+		fmt.Fprintln(w, line(headers, ""))
 	} else {
-		line(headers, "QUERY")
+		fmt.Fprintln(w, line(headers, "QUERY"))
 	}
 	for i, c := range cells {
 		q := OneLineQuery(rows[i].Query)
 		if ownLine {
-			line(c, "")
+			fmt.Fprintln(w, line(c, ""))
 			if q != "" {
-				fmt.Fprintf(w, "%s  query: %s\n", indent, Cut(q, max(width-len(indent)-9, 20)))
+				fmt.Fprintf(w, "%s  query: %s\n", indent, Cut(q, max(width-TextWidth(indent)-9, 20)))
 			}
 		} else {
-			line(c, Cut(q, queryWidth))
+			fmt.Fprintln(w, line(c, Cut(q, queryWidth)))
 		}
 		if notes != nil && notes[i] != "" {
-			fmt.Fprintf(w, "%s  └ %s\n", indent, notes[i])
+			fmt.Fprintf(w, "%s  └ %s\n", indent, noteStyle(color, notes[i]))
 		}
 		if note := PoolerNote(&rows[i]); note != "" {
 			fmt.Fprintf(w, "%s  └ %s\n", indent, note)
