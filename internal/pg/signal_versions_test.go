@@ -135,13 +135,14 @@ func TestServerRefusalTextsByVersion(t *testing.T) {
 	role := createRole(t, ctx, "pg_read_all_stats")
 	c := connectClient(t, ctx, Options{DSN: role.dsn(db.name)})
 
-	savedCancel, savedTerminate := cancelSQL, terminateSQL
-	t.Cleanup(func() { cancelSQL, terminateSQL = savedCancel, savedTerminate })
+	savedCancel, savedTerminate, savedWait := cancelSQL, terminateSQL, terminateWaitSQL
+	t.Cleanup(func() { cancelSQL, terminateSQL, terminateWaitSQL = savedCancel, savedTerminate, savedWait })
 	unpredicted := `SELECT t.pid, CASE WHEN %s(t.pid) THEN 'signalled' ELSE 'not_found' END
 FROM unnest($1::int[], $2::timestamptz[], $3::timestamptz[]) AS t(pid, backend_start, query_start)
-WHERE $4::text[] IS NOT NULL AND $5::timestamptz[] IS NOT NULL`
+WHERE $4::text[] IS NOT NULL AND $5::timestamptz[] IS NOT NULL AND $6::bigint[] IS NOT NULL`
 	cancelSQL = fmt.Sprintf(unpredicted, activity.Cancel)
 	terminateSQL = fmt.Sprintf(unpredicted, activity.Terminate)
+	terminateWaitSQL = terminateSQL
 
 	for _, tc := range []struct {
 		fn        activity.Function
