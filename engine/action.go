@@ -121,6 +121,13 @@ func (r *runner) action(ctx context.Context, st *playbook.Step) error {
 		}
 		outcomes[i] = ev
 	}
+	if ap, ok := r.opts.DB.(auditProblems); ok {
+		if msg := ap.TakeAuditProblem(); msg != "" {
+			warn := r.stepEvent(st, transcript.Warning)
+			warn.Text = msg
+			outcomes = append(outcomes, warn)
+		}
+	}
 	if err := r.emitAll(outcomes); err != nil {
 		return err
 	}
@@ -146,6 +153,12 @@ func (r *runner) action(ctx context.Context, st *playbook.Step) error {
 		return r.reconnect(ctx, lost)
 	}
 	return nil
+}
+
+// auditProblems is a Database that writes a server log line for each
+// signal (safety rule 9) and can say why it could not.
+type auditProblems interface {
+	TakeAuditProblem() string
 }
 
 func (r *runner) stepByID(id string) *playbook.Step {

@@ -56,6 +56,9 @@ type Client struct {
 	console *Console
 	// link bounds statements and sets the socket options (link.go).
 	link *link
+	// audit names the run in the server log line of each signal
+	// (audit.go).
+	audit auditState
 }
 
 // ServerInfo describes the server and the role pgrunbook is connected as.

@@ -48,9 +48,11 @@ SELECT t.pid,
     END
 FROM t LEFT JOIN a ON a.pid = t.pid`
 
+// The statements that signal, each also keeping its audit lines
+// (audit.go).
 var (
-	cancelSQL    = fmt.Sprintf(signalSQL, activity.Cancel)
-	terminateSQL = fmt.Sprintf(signalSQL, activity.Terminate)
+	cancelSQL    = auditedSQL(fmt.Sprintf(signalSQL, activity.Cancel))
+	terminateSQL = auditedSQL(fmt.Sprintf(signalSQL, activity.Terminate))
 )
 
 // Signal sends fn to the targets, each only if its identity still holds,
@@ -78,13 +80,13 @@ func (c *Client) Signal(ctx context.Context, fn activity.Function, targets []act
 	if !slices.Contains(backendTypes, activity.ClientBackend) {
 		backendTypes = append(slices.Clip(backendTypes), activity.ClientBackend)
 	}
-	results, err := c.signalBatch(ctx, query, targets, backendTypes)
+	results, err := c.signalBatch(ctx, fn, query, targets, backendTypes)
 	if err == nil || SQLState(err) != "42501" {
 		return results, c.lost(err)
 	}
 	results = make([]activity.SignalResult, 0, len(targets))
 	for _, t := range targets {
-		one, err := c.signalBatch(ctx, query, []activity.SignalTarget{t}, backendTypes)
+		one, err := c.signalBatch(ctx, fn, query, []activity.SignalTarget{t}, backendTypes)
 		switch {
 		case err == nil:
 			results = append(results, one...)
@@ -99,7 +101,9 @@ func (c *Client) Signal(ctx context.Context, fn activity.Function, targets []act
 	return results, nil
 }
 
-func (c *Client) signalBatch(ctx context.Context, query string, targets []activity.SignalTarget, backendTypes []string) ([]activity.SignalResult, error) {
+// signalBatch signals targets with one statement and then writes the
+// server log lines of the signals it sent (writeAudit).
+func (c *Client) signalBatch(ctx context.Context, fn activity.Function, query string, targets []activity.SignalTarget, backendTypes []string) ([]activity.SignalResult, error) {
 	pids := make([]int32, len(targets))
 	starts := make([]time.Time, len(targets))
 	queryStarts := make([]*time.Time, len(targets))
@@ -114,7 +118,7 @@ func (c *Client) signalBatch(ctx context.Context, query string, targets []activi
 			xactStarts[i] = &t.XactStart
 		}
 	}
-	rows, err := c.query(ctx, query, pids, starts, queryStarts, backendTypes, xactStarts)
+	rows, err := c.query(ctx, query, pids, starts, queryStarts, backendTypes, xactStarts, c.audit.header, string(fn))
 	if err != nil {
 		return nil, err
 	}
@@ -143,6 +147,7 @@ func (c *Client) signalBatch(ctx context.Context, query string, targets []activi
 		}
 		results[i] = r
 	}
+	c.writeAudit(ctx, results)
 	return results, nil
 }
 
