@@ -134,6 +134,13 @@ func (r *runner) send(ctx context.Context, st *playbook.Step, targets []activity
 		}
 		outcomes[i] = ev
 	}
+	if ap, ok := r.opts.DB.(auditProblems); ok {
+		if msg := ap.TakeAuditProblem(); msg != "" {
+			warn := r.stepEvent(st, transcript.Warning)
+			warn.Text = msg
+			outcomes = append(outcomes, warn)
+		}
+	}
 	if err := r.emitAll(outcomes); err != nil {
 		return err
 	}
@@ -159,6 +166,12 @@ func (r *runner) send(ctx context.Context, st *playbook.Step, targets []activity
 		return r.reconnect(ctx, lost)
 	}
 	return nil
+}
+
+// auditProblems is a Database that writes a server log line for each
+// signal (safety rule 9) and can say why it could not.
+type auditProblems interface {
+	TakeAuditProblem() string
 }
 
 func (r *runner) stepByID(id string) *playbook.Step {

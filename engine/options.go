@@ -126,6 +126,11 @@ type Options struct {
 	Protect []*playbook.Expr
 	// MaxTargets, when positive, overrides every action step's limit.
 	MaxTargets int
+	// Operator is who runs pgrunbook, recorded in run_started and on
+	// every prompt event; nil records none.
+	Operator *transcript.Operator
+	// Provenance is where the playbook came from, for run_started.
+	Provenance *transcript.Provenance
 	// Version is pgrunbook's version, for the transcript.
 	Version string
 	// PollInterval is the first pause between verify polls; it grows by

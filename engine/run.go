@@ -143,6 +143,7 @@ func (r *runner) startEvent() transcript.Event {
 		Type: transcript.RunStarted, Playbook: r.pb.Name, Path: r.pb.Path, SHA256: r.pb.SHA256,
 		Summary: r.pb.Summary, Params: params, Mode: string(r.opts.Mode), Server: &server,
 		Version: r.opts.Version, Steps: len(r.pb.Steps),
+		Operator: r.opts.Operator, Provenance: r.opts.Provenance,
 	}
 }
 
@@ -161,6 +162,12 @@ func (r *runner) emit(ev transcript.Event) error {
 
 // emitAll records events with one write and one sync, then shows them.
 func (r *runner) emitAll(evs []transcript.Event) error {
+	for i := range evs {
+		// Whoever answered, the prompt says which operator ran the run.
+		if evs[i].Type == transcript.Prompt && evs[i].Operator == nil {
+			evs[i].Operator = r.opts.Operator
+		}
+	}
 	evs, err := r.opts.Transcript.WriteBatch(evs)
 	if err != nil {
 		return err
@@ -214,6 +221,15 @@ func joinProblems(p []string) string {
 // interrupted, as after Ctrl-C, and its message says it was terminated.
 var ErrTerminated = errors.New("terminated (SIGTERM)")
 
+// ErrHangup is the cause with which the command line cancels a run's
+// context when the process receives SIGHUP: the operator's terminal went
+// away (an SSH connection dropped). A prompt that finds its terminal gone
+// returns it too. The run ends interrupted rather than go on unattended.
+var ErrHangup = fmt.Errorf("%w: the operator's terminal hung up (SIGHUP)", ErrInterrupted)
+
+// hangupMessage is run_finished's message after SIGHUP.
+const hangupMessage = "the operator's terminal hung up (SIGHUP): the run stopped rather than go on unattended"
+
 // endWith turns the error that stopped the run into its result.
 func (r *runner) endWith(ctx context.Context, err error) Result {
 	var stop *stopError
@@ -221,16 +237,18 @@ func (r *runner) endWith(ctx context.Context, err error) Result {
 	case errors.As(err, &stop):
 		return stop.result
 	case errors.Is(err, ErrInterrupted) || ctx.Err() != nil:
-		return Result{Outcome: OutcomeInterrupted, ExitCode: ExitInterrupted, Message: interruption(ctx)}
+		return Result{Outcome: OutcomeInterrupted, ExitCode: ExitInterrupted, Message: interruption(ctx, err)}
 	}
 	return Result{Outcome: OutcomeError, ExitCode: ExitFailed, Message: err.Error()}
 }
 
-// interruption says what interrupted the run, from the cause its context
-// was cancelled with.
-func interruption(ctx context.Context) string {
+// interruption says what interrupted the run, from the error that stopped
+// it and the cause its context was cancelled with.
+func interruption(ctx context.Context, err error) string {
 	cause := context.Cause(ctx)
 	switch {
+	case errors.Is(err, ErrHangup) || errors.Is(cause, ErrHangup):
+		return hangupMessage
 	case errors.Is(cause, ErrTerminated):
 		return "terminated (SIGTERM)"
 	case errors.Is(cause, context.DeadlineExceeded):

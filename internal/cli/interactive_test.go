@@ -200,6 +200,13 @@ func startInTerminalEnv(t *testing.T, env []string, args ...string) *terminalRun
 		tty.Close()
 		t.Fatalf("sizing the pseudo-terminal: %v", err)
 	}
+	// Fd (in Setsize) left the master in blocking mode, where Close waits
+	// for the reader below: make it pollable, so that closing it hangs up
+	// the terminal at once (TestInteractiveTerminalHangsUp).
+	if ptmx, err = pollable(ptmx); err != nil {
+		tty.Close()
+		t.Fatalf("making the pseudo-terminal pollable: %v", err)
+	}
 	cooked, err := term.GetState(int(tty.Fd()))
 	if err != nil {
 		ptmx.Close()

@@ -56,6 +56,19 @@ Flags (before or after PLAYBOOK):
       --pooler DSN        a PgBouncer admin console (database pgbouncer, an
                           admin_users or stats_users role): every pooled backend
                           is shown with the pooler's client linked to it now
+      --operator NAME     who runs the playbook, recorded with the OS user, host,
+                          terminal and SSH client in the transcript, on every
+                          answer and in the server log line of every signal
+      --require-committed refuse (exit 2, nothing run) a playbook file that is
+                          not committed in a git work tree or has uncommitted
+                          changes; built-in playbooks are always allowed
+      --notify CMD        run CMD (with sh -c) for each intent, action and
+                          run_finished event, the event as one JSON line on its
+                          standard input; one at a time, in order, never
+                          holding up the run; a failure is recorded as a warning
+      --notify-timeout DURATION
+                          kill a --notify command still running after this
+                          (default 5s)
 
 pgrunbook itself connects directly or through a session pooler; through a
 transaction or statement pooler it refuses (exit 2): give -d a direct DSN.
@@ -63,7 +76,9 @@ transaction or statement pooler it refuses (exit 2): give -d a direct DSN.
 Without a terminal, give --yes or --dry-run.
 Exit codes: 0 done and verified, or a dry run that finished (it signals
 nothing, and says what a real run would have done); 1 something failed;
-2 bad usage or invalid playbook; 3 aborted by the operator; 130 interrupted (Ctrl-C or SIGTERM).
+2 bad usage or invalid playbook; 3 aborted by the operator; 130 interrupted
+(Ctrl-C, SIGTERM, or SIGHUP: the terminal hung up, and the run stops rather
+than go on unattended).
 `
 
 type runFlags struct {
@@ -75,6 +90,10 @@ type runFlags struct {
 	statementTimeout time.Duration
 	staleAfter       time.Duration
 	pooler           string
+	operator         string
+	requireCommitted bool
+	notify           string
+	notifyTimeout    time.Duration
 }
 
 func addDSNFlag(fs *flag.FlagSet, dsn *string) {
@@ -97,6 +116,10 @@ func runCommand(ctx context.Context, args []string, stdio IO) error {
 	fs.DurationVar(&f.statementTimeout, "statement-timeout", pg.DefaultStatementTimeout, "")
 	fs.DurationVar(&f.staleAfter, "stale-after", engine.DefaultStaleAfter, "")
 	fs.StringVar(&f.pooler, "pooler", "", "")
+	fs.StringVar(&f.operator, "operator", "", "")
+	fs.BoolVar(&f.requireCommitted, "require-committed", false, "")
+	fs.StringVar(&f.notify, "notify", "", "")
+	fs.DurationVar(&f.notifyTimeout, "notify-timeout", DefaultNotifyTimeout, "")
 	pos, err := parseInterleaved(fs, args, runUsage, stdio.Out)
 	if err != nil {
 		return err
@@ -107,8 +130,8 @@ func runCommand(ctx context.Context, args []string, stdio IO) error {
 	if f.maxTargets < 0 {
 		return usageErrorf("--max-targets must be at least 1")
 	}
-	if f.staleAfter <= 0 || f.statementTimeout <= 0 {
-		return usageErrorf("--stale-after and --statement-timeout must be positive durations")
+	if f.staleAfter <= 0 || f.statementTimeout <= 0 || f.notifyTimeout <= 0 {
+		return usageErrorf("--stale-after, --statement-timeout and --notify-timeout must be positive durations")
 	}
 
 	pb, err := resolvePlaybook(pos[0])
@@ -122,6 +145,13 @@ func runCommand(ctx context.Context, args []string, stdio IO) error {
 	protect, err := pb.CompileProtect(f.protect)
 	if err != nil {
 		return usageErrorf("%v", err)
+	}
+
+	prov := playbookProvenance(ctx, pb)
+	if f.requireCommitted {
+		if err := checkCommitted(prov, pb.Path); err != nil {
+			return err
+		}
 	}
 
 	mode, err := runMode(f.dryRun, f.yes, stdio)
@@ -141,6 +171,8 @@ func runCommand(ctx context.Context, args []string, stdio IO) error {
 		dsn: f.dsn, statementTimeout: f.statementTimeout,
 		transcriptPath: path, redact: f.redact, maxTargets: f.maxTargets,
 		staleAfter: f.staleAfter, poolerDSN: f.pooler,
+		operator: currentOperator(f.operator, stdio), provenance: prov,
+		notify: f.notify, notifyTimeout: f.notifyTimeout,
 	}.execute(ctx, stdio)
 	if err != nil {
 		return err
@@ -182,6 +214,13 @@ type playbookRun struct {
 	staleAfter time.Duration
 	// poolerDSN is --pooler, a PgBouncer admin console; "" for none.
 	poolerDSN string
+	// operator and provenance are recorded in run_started; nil for none.
+	operator   *transcript.Operator
+	provenance *transcript.Provenance
+	// notify is --notify, a shell command; "" for none. notifyTimeout
+	// bounds each of its runs.
+	notify        string
+	notifyTimeout time.Duration
 }
 
 // execute runs the playbook: the transcript exists before pgrunbook
@@ -211,9 +250,25 @@ func (r playbookRun) execute(ctx context.Context, stdio IO) (engine.Result, *tra
 	}
 	defer client.Close(ctx)
 
+	client.SetAudit(pg.Audit{Run: auditRunName(path), Operator: auditOperator(r.operator), Playbook: r.pb.Name})
+
 	width := terminalWidth(stdio.OutFile)
 	color := render.ColorFor(isTerminal(stdio.OutFile))
 	rd := &render.Renderer{W: stdio.Out, Width: width, TranscriptPath: path, Color: color}
+	show := rd.Event
+	if r.notify != "" {
+		n := newNotifier(r.notify, r.notifyTimeout, func(msg string) {
+			_, _ = tw.Write(transcript.Event{Type: transcript.Warning, Text: msg})
+			fmt.Fprintf(stdio.Err, "pgrunbook: %s\n", msg)
+		})
+		// Whatever is still queued when the run ends gets one more
+		// timeout's worth of time, then is dropped with a warning.
+		defer n.close(r.notifyTimeout + time.Second)
+		show = func(ev transcript.Event) {
+			rd.Event(ev)
+			n.event(ev)
+		}
+	}
 	info := client.Info()
 	opts := engine.Options{
 		Playbook:   r.pb,
@@ -221,7 +276,7 @@ func (r playbookRun) execute(ctx context.Context, stdio IO) (engine.Result, *tra
 		DB:         client,
 		Mode:       r.mode,
 		Transcript: tw,
-		Show:       rd.Event,
+		Show:       show,
 		Server: transcript.Server{
 			Host: info.Host, Port: info.Port, User: info.User, Database: info.Database, Version: info.Version, VersionNum: info.VersionNum,
 			BackendPID: info.PID, Superuser: info.Privileges.Superuser,
@@ -234,6 +289,8 @@ func (r playbookRun) execute(ctx context.Context, stdio IO) (engine.Result, *tra
 		MaxTargets: r.maxTargets,
 		StaleAfter: r.staleAfter,
 		Version:    version(),
+		Operator:   r.operator,
+		Provenance: r.provenance,
 	}
 	if r.mode == engine.Interactive {
 		term := &prompt.Terminal{In: stdio.In, Out: stdio.OutFile, Err: stdio.Err, Width: width, Color: color}

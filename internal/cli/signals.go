@@ -15,22 +15,27 @@ import (
 // terminal, or kill -INT.
 var errSIGINT = fmt.Errorf("%w (SIGINT)", engine.ErrInterrupted)
 
-// SignalContext returns a context that the first SIGINT or SIGTERM
-// cancels, so that a run can end cleanly and close its transcript. The
-// signal is the context's cause (context.Cause): engine.ErrTerminated for
-// SIGTERM, an error wrapping engine.ErrInterrupted for SIGINT, so that the
+// SignalContext returns a context that the first SIGINT, SIGTERM or
+// SIGHUP cancels, so that a run can end cleanly and close its transcript.
+// The signal is the context's cause (context.Cause): engine.ErrTerminated
+// for SIGTERM, engine.ErrHangup for SIGHUP (the operator's terminal went
+// away), an error wrapping engine.ErrInterrupted for SIGINT, so that the
 // run's last event says which one ended it. After the first signal the
-// default handling is back: a second one ends the process at once. stop
-// releases the signals and the context.
+// default handling of SIGINT and SIGTERM is back: a second one ends the
+// process at once. SIGHUP stays ignored from then on: a terminal that hangs
+// up often sends it more than once (the shell passes it on, the session
+// leader exits), and nobody is there to mean "now" by it; the run must
+// still write its last event. stop releases the signals and the context.
 func SignalContext(parent context.Context) (ctx context.Context, stop func()) {
 	ctx, cancel := context.WithCancelCause(parent)
 	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	done := make(chan struct{})
 	go func() {
 		select {
 		case s := <-sigs:
 			signal.Stop(sigs)
+			signal.Ignore(syscall.SIGHUP)
 			cancel(signalCause(s))
 		case <-done:
 		}
@@ -47,8 +52,11 @@ func SignalContext(parent context.Context) (ctx context.Context, stop func()) {
 
 // signalCause is the cause a signal cancels the run's context with.
 func signalCause(s os.Signal) error {
-	if s == syscall.SIGTERM {
+	switch s {
+	case syscall.SIGTERM:
 		return engine.ErrTerminated
+	case syscall.SIGHUP:
+		return engine.ErrHangup
 	}
 	return errSIGINT
 }

@@ -62,15 +62,6 @@ func roundFiles(t *testing.T, dir string) []string {
 	return files
 }
 
-func readEvents(t *testing.T, path string) []transcript.Event {
-	t.Helper()
-	res, err := transcript.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return res.Events
-}
-
 // awaitFile polls until path exists, for at most 20 seconds.
 func awaitFile(t *testing.T, path string) {
 	t.Helper()

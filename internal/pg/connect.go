@@ -61,6 +61,9 @@ type Client struct {
 	// server are the server's facts that do not change while connected,
 	// copied into every snapshot (server.go).
 	server serverFacts
+	// audit names the run in the server log line of each signal
+	// (audit.go).
+	audit auditState
 }
 
 // ServerInfo describes the server and the role pgrunbook is connected as.

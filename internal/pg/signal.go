@@ -94,10 +94,12 @@ const terminateWaitWhen = `WHEN pg_terminate_backend(a.pid, CASE
         END) THEN 'signalled'
     WHEN t.wait_ms > 0 THEN 'signalled_not_exited'`
 
+// The statements that signal, each also keeping its audit lines
+// (audit.go).
 var (
-	cancelSQL        = fmt.Sprintf(signalSQL, permissionSQL, "WHEN "+string(activity.Cancel)+"(a.pid) THEN 'signalled'")
-	terminateSQL     = fmt.Sprintf(signalSQL, permissionSQL, "WHEN "+string(activity.Terminate)+"(a.pid) THEN 'signalled'")
-	terminateWaitSQL = fmt.Sprintf(signalSQL, permissionSQL, terminateWaitWhen)
+	cancelSQL        = auditedSQL(fmt.Sprintf(signalSQL, permissionSQL, "WHEN "+string(activity.Cancel)+"(a.pid) THEN 'signalled'"))
+	terminateSQL     = auditedSQL(fmt.Sprintf(signalSQL, permissionSQL, "WHEN "+string(activity.Terminate)+"(a.pid) THEN 'signalled'"))
+	terminateWaitSQL = auditedSQL(fmt.Sprintf(signalSQL, permissionSQL, terminateWaitWhen))
 )
 
 // Signal sends fn to the targets, each only if its identity still holds,
@@ -132,13 +134,13 @@ func (c *Client) Signal(ctx context.Context, fn activity.Function, targets []act
 	if !slices.Contains(backendTypes, activity.ClientBackend) {
 		backendTypes = append(slices.Clip(backendTypes), activity.ClientBackend)
 	}
-	results, err := c.signalBatch(ctx, query, targets, backendTypes)
+	results, err := c.signalBatch(ctx, fn, query, targets, backendTypes)
 	if err == nil || SQLState(err) != "42501" {
 		return results, c.lost(err)
 	}
 	results = make([]activity.SignalResult, 0, len(targets))
 	for _, t := range targets {
-		one, err := c.signalBatch(ctx, query, []activity.SignalTarget{t}, backendTypes)
+		one, err := c.signalBatch(ctx, fn, query, []activity.SignalTarget{t}, backendTypes)
 		switch {
 		case err == nil:
 			results = append(results, one...)
@@ -153,7 +155,9 @@ func (c *Client) Signal(ctx context.Context, fn activity.Function, targets []act
 	return results, nil
 }
 
-func (c *Client) signalBatch(ctx context.Context, query string, targets []activity.SignalTarget, backendTypes []string) ([]activity.SignalResult, error) {
+// signalBatch signals targets with one statement and then writes the
+// server log lines of the signals it sent (writeAudit).
+func (c *Client) signalBatch(ctx context.Context, fn activity.Function, query string, targets []activity.SignalTarget, backendTypes []string) ([]activity.SignalResult, error) {
 	pids := make([]int32, len(targets))
 	starts := make([]time.Time, len(targets))
 	queryStarts := make([]*time.Time, len(targets))
@@ -172,7 +176,7 @@ func (c *Client) signalBatch(ctx context.Context, query string, targets []activi
 			xactStarts[i] = &t.XactStart
 		}
 	}
-	rows, err := c.query(ctx, query, pids, starts, queryStarts, backendTypes, xactStarts, waits)
+	rows, err := c.query(ctx, query, pids, starts, queryStarts, backendTypes, xactStarts, waits, c.audit.header, string(fn))
 	if err != nil {
 		return nil, err
 	}
@@ -205,6 +209,7 @@ func (c *Client) signalBatch(ctx context.Context, query string, targets []activi
 		}
 		results[i] = r
 	}
+	c.writeAudit(ctx, results)
 	return results, nil
 }
 

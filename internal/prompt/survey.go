@@ -7,6 +7,7 @@ import (
 	"io"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/AlecAivazis/survey/v2"
@@ -19,8 +20,9 @@ import (
 // Terminal asks on a terminal. In and Out must be the terminal's files
 // (survey puts the terminal in raw mode to read keys). When In supports
 // read deadlines (a terminal opened with os.OpenFile is pollable), a
-// cancelled context wakes a waiting prompt, so SIGTERM ends the run
-// cleanly even while it waits for an answer.
+// cancelled context wakes a waiting prompt, so SIGTERM or SIGHUP ends the
+// run cleanly even while it waits for an answer. A terminal that hung up
+// ends the prompt with engine.ErrHangup.
 type Terminal struct {
 	In  terminal.FileReader
 	Out terminal.FileWriter
@@ -172,8 +174,17 @@ func (t *Terminal) ask(ctx context.Context, p survey.Prompt, answer any, opts ..
 	switch {
 	case err == nil:
 		return nil
+	case errors.Is(err, engine.ErrHangup) || errors.Is(context.Cause(ctx), engine.ErrHangup) || terminalGone(err):
+		return engine.ErrHangup
 	case errors.Is(err, terminal.InterruptErr) || ctx.Err() != nil:
 		return engine.ErrInterrupted
 	}
 	return err
+}
+
+// terminalGone reports whether a read failed because the terminal hung
+// up: the kernel answers reads from a hung-up terminal with EIO (or end
+// of file), possibly before SIGHUP has reached the run's context.
+func terminalGone(err error) bool {
+	return errors.Is(err, syscall.EIO) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
 }

@@ -61,6 +61,12 @@ type Event struct {
 	Version  string          `json:"pgrunbook_version,omitempty"`
 	Steps    int             `json:"steps,omitempty"`
 	Settings map[string]bool `json:"settings,omitempty"`
+	// Provenance is where the playbook came from: its git commit and
+	// whether the file has uncommitted changes (run_started).
+	Provenance *Provenance `json:"provenance,omitempty"`
+	// Operator is who runs pgrunbook (run_started) and who answered
+	// (prompt).
+	Operator *Operator `json:"operator,omitempty"`
 
 	// Step events: the step they belong to.
 	Step      string `json:"step,omitempty"`
@@ -152,6 +158,49 @@ type Server struct {
 	// server's connection reserves and which of them the role may use.
 	Provider      *managed.Provider       `json:"provider,omitempty"`
 	ReservedSlots []managed.ReservedSlots `json:"reserved_slots,omitempty"`
+}
+
+// Operator is the person (or job) running pgrunbook, as the operating
+// system and the command line describe them.
+type Operator struct {
+	// Name is --operator, when given.
+	Name string `json:"name,omitempty"`
+	// OSUser is the operating-system user running pgrunbook.
+	OSUser string `json:"os_user"`
+	// Host is the name of the machine pgrunbook runs on.
+	Host string `json:"host"`
+	// Terminal is the terminal device pgrunbook runs on ("/dev/pts/3"),
+	// absent without one.
+	Terminal string `json:"terminal,omitempty"`
+	// SSHClient is the address (host:port) the operator's SSH session
+	// comes from, from SSH_CONNECTION or SSH_CLIENT; absent outside SSH.
+	SSHClient string `json:"ssh_client,omitempty"`
+}
+
+// Playbook sources, as recorded in Provenance.Source.
+const (
+	// SourceGit is a file in a git work tree.
+	SourceGit = "git"
+	// SourceFile is a file git could not describe (not in a work tree,
+	// git missing or too slow).
+	SourceFile = "file"
+	// SourceBuiltin is a playbook embedded in the binary.
+	SourceBuiltin = "builtin"
+)
+
+// Provenance says where a playbook came from.
+type Provenance struct {
+	// Source is SourceGit, SourceFile or SourceBuiltin.
+	Source string `json:"source"`
+	// Commit is the work tree's HEAD commit (SourceGit).
+	Commit string `json:"commit,omitempty"`
+	// Uncommitted reports that the file differs from Commit: modified,
+	// staged, untracked or ignored (SourceGit).
+	Uncommitted bool `json:"uncommitted_changes"`
+	// Version is pgrunbook's version, for a built-in playbook.
+	Version string `json:"pgrunbook_version,omitempty"`
+	// Problem says why git could not describe the file (SourceFile).
+	Problem string `json:"problem,omitempty"`
 }
 
 // Pooler describes a connection pooler between pgrunbook and the server.
