@@ -83,23 +83,10 @@ func blockersOf(pid int, blockedBy map[int][]int) []int {
 // rootsOf follows the waits-for graph from pid to the sessions that wait on
 // nobody. A cycle (a deadlock the server has not broken yet) has no root.
 func rootsOf(pid int, blockedBy map[int][]int) []int {
-	if len(blockedBy[pid]) == 0 {
-		return nil
-	}
 	var roots []int
-	seen := map[int]bool{pid: true}
-	stack := append([]int(nil), blockedBy[pid]...)
-	for len(stack) > 0 {
-		p := stack[len(stack)-1]
-		stack = stack[:len(stack)-1]
-		if seen[p] {
-			continue
-		}
-		seen[p] = true
-		if next := blockedBy[p]; len(next) > 0 {
-			stack = append(stack, next...)
-		} else {
-			roots = append(roots, p)
+	for _, b := range blockersOf(pid, blockedBy) {
+		if len(blockedBy[b]) == 0 {
+			roots = append(roots, b)
 		}
 	}
 	sort.Ints(roots)
