@@ -70,12 +70,24 @@ func awaitDone(t *testing.T, s *incident.Session, what string) {
 	}
 }
 
-// TestResumeAfterSIGINTDuringVerify: a run interrupted while it verifies
+// TestResumeAfterSIGINTDuringVerify: a run interrupted (SIGINT, or SIGHUP
+// when the terminal goes away) while it verifies
 // a cancel that a stubborn query ignored is resumed with --yes: the
 // verify runs again, the query is escalated to terminate, the cancel is
 // not sent again, and the chain holds over both parts.
 func TestResumeAfterSIGINTDuringVerify(t *testing.T) {
 	t.Parallel()
+	// SIGHUP is the operator's SSH connection dropping: the run ends the
+	// same way, and resume carries it on the same way.
+	for _, sig := range []os.Signal{os.Interrupt, syscall.SIGHUP} {
+		t.Run(sig.String(), func(t *testing.T) {
+			t.Parallel()
+			resumeAfterSignalDuringVerify(t, sig)
+		})
+	}
+}
+
+func resumeAfterSignalDuringVerify(t *testing.T, sig os.Signal) {
 	ctx := context.Background()
 	db := pgtest.CreateDatabase(t, "resint")
 	dsn := pgtest.DSNFor(db)
@@ -89,7 +101,7 @@ func TestResumeAfterSIGINTDuringVerify(t *testing.T) {
 	cmd := startRun(t, dir, "run", "cancel-long-queries", "--yes", "-d", dsn,
 		"--set", "min_runtime=0s", "--set", "database="+db, "--transcript", path)
 	awaitInTranscript(t, path, `"type":"action"`, "the run never reached its cancel")
-	if err := cmd.Process.Signal(os.Interrupt); err != nil {
+	if err := cmd.Process.Signal(sig); err != nil {
 		t.Fatal(err)
 	}
 	_ = cmd.Wait()

@@ -344,8 +344,10 @@ func TestPgbench(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if again, err := BackendPIDs(ctx, dsn, PgbenchApp); err != nil || len(again) != len(pids) {
-			t.Errorf("BackendPIDs = %v, %v; WaitForBackends = %v", again, err, pids)
+		// pgbench's short-lived setup connection may be among the first
+		// pids and gone by now: the four clients must still be there.
+		if again, err := BackendPIDs(ctx, dsn, PgbenchApp); err != nil || len(again) < 4 {
+			t.Errorf("BackendPIDs = %v, %v; want the 4 clients WaitForBackends saw among %v", again, err, pids)
 		}
 		// pids may include pgbench's short-lived setup connection while a
 		// client is still connecting, so keep terminating every pgbench
