@@ -52,6 +52,9 @@ func TestOutputJSONRunDryRun(t *testing.T) {
 	if r.code != 0 {
 		t.Fatalf("exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
+	if !strings.Contains(r.stderr, "transcript: "+path) {
+		t.Errorf("stderr does not name the transcript:\n%s", r.stderr)
+	}
 	lines := jsonLines(t, r.stdout)
 	first, last := lines[0], lines[len(lines)-1]
 	if first["type"] != "run_started" || first["mode"] != "dry-run" || first["playbook"] != "cancel-long-queries" {

@@ -269,6 +269,8 @@ func (r playbookRun) execute(ctx context.Context, stdio IO) (engine.Result, *tra
 	rd := &render.Renderer{W: stdio.Out, Width: width, TranscriptPath: path, Color: color}
 	show := rd.Event
 	if r.jsonOut {
+		// The screen would name the transcript; stderr does instead.
+		fmt.Fprintf(stdio.Err, "pgrunbook: transcript: %s\n", path)
 		show = jsonEventShow(stdio, r.redact)
 	}
 	if r.notify != "" {
