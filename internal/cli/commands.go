@@ -22,19 +22,32 @@ func builtinPlaybook(name string) (*playbook.Playbook, error) {
 	return playbook.Parse("builtin:"+name, src)
 }
 
-const listUsage = `Usage: pgrunbook list
+const listUsage = `Usage: pgrunbook list [--output text|json]
 
 Lists the built-in playbooks with their summaries.
+
+Flags:
+      --output FORMAT   text (default), or json: one JSON line per playbook
+                        on stdout with its name, summary and parameters
+                        (name, type, default, required, help)
 `
 
 func listCommand(_ context.Context, args []string, stdio IO) error {
 	fs := flag.NewFlagSet("list", flag.ContinueOnError)
+	var output string
+	addOutputFlag(fs, &output)
 	pos, err := parseInterleaved(fs, args, listUsage, stdio.Out)
 	if err != nil {
 		return err
 	}
 	if len(pos) > 0 {
 		return usageErrorf("list takes no arguments")
+	}
+	if err := checkOutput(output); err != nil {
+		return err
+	}
+	if output == outputJSON {
+		return listJSON(stdio)
 	}
 	names := playbooks.Names()
 	width := 0

@@ -33,6 +33,10 @@ Flags (before or after TRANSCRIPT):
       --set NAME=VALUE    with --against: override a recorded parameter
       --protect EXPR      with --against: a run-level protection rule
       --max-targets N     with --against: the run's --max-targets
+      --output FORMAT     text (default), or json: every recorded event as one
+                          JSON line on stdout, as the transcript holds it (a
+                          note on a cut-off or unfinished run goes to stderr);
+                          not with --verify or --against
 
 Exit codes: 0 shown, chain intact, or no difference; 1 the chain is broken
 or the playbook decides differently; 2 bad usage or an invalid playbook.
@@ -46,6 +50,8 @@ func replayCommand(ctx context.Context, args []string, stdio IO) error {
 	fset.Var(&sets, "set", "")
 	fset.Var(&protect, "protect", "")
 	maxTargets := fset.Int("max-targets", 0, "")
+	var output string
+	addOutputFlag(fset, &output)
 	pos, err := parseInterleaved(fset, args, replayUsage, stdio.Out)
 	if err != nil {
 		return err
@@ -58,6 +64,12 @@ func replayCommand(ctx context.Context, args []string, stdio IO) error {
 	}
 	if *maxTargets < 0 {
 		return usageErrorf("--max-targets must be at least 1")
+	}
+	if err := checkOutput(output); err != nil {
+		return err
+	}
+	if output == outputJSON && (*verify || *against != "") {
+		return usageErrorf("--output json prints the recorded events; --verify and --against report in text")
 	}
 	if *verify {
 		if err := verifyChain(pos[0], stdio); err != nil || *against == "" {
@@ -73,6 +85,9 @@ func replayCommand(ctx context.Context, args []string, stdio IO) error {
 	}
 	if len(res.Events) == 0 {
 		return failf("%s holds no events", pos[0])
+	}
+	if output == outputJSON {
+		return replayJSON(pos[0], res, stdio)
 	}
 	rd := &render.Renderer{W: stdio.Out, Width: terminalWidth(stdio.OutFile), Color: render.ColorFor(isTerminal(stdio.OutFile))}
 	finished := false

@@ -69,6 +69,9 @@ Flags (before or after PLAYBOOK):
       --notify-timeout DURATION
                           kill a --notify command still running after this
                           (default 5s)
+      --output FORMAT     text (default), or json: every transcript event as
+                          one JSON line on stdout and nothing else there (for
+                          orchestrators); needs --yes or --dry-run
 
 pgrunbook itself connects directly or through a session pooler; through a
 transaction or statement pooler it refuses (exit 2): give -d a direct DSN.
@@ -94,6 +97,7 @@ type runFlags struct {
 	requireCommitted bool
 	notify           string
 	notifyTimeout    time.Duration
+	output           string
 }
 
 func addDSNFlag(fs *flag.FlagSet, dsn *string) {
@@ -120,6 +124,7 @@ func runCommand(ctx context.Context, args []string, stdio IO) error {
 	fs.BoolVar(&f.requireCommitted, "require-committed", false, "")
 	fs.StringVar(&f.notify, "notify", "", "")
 	fs.DurationVar(&f.notifyTimeout, "notify-timeout", DefaultNotifyTimeout, "")
+	addOutputFlag(fs, &f.output)
 	pos, err := parseInterleaved(fs, args, runUsage, stdio.Out)
 	if err != nil {
 		return err
@@ -132,6 +137,9 @@ func runCommand(ctx context.Context, args []string, stdio IO) error {
 	}
 	if f.staleAfter <= 0 || f.statementTimeout <= 0 || f.notifyTimeout <= 0 {
 		return usageErrorf("--stale-after, --statement-timeout and --notify-timeout must be positive durations")
+	}
+	if err := checkJSONRun(f.output, f.dryRun, f.yes); err != nil {
+		return err
 	}
 
 	pb, err := resolvePlaybook(pos[0])
@@ -173,6 +181,7 @@ func runCommand(ctx context.Context, args []string, stdio IO) error {
 		staleAfter: f.staleAfter, poolerDSN: f.pooler,
 		operator: currentOperator(f.operator, stdio), provenance: prov,
 		notify: f.notify, notifyTimeout: f.notifyTimeout,
+		jsonOut: f.output == outputJSON,
 	}.execute(ctx, stdio)
 	if err != nil {
 		return err
@@ -221,6 +230,9 @@ type playbookRun struct {
 	// bounds each of its runs.
 	notify        string
 	notifyTimeout time.Duration
+	// jsonOut is --output json: events go to stdio.Out as JSON lines
+	// instead of the rendered screen.
+	jsonOut bool
 }
 
 // execute runs the playbook: the transcript exists before pgrunbook
@@ -256,6 +268,11 @@ func (r playbookRun) execute(ctx context.Context, stdio IO) (engine.Result, *tra
 	color := render.ColorFor(isTerminal(stdio.OutFile))
 	rd := &render.Renderer{W: stdio.Out, Width: width, TranscriptPath: path, Color: color}
 	show := rd.Event
+	if r.jsonOut {
+		// The screen would name the transcript; stderr does instead.
+		fmt.Fprintf(stdio.Err, "pgrunbook: transcript: %s\n", path)
+		show = jsonEventShow(stdio, r.redact)
+	}
 	if r.notify != "" {
 		n := newNotifier(r.notify, r.notifyTimeout, func(msg string) {
 			_, _ = tw.Write(transcript.Event{Type: transcript.Warning, Text: msg})
@@ -264,8 +281,9 @@ func (r playbookRun) execute(ctx context.Context, stdio IO) (engine.Result, *tra
 		// Whatever is still queued when the run ends gets one more
 		// timeout's worth of time, then is dropped with a warning.
 		defer n.close(r.notifyTimeout + time.Second)
+		shown := show
 		show = func(ev transcript.Event) {
-			rd.Event(ev)
+			shown(ev)
 			n.event(ev)
 		}
 	}

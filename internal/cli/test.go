@@ -29,6 +29,12 @@ directory); a playbook file stands for the test file next to it.
 Flags (before or after the files):
       -run REGEX   run only the cases whose PLAYBOOK/CASE NAME matches
       -v           show each case's run as the operator would see it
+      --output FORMAT
+                   text (default), or json: one JSON line per case on stdout
+                   ({"type": "case", "file", "playbook", "case", "line",
+                   "passed", "failures"}; a file that cannot be loaded has
+                   "error") and a last {"type": "summary", "passed",
+                   "failed", "broken", "ok"}
 
 The format is described in docs/runbooks-as-code.md.
 Exit codes: 0 every case passed; 1 a case failed; 2 a test file or its
@@ -39,9 +45,17 @@ func testCommand(ctx context.Context, args []string, stdio IO) error {
 	fset := flag.NewFlagSet("test", flag.ContinueOnError)
 	run := fset.String("run", "", "")
 	verbose := fset.Bool("v", false, "")
+	var output string
+	addOutputFlag(fset, &output)
 	pos, err := parseInterleaved(fset, args, testUsage, stdio.Out)
 	if err != nil {
 		return err
+	}
+	if err := checkOutput(output); err != nil {
+		return err
+	}
+	if output == outputJSON && *verbose {
+		return usageErrorf("-v shows the runs as text; it does not go with --output json")
 	}
 	if len(pos) == 0 {
 		pos = []string{"."}
@@ -56,7 +70,14 @@ func testCommand(ctx context.Context, args []string, stdio IO) error {
 	if err != nil {
 		return usageErrorf("%v", unwrapPathError(err))
 	}
-	sum := playbooktest.Run(ctx, files, playbooktest.Options{Out: stdio.Out, Match: match, Verbose: *verbose})
+	var sum playbooktest.Summary
+	if output == outputJSON {
+		if sum, err = testJSON(ctx, files, match, stdio); err != nil {
+			return err
+		}
+	} else {
+		sum = playbooktest.Run(ctx, files, playbooktest.Options{Out: stdio.Out, Match: match, Verbose: *verbose})
+	}
 	switch {
 	case sum.Broken > 0:
 		return &silentExit{code: engine.ExitUsage}

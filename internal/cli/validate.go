@@ -16,7 +16,7 @@ import (
 	"github.com/pgrunbook/pgrunbook/internal/playbooktest"
 )
 
-const validateUsage = `Usage: pgrunbook validate FILE|DIR... [--format text|json]
+const validateUsage = `Usage: pgrunbook validate FILE|DIR... [--output text|json]
 
 Checks playbooks without running them: YAML syntax, unknown keys, types,
 step ids and target references, and every expression compiled and
@@ -29,6 +29,9 @@ Flags:
       --format FORMAT   text (default), or json: one JSON document on
                         stdout with every file and its problems as objects
                         with file, line, column and message, for CI
+      --output FORMAT   text (default), or json: JSON Lines on stdout, one
+                        line per file, {"file", "ok", "problems": [{"file",
+                        "line", "column", "message"}]}, and nothing on stderr
 
 Exit codes: 0 all valid; 2 a problem was found.
 `
@@ -46,15 +49,36 @@ type validateFileReport struct {
 	Errors []*playbook.Error `json:"errors"`
 }
 
+// validateLine is one line of validate --output json: a file and its
+// problems.
+type validateLine struct {
+	File     string            `json:"file"`
+	OK       bool              `json:"ok"`
+	Problems []*playbook.Error `json:"problems"`
+}
+
 func validateCommand(_ context.Context, args []string, stdio IO) error {
 	fset := flag.NewFlagSet("validate", flag.ContinueOnError)
 	format := fset.String("format", "text", "")
+	var output string
+	addOutputFlag(fset, &output)
 	pos, err := parseInterleaved(fset, args, validateUsage, stdio.Out)
 	if err != nil {
 		return err
 	}
 	if *format != "text" && *format != "json" {
 		return usageErrorf("--format %q: use text or json", *format)
+	}
+	if err := checkOutput(output); err != nil {
+		return err
+	}
+	if output == outputJSON && *format == "json" {
+		return usageErrorf("give --output json (one line per file) or --format json (one document), not both")
+	}
+	lines := output == outputJSON
+	if lines {
+		// No text either: the report goes out line by line below.
+		*format = "lines"
 	}
 	if len(pos) == 0 {
 		return usageErrorf("validate needs at least one file\n\n%s", validateUsage)
@@ -123,6 +147,11 @@ func validateCommand(_ context.Context, args []string, stdio IO) error {
 		}
 		report.Valid = report.Valid && fr.Valid
 		report.Files = append(report.Files, fr)
+		if lines {
+			if err := newJSONLines(stdio.Out).line(validateLine{File: fr.File, OK: fr.Valid, Problems: fr.Errors}); err != nil {
+				return failf("writing JSON output: %v", err)
+			}
+		}
 	}
 	if *format == "json" {
 		enc := json.NewEncoder(stdio.Out)

@@ -179,3 +179,7 @@ func redact(ev Event) Event {
 	}
 	return ev
 }
+
+// Redacted returns ev as a transcript written with RedactQueries records
+// it: query text replaced by "<redacted>".
+func Redacted(ev Event) Event { return redact(ev) }
