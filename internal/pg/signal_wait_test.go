@@ -3,6 +3,8 @@ package pg
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -62,10 +64,32 @@ func stageStuck(t *testing.T, ctx context.Context, db testDB, d time.Duration) *
 	if _, err := db.ctl.Exec(ctx, "CREATE TABLE IF NOT EXISTS stuck (line text)"); err != nil {
 		t.Fatal(err)
 	}
+	// The program says when it ignores SIGTERM by creating a file: until
+	// then a terminate would end it, and with it the COPY. The server runs
+	// it as its own user, so the directory is open to every user.
+	dir, err := os.MkdirTemp("", "pgrb-stuck-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	ready := filepath.Join(dir, "ready")
 	s := openSession(t, ctx, db.dsn, "pgrb-stuck")
-	// The duration is the test's constant, not input.
-	s.start(fmt.Sprintf("COPY stuck FROM PROGRAM 'trap \"\" TERM; sleep %d'", int(d.Seconds())))
+	// The duration and the path are the test's own, not input.
+	s.start(fmt.Sprintf("COPY stuck FROM PROGRAM 'trap \"\" TERM; touch %s; sleep %d'", ready, int(d.Seconds())))
 	awaitActive(t, ctx, db.ctl, s, "")
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if _, err := os.Stat(ready); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the COPY's program never got ready to ignore SIGTERM")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 	return s
 }
 
