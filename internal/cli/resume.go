@@ -161,13 +161,8 @@ func resumeCommand(ctx context.Context, args []string, stdio IO) error {
 	info2 := client.Info()
 	opts := engine.Options{
 		Playbook: pb, Params: vals, DB: client, Mode: mode, Transcript: tw, Show: show,
-		Server: transcript.Server{
-			Host: info2.Host, Port: info2.Port, User: info2.User, Database: info2.Database, Version: info2.Version, VersionNum: info2.VersionNum,
-			BackendPID: info2.PID, Superuser: info2.Privileges.Superuser,
-			SignalBackend: info2.Privileges.SignalBackend, ReadAllStats: info2.Privileges.ReadAllStats,
-			Settings: info2.Settings, Pooler: transcriptPooler(info2.Pooler), PoolerConsole: transcriptConsole(info2.Console),
-		},
-		Host: hoststat.Sampler{}, Protect: protect, MaxTargets: f.maxTargets, StaleAfter: f.staleAfter, Version: version(),
+		Server: serverRecord(info2),
+		Host:   hoststat.Sampler{}, Protect: protect, MaxTargets: f.maxTargets, StaleAfter: f.staleAfter, Version: version(),
 		Resume: &engine.ResumeFrom{Events: info.Events, By: resumedBy(stdio), PlaybookChanged: changedFrom, DroppedLine: info.Dropped},
 	}
 	if mode == engine.Interactive {

@@ -295,13 +295,7 @@ func (r playbookRun) execute(ctx context.Context, stdio IO) (engine.Result, *tra
 		Mode:       r.mode,
 		Transcript: tw,
 		Show:       show,
-		Server: transcript.Server{
-			Host: info.Host, Port: info.Port, User: info.User, Database: info.Database, Version: info.Version, VersionNum: info.VersionNum,
-			BackendPID: info.PID, Superuser: info.Privileges.Superuser,
-			SignalBackend: info.Privileges.SignalBackend, ReadAllStats: info.Privileges.ReadAllStats,
-			Settings: info.Settings, Pooler: transcriptPooler(info.Pooler), PoolerConsole: transcriptConsole(info.Console),
-			Provider: info.Provider, ReservedSlots: info.ReservedSlots,
-		},
+		Server:     serverRecord(info),
 		Host:       hoststat.Sampler{},
 		Protect:    r.protect,
 		MaxTargets: r.maxTargets,
@@ -397,4 +391,16 @@ func transcriptConsole(c *pg.ConsoleInfo) *transcript.PoolerConsole {
 		return nil
 	}
 	return &transcript.PoolerConsole{Addr: c.Addr, Version: c.Version}
+}
+
+// serverRecord is what run_started records of the server and the role
+// pgrunbook is connected as: one definition for run, resume and watch.
+func serverRecord(info pg.ServerInfo) transcript.Server {
+	return transcript.Server{
+		Host: info.Host, Port: info.Port, User: info.User, Database: info.Database, Version: info.Version, VersionNum: info.VersionNum,
+		BackendPID: info.PID, Superuser: info.Privileges.Superuser,
+		SignalBackend: info.Privileges.SignalBackend, ReadAllStats: info.Privileges.ReadAllStats,
+		Settings: info.Settings, Pooler: transcriptPooler(info.Pooler), PoolerConsole: transcriptConsole(info.Console),
+		Provider: info.Provider, ReservedSlots: info.ReservedSlots,
+	}
 }

@@ -70,6 +70,8 @@ Flags (before or after PLAYBOOK):
       --stale-after DURATION
                           with --interactive: as for run (default 60s)
       --pooler DSN        a PgBouncer admin console, as for run
+      --operator NAME     who runs the watch, recorded in every round and in
+                          the server log line of each signal
 
 SIGINT (Ctrl-C) or SIGTERM stops the watch between rounds or inside one;
 a round interrupted is recorded as interrupted.
@@ -114,6 +116,7 @@ func watchCommand(ctx context.Context, args []string, stdio IO) error {
 	fs.DurationVar(&f.per, "per", time.Hour, "")
 	fs.StringVar(&f.dir, "transcript-dir", "", "")
 	fs.IntVar(&f.keepQuiet, "keep-quiet", 100, "")
+	fs.StringVar(&f.operator, "operator", "", "")
 	pos, err := parseInterleaved(fs, args, watchUsage, stdio.Out)
 	if err != nil {
 		return err
@@ -177,18 +180,18 @@ func watchCommand(ctx context.Context, args []string, stdio IO) error {
 	defer client.Close(context.WithoutCancel(ctx))
 
 	info := client.Info()
+	operator := currentOperator(f.operator, stdio)
+	// An unattended guard leaves its line in the server log too, naming
+	// the watch by its transcripts' directory.
+	client.SetAudit(pg.Audit{Run: auditRunName(dir), Operator: auditOperator(operator), Playbook: pb.Name})
 	w := &watcher{
 		out: stdio.Out, width: terminalWidth(stdio.OutFile), dir: dir, flags: f, mode: mode,
 		breaker: &watch.Breaker{Max: f.maxSignals, Per: f.per},
 	}
 	w.opts = engine.Options{
 		Playbook: pb, Params: vals, DB: client, Mode: mode,
-		Server: transcript.Server{
-			Host: info.Host, Port: info.Port, User: info.User, Database: info.Database, Version: info.Version, VersionNum: info.VersionNum,
-			BackendPID: info.PID, Superuser: info.Privileges.Superuser,
-			SignalBackend: info.Privileges.SignalBackend, ReadAllStats: info.Privileges.ReadAllStats,
-			Settings: info.Settings, Pooler: transcriptPooler(info.Pooler), PoolerConsole: transcriptConsole(info.Console),
-		},
+		Server:   serverRecord(info),
+		Operator: operator, Provenance: playbookProvenance(ctx, pb),
 		Host: hoststat.Sampler{}, Protect: protect, MaxTargets: f.maxTargets, StaleAfter: f.staleAfter,
 		Version: version(), BeforeSignal: w.beforeSignal,
 	}

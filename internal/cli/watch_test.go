@@ -155,6 +155,9 @@ poll:
 		if evs[0].Type != transcript.RunStarted || evs[0].Mode != "dry-run" {
 			t.Fatalf("%s starts with %s mode %q", f, evs[0].Type, evs[0].Mode)
 		}
+		if op := evs[0].Operator; op == nil || op.OSUser == "" || evs[0].Provenance == nil {
+			t.Errorf("%s: run_started records operator %+v and provenance %+v, want both, as run does", f, op, evs[0].Provenance)
+		}
 		pids[evs[0].Server.BackendPID] = true
 		var cancels int
 		for _, ev := range evs {
