@@ -17,12 +17,14 @@ type Snapshot struct {
 	Server Server `json:"server"`
 }
 
-// Derive fills the derived fields of every row from its timestamps and the
-// blocked_by lists: runtimes relative to Taken, Blocking and IsRootBlocker.
+// Derive fills the derived fields of every row: runtimes relative to
+// Taken; from the blocked_by lists Blocking, BlockingTotal, RootBlockers
+// and IsRootBlocker; the command tag, xact_aborted and
+// is_wraparound_vacuum; the lock facts of rows with Locks (deriveLocks);
+// and the server's connection counts.
 func (s *Snapshot) Derive() {
 	blocking := make(map[int]int)
 	blockedBy := make(map[int][]int)
-	total := make(map[int]int)
 	for i := range s.Rows {
 		for _, p := range s.Rows[i].BlockedBy {
 			blocking[p]++
@@ -30,6 +32,21 @@ func (s *Snapshot) Derive() {
 		if len(s.Rows[i].BlockedBy) > 0 {
 			blockedBy[s.Rows[i].PID] = s.Rows[i].BlockedBy
 		}
+	}
+	// The waits-for graph, walked once per waiter: every session it waits
+	// on, directly or through others, counts it in its lock tree; those
+	// among them that wait on nobody are its roots. A cycle (a deadlock
+	// the server has not broken yet) has no root.
+	total := make(map[int]int)
+	roots := make(map[int][]int)
+	for waiter := range blockedBy {
+		for _, b := range blockersOf(waiter, blockedBy) {
+			total[b]++
+			if len(blockedBy[b]) == 0 {
+				roots[waiter] = append(roots[waiter], b)
+			}
+		}
+		sort.Ints(roots[waiter])
 	}
 	for i := range s.Rows {
 		r := &s.Rows[i]
@@ -39,23 +56,13 @@ func (s *Snapshot) Derive() {
 		r.BackendRuntime = since(s.Taken, r.BackendStart)
 		r.Blocking = blocking[r.PID]
 		r.IsRootBlocker = r.Blocking > 0 && len(r.BlockedBy) == 0
-		r.RootBlockers = rootsOf(r.PID, blockedBy)
-		r.BlockingTotal = 0
+		r.RootBlockers = roots[r.PID]
+		r.BlockingTotal = total[r.PID]
 		if r.Command == "" {
 			r.Command, r.IsDDL = CommandOf(r.Query)
 		}
 		r.XactAborted = r.State == StateIdleInAbortedTransaction
 		r.IsWraparoundVacuum = r.BackendType == "autovacuum worker" && strings.Contains(r.Query, "(to prevent wraparound)")
-	}
-	if len(blockedBy) > 0 {
-		for waiter := range blockedBy {
-			for _, b := range blockersOf(waiter, blockedBy) {
-				total[b]++
-			}
-		}
-		for i := range s.Rows {
-			s.Rows[i].BlockingTotal = total[s.Rows[i].PID]
-		}
 	}
 	s.deriveLocks()
 	s.countConnections()
@@ -78,19 +85,6 @@ func blockersOf(pid int, blockedBy map[int][]int) []int {
 		stack = append(stack, blockedBy[p]...)
 	}
 	return out
-}
-
-// rootsOf follows the waits-for graph from pid to the sessions that wait on
-// nobody. A cycle (a deadlock the server has not broken yet) has no root.
-func rootsOf(pid int, blockedBy map[int][]int) []int {
-	var roots []int
-	for _, b := range blockersOf(pid, blockedBy) {
-		if len(blockedBy[b]) == 0 {
-			roots = append(roots, b)
-		}
-	}
-	sort.Ints(roots)
-	return roots
 }
 
 // Find returns the row of the session with the given identity, or nil.

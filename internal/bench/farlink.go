@@ -84,12 +84,12 @@ func farLinkOnly(ctx context.Context, w io.Writer, cfg config) (err error) {
 	if t.Rusage, err = goBuild(ctx, tmp, "rusage", "github.com/pgrunbook/pgrunbook/internal/bench/rusage"); err != nil {
 		return err
 	}
-	cluster, err := sandbox.Start(ctx, sandbox.Options{Settings: map[string]string{"autovacuum": "off"}})
+	cluster, ctl, _, err := startBenchServer(ctx)
 	if err != nil {
 		return err
 	}
 	defer func() {
-		if serr := cluster.Stop(); serr != nil && err == nil {
+		if serr := stopBenchServer(cluster, ctl); serr != nil && err == nil {
 			err = serr
 		}
 	}()

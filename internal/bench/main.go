@@ -169,30 +169,17 @@ func run(ctx context.Context, w io.Writer, cfg config) (err error) {
 	}
 
 	heading(w, "Sandbox")
-	// Autovacuum off: a worker waking in the middle of a pgbench round or
-	// of a CPU reading would be noise; pgbench vacuums before each round.
-	cluster, err := sandbox.Start(ctx, sandbox.Options{Settings: map[string]string{
-		"max_connections": "2300",
-		"shared_buffers":  "128MB",
-		"autovacuum":      "off",
-	}})
+	cluster, ctl, version, err := startBenchServer(ctx)
 	if err != nil {
 		return err
 	}
 	defer func() {
-		if serr := cluster.Stop(); serr != nil && err == nil {
+		if serr := stopBenchServer(cluster, ctl); serr != nil && err == nil {
 			err = serr
 		}
 	}()
+	res.machine.Postgres = version
 	dsn := cluster.DSN("postgres")
-	ctl, err := connectControl(ctx, dsn)
-	if err != nil {
-		return err
-	}
-	defer ctl.Close(context.Background())
-	if err := ctl.QueryRow(ctx, "SELECT current_setting('server_version')").Scan(&res.machine.Postgres); err != nil {
-		return err
-	}
 	fmt.Fprintf(w, "  PostgreSQL %s on %s:%d, max_connections 2300, shared_buffers 128MB, fsync off, autovacuum off\n",
 		res.machine.Postgres, cluster.Host, cluster.Port)
 	// Before any session is staged: the reaction part runs on an empty
@@ -292,4 +279,42 @@ func snapshots(ctx context.Context, w io.Writer, res *results, fl *fleet, ctl *p
 			rows, ms(time.Since(t)), ms(cost.Times.median()), ms(cost.Times.p95()), len(cost.Times))
 	}
 	return nil
+}
+
+// benchSettings are the server settings every part of the bench runs
+// with: room for 2,000 staged sessions, and autovacuum off, since a worker
+// waking in the middle of a pgbench round or of a CPU reading is noise
+// (pgbench vacuums before each round).
+var benchSettings = map[string]string{
+	"max_connections": "2300",
+	"shared_buffers":  "128MB",
+	"autovacuum":      "off",
+}
+
+// startBenchServer starts the bench's throwaway server and opens its
+// control connection; version is the server's server_version. Stop both
+// with stopBenchServer.
+func startBenchServer(ctx context.Context) (cluster *sandbox.Cluster, ctl *pgx.Conn, version string, err error) {
+	cluster, err = sandbox.Start(ctx, sandbox.Options{Settings: benchSettings})
+	if err != nil {
+		return nil, nil, "", err
+	}
+	ctl, err = connectControl(ctx, cluster.DSN("postgres"))
+	if err == nil {
+		err = ctl.QueryRow(ctx, "SELECT current_setting('server_version')").Scan(&version)
+	}
+	if err != nil {
+		if ctl != nil {
+			ctl.Close(context.Background())
+		}
+		_ = cluster.Stop()
+		return nil, nil, "", err
+	}
+	return cluster, ctl, version, nil
+}
+
+// stopBenchServer closes the control connection and stops the server.
+func stopBenchServer(cluster *sandbox.Cluster, ctl *pgx.Conn) error {
+	ctl.Close(context.Background())
+	return cluster.Stop()
 }

@@ -596,27 +596,16 @@ func runReaction(ctx context.Context, w io.Writer, scale float64) (err error) {
 		return err
 	}
 	fmt.Fprintf(w, "machine: %s; %.0f%% busy before the bench (load average %s)\n", m, machineCPU().busySince(before), loadAvg())
-	cluster, err := sandbox.Start(ctx, sandbox.Options{Settings: map[string]string{
-		"max_connections": "2300",
-		"shared_buffers":  "128MB",
-		"autovacuum":      "off",
-	}})
+	cluster, ctl, version, err := startBenchServer(ctx)
 	if err != nil {
 		return err
 	}
 	defer func() {
-		if serr := cluster.Stop(); serr != nil && err == nil {
+		if serr := stopBenchServer(cluster, ctl); serr != nil && err == nil {
 			err = serr
 		}
 	}()
-	ctl, err := connectControl(ctx, cluster.DSN("postgres"))
-	if err != nil {
-		return err
-	}
-	defer ctl.Close(context.Background())
-	if err := ctl.QueryRow(ctx, "SELECT current_setting('server_version')").Scan(&m.Postgres); err != nil {
-		return err
-	}
+	m.Postgres = version
 	fmt.Fprintf(w, "  PostgreSQL %s, max_connections 2300, shared_buffers 128MB, fsync off, autovacuum off\n", m.Postgres)
 	if _, err := reactionTimes(ctx, w, cluster, ctl, scale); err != nil {
 		return err

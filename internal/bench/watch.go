@@ -10,8 +10,6 @@ import (
 	"path/filepath"
 	"syscall"
 	"time"
-
-	"github.com/pgrunbook/pgrunbook/internal/sandbox"
 )
 
 // The watch part (-only watch) measures `pgrunbook watch` in dry run
@@ -159,28 +157,17 @@ func runWatchBench(ctx context.Context, w io.Writer, cfg config) (err error) {
 	if t.Rusage, err = goBuild(ctx, tmp, "rusage", "github.com/pgrunbook/pgrunbook/internal/bench/rusage"); err != nil {
 		return err
 	}
-	cluster, err := sandbox.Start(ctx, sandbox.Options{Settings: map[string]string{
-		"max_connections": "2300",
-		"shared_buffers":  "128MB",
-		"autovacuum":      "off",
-	}})
+	cluster, ctl, version, err := startBenchServer(ctx)
 	if err != nil {
 		return err
 	}
 	defer func() {
-		if serr := cluster.Stop(); serr != nil && err == nil {
+		if serr := stopBenchServer(cluster, ctl); serr != nil && err == nil {
 			err = serr
 		}
 	}()
+	m.Postgres = version
 	dsn := cluster.DSN("postgres")
-	ctl, err := connectControl(ctx, dsn)
-	if err != nil {
-		return err
-	}
-	defer ctl.Close(context.Background())
-	if err := ctl.QueryRow(ctx, "SELECT current_setting('server_version')").Scan(&m.Postgres); err != nil {
-		return err
-	}
 	fl, err := newFleet(dsn)
 	if err != nil {
 		return err

@@ -95,15 +95,23 @@ func TestSIGTERMDuringVerifyEndsCleanly(t *testing.T) {
 	signalDuringVerify(t, syscall.SIGTERM, "terminated (SIGTERM)")
 }
 
+// interruptedRun is an unattended run of cancel-long-queries that a
+// signal ended while it verified the cancel of a stubborn query, which
+// still runs.
+type interruptedRun struct {
+	dir, path, dsn string
+	stubborn       *incident.Session
+}
+
 // signalDuringVerify sends sig to an unattended run while its verify
 // polls; the run must end with exit 130, run_finished interrupted with
 // the message want, and nothing terminated.
-func signalDuringVerify(t *testing.T, sig os.Signal, want string) {
+func signalDuringVerify(t *testing.T, sig os.Signal, want string) interruptedRun {
 	t.Helper()
 	ctx := context.Background()
 	db := pgtest.CreateDatabase(t, "signal")
 	dsn := pgtest.DSNFor(db)
-	stubborn, err := incident.StubbornQuery(ctx, dsn, "etl", time.Minute)
+	stubborn, err := incident.StubbornQuery(ctx, dsn, "etl", 2*time.Minute)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -134,6 +142,7 @@ func signalDuringVerify(t *testing.T, sig os.Signal, want string) {
 			t.Error("the interrupted run went on to terminate")
 		}
 	}
+	return interruptedRun{dir: dir, path: path, dsn: dsn, stubborn: stubborn}
 }
 
 // awaitInTranscript polls the transcript at path until it contains text,

@@ -3,7 +3,6 @@
 package cli_test
 
 import (
-	"context"
 	"os"
 	"path/filepath"
 	"strings"
@@ -11,9 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pgrunbook/pgrunbook/internal/pg/incident"
-	"github.com/pgrunbook/pgrunbook/internal/pg/pgtest"
-	"github.com/pgrunbook/pgrunbook/internal/transcript"
 )
 
 // hangupMessage is run_finished's message after SIGHUP.
@@ -25,40 +21,8 @@ const hangupMessage = "the operator's terminal hung up (SIGHUP): the run stopped
 // transcript replays.
 func TestSIGHUPDuringVerifyEndsCleanly(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
-	db := pgtest.CreateDatabase(t, "hangup")
-	dsn := pgtest.DSNFor(db)
-	stubborn, err := incident.StubbornQuery(ctx, dsn, "etl", time.Minute)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(stubborn.Close)
-	dir := t.TempDir()
-	path := filepath.Join(dir, "run.jsonl")
-	cmd := startRun(t, dir, "run", "cancel-long-queries", "--yes", "-d", dsn,
-		"--set", "min_runtime=0s", "--set", "database="+db, "--transcript", path)
-	awaitInTranscript(t, path, `"type":"action"`, "the run never reached its cancel")
-	if err := cmd.Process.Signal(syscall.SIGHUP); err != nil {
-		t.Fatal(err)
-	}
-	err = cmd.Wait()
-	if code := cmd.ProcessState.ExitCode(); code != 130 {
-		t.Fatalf("exit %d (%v), want 130", code, err)
-	}
-	res, err := transcript.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	checkFinished(t, res.Events, "interrupted", 130)
-	if msg := res.Events[len(res.Events)-1].Message; msg != hangupMessage {
-		t.Errorf("run_finished says %q, want %q", msg, hangupMessage)
-	}
-	for _, ev := range res.Events {
-		if ev.Type == transcript.Action && ev.Function == "pg_terminate_backend" {
-			t.Error("the run went on to terminate after its terminal hung up")
-		}
-	}
-	checkReplays(t, path)
+	run := signalDuringVerify(t, syscall.SIGHUP, hangupMessage)
+	checkReplays(t, run.path)
 }
 
 // TestInteractiveSIGHUPAtPrompt: SIGHUP while the confirmation waits for

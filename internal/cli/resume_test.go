@@ -88,26 +88,9 @@ func TestResumeAfterSIGINTDuringVerify(t *testing.T) {
 }
 
 func resumeAfterSignalDuringVerify(t *testing.T, sig os.Signal) {
-	ctx := context.Background()
-	db := pgtest.CreateDatabase(t, "resint")
-	dsn := pgtest.DSNFor(db)
-	stubborn, err := incident.StubbornQuery(ctx, dsn, "etl", 2*time.Minute)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(stubborn.Close)
-	dir := t.TempDir()
-	path := filepath.Join(dir, "run.jsonl")
-	cmd := startRun(t, dir, "run", "cancel-long-queries", "--yes", "-d", dsn,
-		"--set", "min_runtime=0s", "--set", "database="+db, "--transcript", path)
-	awaitInTranscript(t, path, `"type":"action"`, "the run never reached its cancel")
-	if err := cmd.Process.Signal(sig); err != nil {
-		t.Fatal(err)
-	}
-	_ = cmd.Wait()
-	if code := cmd.ProcessState.ExitCode(); code != 130 {
-		t.Fatalf("interrupted run: exit %d, want 130", code)
-	}
+	want := map[os.Signal]string{os.Interrupt: "interrupted by the operator (Ctrl-C)", syscall.SIGHUP: hangupMessage}[sig]
+	run := signalDuringVerify(t, sig, want)
+	dir, path, dsn, stubborn := run.dir, run.path, run.dsn, run.stubborn
 
 	r := pgrunbook(t, dir, nil, "resume", path, "--yes", "-d", dsn)
 	if r.code != 0 {

@@ -58,9 +58,6 @@ type Client struct {
 	console *Console
 	// link bounds statements and sets the socket options (link.go).
 	link *link
-	// server are the server's facts that do not change while connected,
-	// copied into every snapshot (server.go).
-	server serverFacts
 	// audit names the run in the server log line of each signal
 	// (audit.go).
 	audit auditState
@@ -202,7 +199,6 @@ func (c *Client) open(ctx context.Context) error {
 	info.Console = c.info.Console
 	c.conn, c.info = conn, info
 	c.sql = buildSnapshotSQL(info.VersionNum)
-	c.server = factsOf(info)
 	return nil
 }
 

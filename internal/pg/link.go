@@ -88,12 +88,6 @@ func (c *Client) statementContext(ctx context.Context) (context.Context, context
 	return context.WithTimeout(ctx, c.link.statementBound())
 }
 
-// connectContext bounds one connection attempt: the connect timeout plus
-// a second for closing the failed attempt.
-func (c *Client) connectContext(ctx context.Context) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(ctx, c.link.connectTimeout+time.Second)
-}
-
 // noAnswerError is a statement that the server did not answer within
 // the statement bound: the link is down or the server hangs.
 type noAnswerError struct {

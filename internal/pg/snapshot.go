@@ -199,7 +199,7 @@ func (c *Client) Snapshot(ctx context.Context) (*activity.Snapshot, error) {
 		return nil, c.lost(fmt.Errorf("reading pg_stat_activity: %w", err))
 	}
 	snap.Taken = taken.UTC()
-	snap.Server = c.server
+	snap.Server = c.ServerFacts()
 	snap.Server.IsStandby = standby
 	c.markPooled(ctx, snap) // pooler_mark.go
 	snap.Derive()
