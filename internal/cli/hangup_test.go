@@ -9,7 +9,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
 )
 
 // hangupMessage is run_finished's message after SIGHUP.
