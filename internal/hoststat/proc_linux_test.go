@@ -2,7 +2,9 @@ package hoststat
 
 import (
 	"encoding/binary"
+	"fmt"
 	"os"
+	"os/exec"
 	"strconv"
 	"strings"
 	"testing"
@@ -82,12 +84,21 @@ func TestParseStatmAnon(t *testing.T) {
 // TestStatmAnonIsRssAnon checks on this process that statm's resident
 // minus shared is the RssAnon that /proc/PID/status reports.
 func TestStatmAnonIsRssAnon(t *testing.T) {
+	// A process that does nothing, so that its memory does not change
+	// between the two reads (this test binary's own runtime, under -race,
+	// touches pages all the time).
+	idle := exec.Command("sleep", "60")
+	if err := idle.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = idle.Process.Kill(); _ = idle.Wait() })
+	dir := fmt.Sprintf("/proc/%d/", idle.Process.Pid)
 	for attempt := 0; ; attempt++ {
-		statm, err := os.ReadFile("/proc/self/statm")
+		statm, err := os.ReadFile(dir + "statm")
 		if err != nil {
 			t.Fatal(err)
 		}
-		status, err := os.ReadFile("/proc/self/status")
+		status, err := os.ReadFile(dir + "status")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -99,10 +110,11 @@ func TestStatmAnonIsRssAnon(t *testing.T) {
 		if fromStatm == fromStatus {
 			return
 		}
-		// The Go runtime may touch memory between the two reads.
-		if attempt == 20 {
+		// Right after exec the process may still be settling.
+		if attempt == 50 {
 			t.Fatalf("statm gives %d anonymous bytes, status RssAnon %d", fromStatm, fromStatus)
 		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
 
