@@ -108,8 +108,10 @@ func TestWatchDryRunSignalsNothingOnOneBackend(t *testing.T) {
 	cmd, out := startWatch(t, dir, "cancel-long-queries", "-d", dsn, "--every", "200ms", "--rounds", "6",
 		"--set", "min_runtime=0s", "--set", "database="+db, "--transcript-dir", tdir)
 
-	// Watch pgrunbook's backends in the database while the rounds run.
-	ctl := pgtest.ConnectTo(t, db)
+	// Watch pgrunbook's backends in the database while the rounds run, from
+	// the default database: a poller inside the watched one would itself be
+	// a statement the playbook (min_runtime 0s) could catch mid-query.
+	ctl := pgtest.Connect(t)
 	backends := map[string]bool{}
 	done := make(chan struct{})
 	go func() { _ = cmd.Wait(); close(done) }()
@@ -126,7 +128,7 @@ poll:
 		case <-time.After(30 * time.Millisecond):
 		}
 		rows, err := ctl.Query(ctx, `SELECT pid || '@' || backend_start FROM pg_stat_activity
-			WHERE application_name = 'pgrunbook' AND datname = current_database()`)
+			WHERE application_name = 'pgrunbook' AND datname = $1`, db)
 		if err != nil {
 			t.Fatal(err)
 		}
