@@ -249,7 +249,7 @@ func (r playbookRun) execute(ctx context.Context, stdio IO) (engine.Result, *tra
 	}
 	tw.RedactQueries = r.redact
 
-	client, err := pg.Connect(ctx, pg.Options{DSN: r.dsn, StatementTimeout: r.statementTimeout, PoolerDSN: r.poolerDSN})
+	client, err := pg.Connect(ctx, pg.Options{DSN: r.dsn, StatementTimeout: r.statementTimeout, PoolerDSN: r.poolerDSN, FirstSnapshot: true})
 	if err != nil {
 		tw.Close()
 		os.Remove(path)

@@ -168,7 +168,7 @@ func watchCommand(ctx context.Context, args []string, stdio IO) error {
 		return failf("cannot create the transcripts' directory: %v; nothing was done", err)
 	}
 
-	client, err := pg.Connect(ctx, pg.Options{DSN: f.dsn, StatementTimeout: f.statementTimeout, PoolerDSN: f.pooler})
+	client, err := pg.Connect(ctx, pg.Options{DSN: f.dsn, StatementTimeout: f.statementTimeout, PoolerDSN: f.pooler, FirstSnapshot: true})
 	if err != nil {
 		os.Remove(dir)
 		var refused *pg.PoolingRefusedError
