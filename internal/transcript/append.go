@@ -78,5 +78,8 @@ func OpenAppend(path string) (*Writer, *AppendInfo, error) {
 	info.Events = rr.Events
 	w := &Writer{out: f, sync: f.Sync, close: f.Close, path: path, now: time.Now,
 		seq: int64(chain.Events), prev: chain.Head}
+	if first := info.Events[0]; first.Type == RunStarted {
+		w.dryRun = first.Mode == ByDryRun
+	}
 	return w, info, nil
 }
