@@ -220,7 +220,7 @@ func (c *checker) compile(e *Expr, kind scopeKind, wantBool bool) {
 		c.noteRequirements(e)
 		return
 	}
-	p := exprPos(e, line, col, c.lines)
+	p := exprPos(e, line, col, c.src.Lines())
 	c.at(p, "%s", msg)
 }
 
