@@ -23,9 +23,11 @@ func Parse(file string, data []byte) (*yaml.Node, error) {
 	return &root, nil
 }
 
-// SyntaxError turns an error of yaml.v3's parser into a problem in src:
-// at the line the message names, or of the whole file when it names
-// none.
+// SyntaxError turns an error of yaml.v3's parser into a problem in src
+// at the line the message names. yaml.v3 leaves "line 1" out of its
+// messages, so a message without a line is on line 1, except a reader's
+// (bad UTF-8, control characters), which has no line at all and is a
+// problem of the whole file.
 func SyntaxError(src *position.Source, err error) *position.Error {
 	msg := err.Error()
 	var te *yaml.TypeError
@@ -38,11 +40,16 @@ func SyntaxError(src *position.Source, err error) *position.Error {
 		// began; the culprit is usually a misindented line below it.
 		detail += " (check the indentation of the lines that follow)"
 	}
-	col := 0
-	if line > 0 {
-		col = 1
+	if line == 0 && readerError(detail) {
+		return src.Errorf(0, 0, "YAML syntax: %s", detail)
 	}
-	return src.Errorf(line, col, "YAML syntax: %s", detail)
+	return src.Errorf(max(line, 1), 1, "YAML syntax: %s", detail)
+}
+
+// readerError reports whether a yaml.v3 message is one of its reader's,
+// which checks the encoding before any line is counted.
+func readerError(msg string) bool {
+	return strings.Contains(msg, "UTF-8") || strings.Contains(msg, "control characters") || strings.Contains(msg, "Unicode character")
 }
 
 // parserLine matches yaml.v3's messages, "yaml: line N: message" from the
