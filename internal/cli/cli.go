@@ -10,7 +10,7 @@ import (
 	"strings"
 
 	"github.com/pgrunbook/pgrunbook/engine"
-	"github.com/pgrunbook/pgrunbook/internal/playbook"
+	"github.com/pgrunbook/pgrunbook/internal/position"
 )
 
 // Version is pgrunbook's version, set at build time with
@@ -74,7 +74,7 @@ func exitCode(err error, stderr io.Writer) int {
 	if errors.As(err, &silent) {
 		return silent.code
 	}
-	var list playbook.ErrorList
+	var list position.List
 	if errors.As(err, &list) {
 		fmt.Fprintln(stderr, list.Detailed())
 		fmt.Fprintf(stderr, "%d problem(s): the playbook was not run\n", len(list))

@@ -16,6 +16,7 @@ import (
 	"github.com/pgrunbook/pgrunbook/internal/hoststat"
 	"github.com/pgrunbook/pgrunbook/internal/pg"
 	"github.com/pgrunbook/pgrunbook/internal/playbook"
+	"github.com/pgrunbook/pgrunbook/internal/position"
 	"github.com/pgrunbook/pgrunbook/internal/prompt"
 	"github.com/pgrunbook/pgrunbook/internal/render"
 	"github.com/pgrunbook/pgrunbook/internal/transcript"
@@ -325,7 +326,7 @@ func (r playbookRun) execute(ctx context.Context, stdio IO) (engine.Result, *tra
 func resolvePlaybook(arg string) (*playbook.Playbook, error) {
 	if looksLikePath(arg) {
 		pb, err := playbook.Load(arg)
-		var list playbook.ErrorList
+		var list position.List
 		if err != nil && !errors.As(err, &list) {
 			return nil, usageErrorf("cannot read playbook: %v", err)
 		}

@@ -14,6 +14,7 @@ import (
 	"github.com/pgrunbook/pgrunbook/engine"
 	"github.com/pgrunbook/pgrunbook/internal/playbook"
 	"github.com/pgrunbook/pgrunbook/internal/playbooktest"
+	"github.com/pgrunbook/pgrunbook/internal/position"
 )
 
 const validateUsage = `Usage: pgrunbook validate FILE|DIR... [--output text|json]
@@ -46,7 +47,7 @@ type validateReport struct {
 type validateFileReport struct {
 	File   string            `json:"file"`
 	Valid  bool              `json:"valid"`
-	Errors []*playbook.Error `json:"errors"`
+	Errors []*position.Error `json:"errors"`
 }
 
 // validateLine is one line of validate --output json: a file and its
@@ -54,7 +55,7 @@ type validateFileReport struct {
 type validateLine struct {
 	File     string            `json:"file"`
 	OK       bool              `json:"ok"`
-	Problems []*playbook.Error `json:"problems"`
+	Problems []*position.Error `json:"problems"`
 }
 
 func validateCommand(_ context.Context, args []string, stdio IO) error {
@@ -112,8 +113,8 @@ func validateCommand(_ context.Context, args []string, stdio IO) error {
 		default:
 			_, err = playbook.Load(file)
 		}
-		fr := validateFileReport{File: file, Valid: err == nil, Errors: []*playbook.Error{}}
-		var list playbook.ErrorList
+		fr := validateFileReport{File: file, Valid: err == nil, Errors: []*position.Error{}}
+		var list position.List
 		switch {
 		case err == nil:
 			if *format == "text" {
@@ -134,11 +135,11 @@ func validateCommand(_ context.Context, args []string, stdio IO) error {
 				msg = ee.msg
 			}
 			text := file + ": " + msg
-			fr.Errors = []*playbook.Error{{File: file, Message: msg}}
-			var te *playbooktest.Error
-			if errors.As(err, &te) {
-				text = te.Error()
-				fr.Errors = []*playbook.Error{{File: te.File, Line: te.Line, Column: te.Column, Message: te.Message}}
+			fr.Errors = []*position.Error{{File: file, Message: msg}}
+			var pe *position.Error
+			if errors.As(err, &pe) {
+				text = pe.Error()
+				fr.Errors = []*position.Error{pe}
 			}
 			if *format == "text" {
 				fmt.Fprintln(stdio.Err, text)
