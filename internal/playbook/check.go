@@ -148,7 +148,7 @@ func (c *checker) from(st *Step, ref *SetRef, lastActivity string) {
 	*ref = SetRef{Step: lastActivity, Pos: st.Pos}
 	if _, ok := c.declared[lastActivity]; !ok {
 		// An unnamed activity step: declare it implicitly.
-		c.env.sets[lastActivity] = []activity.Session{}
+		c.env.sets[lastActivity] = exprValue([]activity.Session{})
 	}
 }
 
@@ -159,7 +159,7 @@ func (c *checker) declare(st *Step) {
 	}
 	if st.explicitID {
 		c.declared[st.ID] = st
-		c.env.sets[st.ID] = v
+		c.env.sets[st.ID] = exprValue(v)
 	}
 }
 

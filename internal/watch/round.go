@@ -23,6 +23,28 @@ type Round struct {
 	Warnings []string
 	// Outcome and Message are the round's run_finished.
 	Outcome, Message string
+	// seen indexes Targets by identity.
+	seen map[identity]bool
+}
+
+// identity is a session's identity: a pid reused by a new backend is
+// another session.
+type identity struct {
+	pid   int
+	start int64
+}
+
+func identityOf(s *activity.Session) identity {
+	return identity{s.PID, s.BackendStart.UnixNano()}
+}
+
+// index returns the identities of sessions.
+func index(sessions []activity.Session) map[identity]bool {
+	m := make(map[identity]bool, len(sessions))
+	for i := range sessions {
+		m[identityOf(&sessions[i])] = true
+	}
+	return m
 }
 
 // Add takes one event of the round into account.
@@ -32,8 +54,14 @@ func (r *Round) Add(ev transcript.Event) {
 		if ev.Kind != "confirm" && ev.Kind != "cancel" && ev.Kind != "terminate" {
 			return
 		}
-		for _, s := range ev.Rows {
-			if !slices.ContainsFunc(r.Targets, func(t activity.Session) bool { return sameSession(t, s) }) {
+		if r.seen == nil {
+			r.seen = index(r.Targets)
+		}
+		for i := range ev.Rows {
+			id := identityOf(&ev.Rows[i])
+			if !r.seen[id] {
+				r.seen[id] = true
+				s := ev.Rows[i]
 				s.Query = trimQuery(s.Query)
 				r.Targets = append(r.Targets, s)
 			}
@@ -92,22 +120,24 @@ func Diff(prev, cur *Round) Change {
 		prev = &Round{Outcome: "done"}
 	}
 	var c Change
-	for _, s := range cur.Targets {
-		if !slices.ContainsFunc(prev.Targets, func(p activity.Session) bool { return sameSession(p, s) }) {
-			c.New = append(c.New, s)
+	before, now := index(prev.Targets), index(cur.Targets)
+	for i := range cur.Targets {
+		if !before[identityOf(&cur.Targets[i])] {
+			c.New = append(c.New, cur.Targets[i])
 		}
 	}
-	for _, s := range prev.Targets {
-		if !slices.ContainsFunc(cur.Targets, func(n activity.Session) bool { return sameSession(n, s) }) {
-			c.Gone = append(c.Gone, s)
+	for i := range prev.Targets {
+		if !now[identityOf(&prev.Targets[i])] {
+			c.Gone = append(c.Gone, prev.Targets[i])
 		}
 	}
+	isNew := index(c.New)
 	for _, a := range cur.Actions {
 		if a.Outcome != string(activity.DryRun) {
 			c.Actions = append(c.Actions, a)
 			continue
 		}
-		if slices.ContainsFunc(c.New, func(s activity.Session) bool { return actionOn(a, s) }) {
+		if a.BackendStart != nil && isNew[identity{a.PID, a.BackendStart.UnixNano()}] {
 			c.Actions = append(c.Actions, a)
 		}
 	}
@@ -118,16 +148,6 @@ func Diff(prev, cur *Round) Change {
 	}
 	c.OutcomeChanged = cur.Outcome != prev.Outcome || cur.Message != prev.Message
 	return c
-}
-
-// sameSession compares identities: a pid reused by a new backend is
-// another session.
-func sameSession(a, b activity.Session) bool {
-	return a.PID == b.PID && a.BackendStart.Equal(b.BackendStart)
-}
-
-func actionOn(a transcript.Event, s activity.Session) bool {
-	return a.PID == s.PID && a.BackendStart != nil && a.BackendStart.Equal(s.BackendStart)
 }
 
 // trimQuery keeps the start of a query: the screen shows one line of it,
