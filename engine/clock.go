@@ -25,6 +25,9 @@ func (RealClock) Now() time.Time { return time.Now() }
 
 // Sleep waits d on a timer, or until ctx ends (returning its error).
 func (RealClock) Sleep(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
