@@ -29,7 +29,8 @@ func (r *runner) applyMode() {
 // wait (runner.unchanging).
 type dryRunDB struct{ Database }
 
-// Signal records no signal and sends none: every target is dry_run.
+// Signal sends nothing: every target comes back dry_run, which the run
+// records as the action it would have taken.
 func (dryRunDB) Signal(_ context.Context, _ activity.Function, targets []activity.SignalTarget, _ []string) ([]activity.SignalResult, error) {
 	results := make([]activity.SignalResult, len(targets))
 	for i, t := range targets {
