@@ -328,7 +328,7 @@ func (w *watcher) loop(ctx context.Context) error {
 		case res.Outcome == engine.OutcomeAborted:
 			fmt.Fprintf(w.out, "watch aborted at round %d: %s\n", n, res.Message)
 			return &silentExit{code: res.ExitCode}
-		case res.Outcome == engine.OutcomeRefused && res.ExitCode == engine.ExitUsage:
+		case res.Outcome == engine.OutcomeRefused && res.ExitCode == ExitUsage:
 			return usageErrorf("%s (the watch stopped)", res.Message)
 		}
 		if err := sleepUntil(ctx, began.Add(w.flags.every)); err != nil {
@@ -336,12 +336,12 @@ func (w *watcher) loop(ctx context.Context) error {
 		}
 	}
 	if ctx.Err() != nil {
-		return w.stopped(ctx, n, engine.ExitInterrupted)
+		return w.stopped(ctx, n, ExitInterrupted)
 	}
 	fmt.Fprintf(w.out, "watch done: %d round(s), %d session(s) signalled; transcripts in %s\n", n, w.signalled, w.dir)
 	if notDone > 0 {
 		fmt.Fprintf(w.out, "%d round(s) did not end done\n", notDone)
-		return &silentExit{code: engine.ExitFailed}
+		return &silentExit{code: ExitFailed}
 	}
 	return nil
 }
@@ -371,7 +371,7 @@ func (w *watcher) stopped(ctx context.Context, rounds, code int) error {
 	fmt.Fprintf(w.out, "watch stopped (%s) after %d round(s), %d session(s) signalled; transcripts in %s\n",
 		stopCause(ctx), rounds, w.signalled, w.dir)
 	if code == 0 {
-		code = engine.ExitInterrupted
+		code = ExitInterrupted
 	}
 	return &silentExit{code: code}
 }
