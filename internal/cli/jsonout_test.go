@@ -92,4 +92,3 @@ func mustJSON(t *testing.T, v any) []byte {
 	}
 	return b
 }
-

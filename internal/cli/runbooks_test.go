@@ -98,4 +98,3 @@ func TestReplayAgainstAChangedPlaybook(t *testing.T) {
 		t.Errorf("--set without --against: exit %d", r.code)
 	}
 }
-
