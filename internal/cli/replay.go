@@ -52,29 +52,29 @@ type replayFlags struct {
 }
 
 func (f *replayFlags) replay(ctx context.Context, c *command, pos []string, stdio IO) error {
-	verify, against, sets, protect, maxTargets, output := &f.verify, &f.against, f.sets, f.protect, &f.maxTargets, *f.output
+	output := *f.output
 	if len(pos) != 1 {
 		return usageErrorf("replay takes one transcript file\n\n%s", c.help())
 	}
-	if *against == "" && (len(sets) > 0 || len(protect) > 0 || *maxTargets != 0) {
+	if f.against == "" && (len(f.sets) > 0 || len(f.protect) > 0 || f.maxTargets != 0) {
 		return usageErrorf("--set, --protect and --max-targets go with --against")
 	}
-	if *maxTargets < 0 {
+	if f.maxTargets < 0 {
 		return usageErrorf("--max-targets must be at least 1")
 	}
 	if err := checkOutput(output); err != nil {
 		return err
 	}
-	if output == outputJSON && (*verify || *against != "") {
+	if output == outputJSON && (f.verify || f.against != "") {
 		return usageErrorf("--output json prints the recorded events; --verify and --against report in text")
 	}
-	if *verify {
-		if err := verifyChain(pos[0], stdio); err != nil || *against == "" {
+	if f.verify {
+		if err := verifyChain(pos[0], stdio); err != nil || f.against == "" {
 			return err
 		}
 	}
-	if *against != "" {
-		return replayAgainst(ctx, pos[0], *against, replay.Options{Sets: sets, Protect: protect, MaxTargets: *maxTargets}, stdio)
+	if f.against != "" {
+		return replayAgainst(ctx, pos[0], f.against, replay.Options{Sets: f.sets, Protect: f.protect, MaxTargets: f.maxTargets}, stdio)
 	}
 	res, err := readTranscript(pos[0])
 	if err != nil {

@@ -46,11 +46,11 @@ type testFlags struct {
 }
 
 func (f *testFlags) runTests(ctx context.Context, pos []string, stdio IO) error {
-	output, verbose, run := *f.output, &f.verbose, &f.run
+	output := *f.output
 	if err := checkOutput(output); err != nil {
 		return err
 	}
-	if output == outputJSON && *verbose {
+	if output == outputJSON && f.verbose {
 		return usageErrorf("-v shows the runs as text; it does not go with --output json")
 	}
 	if len(pos) == 0 {
@@ -58,8 +58,8 @@ func (f *testFlags) runTests(ctx context.Context, pos []string, stdio IO) error 
 	}
 	var match *regexp.Regexp
 	var err error
-	if *run != "" {
-		if match, err = regexp.Compile(*run); err != nil {
+	if f.run != "" {
+		if match, err = regexp.Compile(f.run); err != nil {
 			return usageErrorf("-run: %v", err)
 		}
 	}
@@ -73,7 +73,7 @@ func (f *testFlags) runTests(ctx context.Context, pos []string, stdio IO) error 
 			return err
 		}
 	} else {
-		sum = playbooktest.Run(ctx, files, playbooktest.Options{Out: stdio.Out, Match: match, Verbose: *verbose})
+		sum = playbooktest.Run(ctx, files, playbooktest.Options{Out: stdio.Out, Match: match, Verbose: f.verbose})
 	}
 	switch {
 	case sum.Broken > 0:

@@ -60,21 +60,20 @@ type validateLine struct {
 	Problems []*playbook.Error `json:"problems"`
 }
 
-func validateCommand(_ context.Context, c *command, pos []string, formatFlag, output string, stdio IO) error {
-	format := &formatFlag
-	if *format != "text" && *format != "json" {
-		return usageErrorf("--format %q: use text or json", *format)
+func validateCommand(_ context.Context, c *command, pos []string, format, output string, stdio IO) error {
+	if format != "text" && format != "json" {
+		return usageErrorf("--format %q: use text or json", format)
 	}
 	if err := checkOutput(output); err != nil {
 		return err
 	}
-	if output == outputJSON && *format == "json" {
+	if output == outputJSON && format == "json" {
 		return usageErrorf("give --output json (one line per file) or --format json (one document), not both")
 	}
 	lines := output == outputJSON
 	if lines {
 		// No text either: the report goes out line by line below.
-		*format = "lines"
+		format = "lines"
 	}
 	if len(pos) == 0 {
 		return usageErrorf("validate needs at least one file\n\n%s", c.help())
@@ -112,13 +111,13 @@ func validateCommand(_ context.Context, c *command, pos []string, formatFlag, ou
 		var list playbook.ErrorList
 		switch {
 		case err == nil:
-			if *format == "text" {
+			if format == "text" {
 				fmt.Fprintf(stdio.Out, "ok    %s\n", file)
 			}
 		case errors.As(err, &list):
 			report.Problems += len(list)
 			fr.Errors = list
-			if *format == "text" {
+			if format == "text" {
 				fmt.Fprintln(stdio.Err, list.Detailed())
 				fmt.Fprintf(stdio.Out, "FAIL  %s (%d problem(s))\n", file, len(list))
 			}
@@ -136,7 +135,7 @@ func validateCommand(_ context.Context, c *command, pos []string, formatFlag, ou
 				text = te.Error()
 				fr.Errors = []*playbook.Error{{File: te.File, Line: te.Line, Column: te.Column, Message: te.Message}}
 			}
-			if *format == "text" {
+			if format == "text" {
 				fmt.Fprintln(stdio.Err, text)
 				fmt.Fprintf(stdio.Out, "FAIL  %s\n", file)
 			}
@@ -149,7 +148,7 @@ func validateCommand(_ context.Context, c *command, pos []string, formatFlag, ou
 			}
 		}
 	}
-	if *format == "json" {
+	if format == "json" {
 		enc := json.NewEncoder(stdio.Out)
 		enc.SetIndent("", "  ")
 		if err := enc.Encode(report); err != nil {
