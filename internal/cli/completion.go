@@ -192,7 +192,7 @@ func writeBash(w io.Writer, spec []completedCommand) error {
 		b.WriteString("        ;;\n")
 	}
 	b.WriteString("    esac\n    return 0\n}\n")
-	b.WriteString("complete -F _pgrunbook pgrunbook\n")
+	b.WriteString("complete -o filenames -F _pgrunbook pgrunbook\n")
 	_, err := io.WriteString(w, b.String())
 	return err
 }
