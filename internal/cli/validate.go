@@ -4,38 +4,41 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
 
-	"github.com/pgrunbook/pgrunbook/engine"
+	"github.com/spf13/pflag"
+
 	"github.com/pgrunbook/pgrunbook/internal/playbook"
 	"github.com/pgrunbook/pgrunbook/internal/playbooktest"
 	"github.com/pgrunbook/pgrunbook/internal/position"
 )
 
-const validateUsage = `Usage: pgrunbook validate FILE|DIR... [--output text|json]
-
-Checks playbooks without running them: YAML syntax, unknown keys, types,
+func validateCmd() *command {
+	c := &command{
+		name: "validate", summary: "check playbook files and report every problem",
+		usage: "FILE|DIR... [--output text|json]",
+		about: `Checks playbooks without running them: YAML syntax, unknown keys, types,
 step ids and target references, and every expression compiled and
 type-checked. Every problem is reported as file:line:col. A directory is
 searched for *.yaml and *.yml files (playbook tests, *.test.yaml, are left
 to pgrunbook test; a test file named on the command line is checked as one).
-Built-in playbook names work too.
-
-Flags:
-      --format FORMAT   text (default), or json: one JSON document on
-                        stdout with every file and its problems as objects
-                        with file, line, column and message, for CI
-      --output FORMAT   text (default), or json: JSON Lines on stdout, one
-                        line per file, {"file", "ok", "problems": [{"file",
-                        "line", "column", "message"}]}, and nothing on stderr
-
-Exit codes: 0 all valid; 2 a problem was found.
-`
+Built-in playbook names work too.`,
+		notes: "Exit codes: 0 all valid; 2 a problem was found.",
+		args:  argPlaybook,
+	}
+	c.setup = func(fs *pflag.FlagSet) runFunc {
+		format := fs.String("format", "text", "`FORMAT` text, or json: one JSON document on stdout with every file and its problems as objects with file, line, column and message, for CI")
+		output := outputFlag(fs, `JSON Lines on stdout, one line per file, {"file", "ok", "problems": [{"file", "line", "column", "message"}]}, and nothing on stderr`)
+		return func(ctx context.Context, pos []string, stdio IO) error {
+			return validateCommand(ctx, c, pos, *format, *output, stdio)
+		}
+	}
+	return c
+}
 
 // validateReport is validate's output with --format json.
 type validateReport struct {
@@ -58,31 +61,23 @@ type validateLine struct {
 	Problems []*position.Error `json:"problems"`
 }
 
-func validateCommand(_ context.Context, args []string, stdio IO) error {
-	fset := flag.NewFlagSet("validate", flag.ContinueOnError)
-	format := fset.String("format", "text", "")
-	var output string
-	addOutputFlag(fset, &output)
-	pos, err := parseInterleaved(fset, args, validateUsage, stdio.Out)
-	if err != nil {
-		return err
-	}
-	if *format != "text" && *format != "json" {
-		return usageErrorf("--format %q: use text or json", *format)
+func validateCommand(_ context.Context, c *command, pos []string, format, output string, stdio IO) error {
+	if format != "text" && format != "json" {
+		return usageErrorf("--format %q: use text or json", format)
 	}
 	if err := checkOutput(output); err != nil {
 		return err
 	}
-	if output == outputJSON && *format == "json" {
+	if output == outputJSON && format == "json" {
 		return usageErrorf("give --output json (one line per file) or --format json (one document), not both")
 	}
 	lines := output == outputJSON
 	if lines {
 		// No text either: the report goes out line by line below.
-		*format = "lines"
+		format = "lines"
 	}
 	if len(pos) == 0 {
-		return usageErrorf("validate needs at least one file\n\n%s", validateUsage)
+		return usageErrorf("validate needs at least one file\n\n%s", c.help())
 	}
 	var files []string
 	for _, p := range pos {
@@ -117,13 +112,13 @@ func validateCommand(_ context.Context, args []string, stdio IO) error {
 		var list position.List
 		switch {
 		case err == nil:
-			if *format == "text" {
+			if format == "text" {
 				fmt.Fprintf(stdio.Out, "ok    %s\n", file)
 			}
 		case errors.As(err, &list):
 			report.Problems += len(list)
 			fr.Errors = list
-			if *format == "text" {
+			if format == "text" {
 				fmt.Fprintln(stdio.Err, list.Detailed())
 				fmt.Fprintf(stdio.Out, "FAIL  %s (%d problem(s))\n", file, len(list))
 			}
@@ -141,7 +136,7 @@ func validateCommand(_ context.Context, args []string, stdio IO) error {
 				text = pe.Error()
 				fr.Errors = []*position.Error{pe}
 			}
-			if *format == "text" {
+			if format == "text" {
 				fmt.Fprintln(stdio.Err, text)
 				fmt.Fprintf(stdio.Out, "FAIL  %s\n", file)
 			}
@@ -154,7 +149,7 @@ func validateCommand(_ context.Context, args []string, stdio IO) error {
 			}
 		}
 	}
-	if *format == "json" {
+	if format == "json" {
 		enc := json.NewEncoder(stdio.Out)
 		enc.SetIndent("", "  ")
 		if err := enc.Encode(report); err != nil {
@@ -162,7 +157,7 @@ func validateCommand(_ context.Context, args []string, stdio IO) error {
 		}
 	}
 	if report.Problems > 0 {
-		return &silentExit{code: engine.ExitUsage}
+		return &silentExit{code: ExitUsage}
 	}
 	return nil
 }
