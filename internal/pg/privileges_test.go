@@ -5,7 +5,7 @@ import (
 	"testing"
 
 	"github.com/pgrunbook/pgrunbook/internal/activity"
-	"github.com/pgrunbook/pgrunbook/internal/pg/incident"
+	"github.com/pgrunbook/pgrunbook/internal/incident"
 )
 
 // TestPrivilegesPlainRole: a role with no predefined roles sees other

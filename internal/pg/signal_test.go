@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/pgrunbook/pgrunbook/internal/activity"
-	"github.com/pgrunbook/pgrunbook/internal/pg/incident"
+	"github.com/pgrunbook/pgrunbook/internal/incident"
 )
 
 func TestSignalCancelRightIdentity(t *testing.T) {

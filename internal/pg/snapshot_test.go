@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/pgrunbook/pgrunbook/internal/activity"
-	"github.com/pgrunbook/pgrunbook/internal/pg/incident"
+	"github.com/pgrunbook/pgrunbook/internal/incident"
 )
 
 func TestSnapshotSeesLongQuery(t *testing.T) {
