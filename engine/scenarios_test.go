@@ -8,8 +8,8 @@ import (
 	"time"
 
 	"github.com/pgrunbook/pgrunbook/engine"
-	"github.com/pgrunbook/pgrunbook/internal/pg"
 	"github.com/pgrunbook/pgrunbook/internal/incident"
+	"github.com/pgrunbook/pgrunbook/internal/pg"
 	"github.com/pgrunbook/pgrunbook/internal/pg/pgtest"
 	"github.com/pgrunbook/pgrunbook/internal/transcript"
 )
@@ -17,7 +17,7 @@ import (
 func TestLongQueryIsCancelledAndItsSessionStays(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	stage := stager(t)
+	stage := pgtest.Staged[*incident.Session](t)
 	db := pgtest.CreateDatabase(t, "longq")
 	dsn := pgtest.DSNFor(db)
 	load := startLoad(t, db, 6, 8*time.Second)
@@ -37,7 +37,7 @@ func TestLongQueryIsCancelledAndItsSessionStays(t *testing.T) {
 	if got := r.actions("pg_terminate_backend"); len(got) != 0 {
 		t.Errorf("terminate actions = %v, want none", got)
 	}
-	waitDone(t, long, "long query")
+	pgtest.WaitDone(t, long, "long query")
 	if code := pg.SQLState(long.Err()); code != "57014" {
 		t.Errorf("long query ended with %v, want SQLSTATE 57014 (query_canceled)", long.Err())
 	}
@@ -53,7 +53,7 @@ func TestLongQueryIsCancelledAndItsSessionStays(t *testing.T) {
 func TestStubbornQueryIsEscalatedToTerminate(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	stage := stager(t)
+	stage := pgtest.Staged[*incident.Session](t)
 	db := pgtest.CreateDatabase(t, "stubborn")
 	dsn := pgtest.DSNFor(db)
 	load := startLoad(t, db, 6, 12*time.Second)
@@ -79,7 +79,7 @@ func TestStubbornQueryIsEscalatedToTerminate(t *testing.T) {
 	if v := r.verified(t, "gone"); !slices.Contains(v.Passed, stubborn.PID) || len(v.Failed) != 0 {
 		t.Errorf("verify gone: passed=%v failed=%v", v.Passed, v.Failed)
 	}
-	waitDone(t, stubborn, "stubborn query")
+	pgtest.WaitDone(t, stubborn, "stubborn query")
 	if code := pg.SQLState(stubborn.Err()); code != "57P01" {
 		t.Errorf("stubborn query ended with %v, want SQLSTATE 57P01 (admin_shutdown)", stubborn.Err())
 	}
@@ -92,7 +92,7 @@ func TestStubbornQueryIsEscalatedToTerminate(t *testing.T) {
 func TestIdleInTransactionRootIsTerminatedAndWritersCommit(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	stage := stager(t)
+	stage := pgtest.Staged[*incident.Session](t)
 	db := pgtest.CreateDatabase(t, "lockchain")
 	dsn := pgtest.DSNFor(db)
 	if err := incident.CreateLockTable(ctx, dsn, "accounts", 3); err != nil {
@@ -120,7 +120,7 @@ func TestIdleInTransactionRootIsTerminatedAndWritersCommit(t *testing.T) {
 		t.Errorf("terminate of the root: %q", got)
 	}
 	for i, w := range []*incident.Session{w1, w2} {
-		waitDone(t, w, fmt.Sprintf("writer %d", i+1))
+		pgtest.WaitDone(t, w, fmt.Sprintf("writer %d", i+1))
 		if w.Err() != nil {
 			t.Errorf("writer %d did not commit: %v", i+1, w.Err())
 		}
@@ -140,7 +140,7 @@ func TestIdleInTransactionRootIsTerminatedAndWritersCommit(t *testing.T) {
 func TestTerminateIdleInTransaction(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	stage := stager(t)
+	stage := pgtest.Staged[*incident.Session](t)
 	db := pgtest.CreateDatabase(t, "idletx")
 	dsn := pgtest.DSNFor(db)
 	if err := incident.CreateLockTable(ctx, dsn, "orders", 2); err != nil {
@@ -166,7 +166,7 @@ func TestTerminateIdleInTransaction(t *testing.T) {
 func TestDryRunUnderPgbenchLoadChangesNothing(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	stage := stager(t)
+	stage := pgtest.Staged[*incident.Session](t)
 	db := pgtest.CreateDatabase(t, "bench")
 	dsn := pgtest.DSNFor(db)
 	load := startLoad(t, db, 12, 8*time.Second)

@@ -7,6 +7,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/pgrunbook/pgrunbook/internal/pg/pgtest"
 )
 
 // TestFillConnections fills a small server with one role's idle
@@ -15,7 +17,7 @@ import (
 // frees slots that ConnectionSlots counts and CanConnect uses.
 func TestFillConnections(t *testing.T) {
 	t.Parallel()
-	ctx := testCtx(t)
+	ctx := pgtest.Context(t)
 	dsn := ownCluster(t, map[string]string{"max_connections": "12", "superuser_reserved_connections": "3"})
 	if err := CreateLoginRole(ctx, dsn, "webapp"); err != nil {
 		t.Fatal(err)
@@ -59,7 +61,7 @@ func TestFillConnections(t *testing.T) {
 
 	for _, victim := range flood.Sessions[:2] {
 		signalBackend(t, ctl, "pg_terminate_backend", victim.PID)
-		waitGone(t, ctl, victim.PID)
+		pgtest.WaitGone(t, ctx, ctl, victim.PID)
 	}
 	if s, err := ConnectionSlots(ctx, dsn); err != nil || s.Free() != 1 {
 		t.Errorf("after terminating two: %s (%v), want 1 free (the superuser's session holds one)", s, err)

@@ -6,7 +6,6 @@ import (
 	"strings"
 	"time"
 
-
 	"github.com/pgrunbook/pgrunbook/engine"
 	"github.com/pgrunbook/pgrunbook/internal/activity"
 	"github.com/pgrunbook/pgrunbook/internal/incident"
