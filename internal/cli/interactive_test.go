@@ -159,6 +159,14 @@ var escapeSeq = regexp.MustCompile(`\x1b(?:\[[0-9;?]*[ -/]*[@-~]|[78])`)
 func stripEscapes(s string) string { return escapeSeq.ReplaceAllString(s, "") }
 
 // terminalRun is one run of the binary on a pseudo-terminal.
+//
+// This harness is kept instead of go-expect and vt10x (survey's own test
+// dependencies, unmaintained) for what they do not do: the program gets
+// the pty as its controlling terminal in a session of its own, so Ctrl-C
+// typed on it reaches it as SIGINT through the line discipline; the
+// harness watches the terminal's mode to know when survey waits for keys
+// (raw) instead of guessing with delays; and it answers the cursor
+// position queries survey's text input blocks on.
 type terminalRun struct {
 	t    *testing.T
 	cmd  *exec.Cmd
