@@ -20,10 +20,11 @@ func TestLongQueryIsCancelledAndItsSessionStays(t *testing.T) {
 	stage := pgtest.Staged[*incident.Session](t)
 	db := pgtest.CreateDatabase(t, "longq")
 	dsn := pgtest.DSNFor(db)
-	load := startLoad(t, db, 6, 8*time.Second)
+	load := startLoad(t, db, 6)
 	long := stage(incident.LongQuery(ctx, dsn, "report", time.Minute))
 	bystander := stage(incident.Idle(ctx, dsn, "bystander"))
-	time.Sleep(time.Second) // let the report outgrow min_runtime; pgbench statements never do
+	// Let the report outgrow min_runtime; pgbench statements never do.
+	pgtest.AwaitQueryRuntime(t, ctx, dsn, time.Second, long.PID)
 
 	r := runPlaybook(t, builtin(t, "cancel-long-queries"), engine.Yes, nil, "min_runtime=900ms", "database="+db)
 	load.check(t, r)
@@ -56,10 +57,11 @@ func TestStubbornQueryIsEscalatedToTerminate(t *testing.T) {
 	stage := pgtest.Staged[*incident.Session](t)
 	db := pgtest.CreateDatabase(t, "stubborn")
 	dsn := pgtest.DSNFor(db)
-	load := startLoad(t, db, 6, 12*time.Second)
+	load := startLoad(t, db, 6)
 	stubborn := stage(incident.StubbornQuery(ctx, dsn, "etl", time.Minute))
 	bystander := stage(incident.Idle(ctx, dsn, "bystander"))
-	time.Sleep(time.Second) // let the statement outgrow min_runtime; pgbench statements never do
+	// Let the statement outgrow min_runtime; pgbench statements never do.
+	pgtest.AwaitQueryRuntime(t, ctx, dsn, time.Second, stubborn.PID)
 
 	r := runPlaybook(t, builtin(t, "cancel-long-queries"), engine.Yes, nil, "min_runtime=900ms", "database="+db)
 	load.check(t, r)
@@ -98,14 +100,14 @@ func TestIdleInTransactionRootIsTerminatedAndWritersCommit(t *testing.T) {
 	if err := incident.CreateLockTable(ctx, dsn, "accounts", 3); err != nil {
 		t.Fatal(err)
 	}
-	load := startLoad(t, db, 6, 8*time.Second)
+	load := startLoad(t, db, 6)
 	root := stage(incident.IdleInTransaction(ctx, dsn, "forgot-to-commit", "accounts", 1))
 	w1 := stage(incident.Writer(ctx, dsn, "writer1", "accounts", 1))
 	w2 := stage(incident.Writer(ctx, dsn, "writer2", "accounts", 1))
 	bystander := stage(incident.Idle(ctx, dsn, "bystander"))
 	// pgbench's own short lock waits must not count as a lock chain: let
 	// the writers outgrow min_wait, which pgbench's waits never do.
-	time.Sleep(time.Second)
+	pgtest.AwaitQueryRuntime(t, ctx, dsn, time.Second, w1.PID, w2.PID)
 
 	r := runPlaybook(t, builtin(t, "unblock-lock-chain"), engine.Yes, nil, "min_wait=900ms", "database="+db)
 	load.check(t, r)
@@ -169,7 +171,7 @@ func TestDryRunUnderPgbenchLoadChangesNothing(t *testing.T) {
 	stage := pgtest.Staged[*incident.Session](t)
 	db := pgtest.CreateDatabase(t, "bench")
 	dsn := pgtest.DSNFor(db)
-	load := startLoad(t, db, 12, 8*time.Second)
+	load := startLoad(t, db, 12)
 	long := stage(incident.LongQuery(ctx, dsn, "report", time.Minute))
 	idleTx := stage(func() (*incident.Session, error) {
 		if err := incident.CreateLockTable(ctx, dsn, "locks", 1); err != nil {

@@ -298,12 +298,14 @@ func (r *terminalRun) await(what string, found func(s string) (end int, ok bool)
 		}
 		select {
 		case <-r.exited:
-			// One last look: the output may have arrived with the exit.
-			time.Sleep(50 * time.Millisecond)
-			text = r.out.text()
-			if end, ok := found(text[r.mark:]); ok {
-				r.mark += end
-				return
+			// The last output may still be on its way through the
+			// terminal: keep looking for a moment before giving up.
+			for last := time.Now().Add(time.Second); time.Now().Before(last); time.Sleep(10 * time.Millisecond) {
+				text = r.out.text()
+				if end, ok := found(text[r.mark:]); ok {
+					r.mark += end
+					return
+				}
 			}
 			r.fatalf("pgrunbook exited (%v) before showing %s", r.waitErr, what)
 		default:

@@ -40,12 +40,14 @@ func TestClientNotReading(t *testing.T) {
 	}
 
 	signalBackend(t, ctl, "pg_cancel_backend", c.PID)
-	// The cancel stays pending while the backend is blocked writing: a
-	// second later it still has not taken effect.
-	time.Sleep(time.Second)
-	if got := waitEvent(); got != "active/ClientWrite" {
-		t.Fatalf("after pg_cancel_backend: state/wait_event = %q, want active/ClientWrite still", got)
-	}
+	// The cancel stays pending while the backend is blocked writing:
+	// watched for a second, it never takes effect.
+	staysFor(t, time.Second, func() string {
+		if got := waitEvent(); got != "active/ClientWrite" {
+			return "after pg_cancel_backend: state/wait_event = " + got + ", want active/ClientWrite still"
+		}
+		return ""
+	})
 
 	signalBackend(t, ctl, "pg_terminate_backend", c.PID)
 	pgtest.WaitGone(t, ctx, ctl, c.PID)

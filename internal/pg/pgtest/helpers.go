@@ -89,3 +89,41 @@ func WaitGone(t testing.TB, ctx context.Context, ctl *pgx.Conn, pid int) {
 		}
 	}
 }
+
+// AwaitQueryRuntime polls pg_stat_activity on dsn until the statement of
+// each backend in pids has run for at least d by the server's clock
+// (clock_timestamp() - query_start), bounded by ctx (by WaitTimeout when
+// ctx has no deadline). It replaces sleeping for d before a check that
+// needs statements older than a threshold.
+func AwaitQueryRuntime(t testing.TB, ctx context.Context, dsn string, d time.Duration, pids ...int) {
+	t.Helper()
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, WaitTimeout)
+		defer cancel()
+	}
+	// Closed on return, so no extra session is left beside the test's.
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatalf("pgtest: connect: %v", err)
+	}
+	defer conn.Close(context.Background())
+	ticker := time.NewTicker(pollInterval)
+	defer ticker.Stop()
+	for {
+		var old int
+		err := conn.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity
+WHERE pid = ANY($1) AND clock_timestamp() - query_start >= $2`, pids, d).Scan(&old)
+		if err != nil {
+			t.Fatalf("waiting for statements of pids %v to run %s: %v", pids, d, err)
+		}
+		if old == len(pids) {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("%d of the statements of pids %v have run %s: %v", old, pids, d, ctx.Err())
+		case <-ticker.C:
+		}
+	}
+}
