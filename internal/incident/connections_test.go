@@ -50,9 +50,18 @@ func TestFillConnections(t *testing.T) {
 		t.Fatalf("the superuser cannot get in: %v", err)
 	}
 	defer ctl.Close(ctx)
-	s, err := ConnectionSlots(ctx, dsn)
-	if err != nil || s.Free() != 0 || s.Used != 10 {
-		t.Fatalf("slots of the full server: %+v (free %d), %v; want 10 used (9 webapp and the superuser's), none free", s, s.Free(), err)
+	// The refused connections' backends hold their slots until they have
+	// exited, a moment after the refusal, and until then the probe may be
+	// refused too: poll.
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		s, err := ConnectionSlots(ctx, dsn)
+		if err == nil && s.Free() == 0 && s.Used == 10 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("slots of the full server: %+v (free %d), %v; want 10 used (9 webapp and the superuser's), none free", s, s.Free(), err)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 	var app, user string
 	if err := ctl.QueryRow(ctx, "SELECT application_name, usename FROM pg_stat_activity WHERE pid = $1", flood.Sessions[0].PID).Scan(&app, &user); err != nil || app != "webapp" || user != "webapp" {
