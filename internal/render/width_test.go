@@ -31,6 +31,17 @@ func TestCutAndPadKeepColumns(t *testing.T) {
 	}
 }
 
+func TestFitIsExactlyNColumns(t *testing.T) {
+	for _, s := range []string{"", "web", "報告ジョブ", "a-much-longer-application-name", "報告ジョブ報告ジョブ報告ジョブ"} {
+		if got := Fit(s, 16); TextWidth(got) != 16 {
+			t.Errorf("Fit(%q, 16) = %q, %d columns", s, got, TextWidth(got))
+		}
+	}
+	if got := Fit("web", 6); got != "web   " {
+		t.Errorf("Fit(web, 6) = %q", got)
+	}
+}
+
 // TestSessionTableAlignsWideNames: a row with a CJK application_name
 // starts its later columns in the same terminal column as the header.
 func TestSessionTableAlignsWideNames(t *testing.T) {
