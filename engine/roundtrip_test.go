@@ -42,8 +42,8 @@ import (
 
 	"github.com/pgrunbook/pgrunbook/engine"
 	"github.com/pgrunbook/pgrunbook/internal/activity"
+	"github.com/pgrunbook/pgrunbook/internal/incident"
 	"github.com/pgrunbook/pgrunbook/internal/pg"
-	"github.com/pgrunbook/pgrunbook/internal/pg/incident"
 	"github.com/pgrunbook/pgrunbook/internal/pg/pgtest"
 	"github.com/pgrunbook/pgrunbook/internal/playbook"
 	"github.com/pgrunbook/pgrunbook/internal/transcript"
@@ -92,7 +92,7 @@ func TestRoundTripsOfACancelStepDoNotGrowWithItsTargets(t *testing.T) {
 	for _, n := range []int{1, 10} {
 		db := pgtest.CreateDatabase(t, fmt.Sprintf("roundtrips_cancel_%d", n))
 		app := "rt-" + db
-		stage := stager(t)
+		stage := pgtest.Staged[*incident.Session](t)
 		var longs []*incident.Session
 		for i := 0; i < n; i++ {
 			longs = append(longs, stage(incident.LongQuery(context.Background(), pgtest.DSNFor(db), app, time.Minute)))
@@ -104,7 +104,7 @@ func TestRoundTripsOfACancelStepDoNotGrowWithItsTargets(t *testing.T) {
 			t.Fatalf("%d targets: exit %d (%s), want 0", n, cr.res.ExitCode, cr.res.Message)
 		}
 		for _, l := range longs {
-			waitDone(t, l, "cancelled statement")
+			pgtest.WaitDone(t, l, "cancelled statement")
 			if pg.SQLState(l.Err()) != "57014" {
 				t.Errorf("%d targets: pid %d ended with %v, want query_canceled", n, l.PID, l.Err())
 			}
@@ -136,7 +136,7 @@ func TestRoundTripsOfATerminateStep(t *testing.T) {
 	const n = 10
 	db := pgtest.CreateDatabase(t, "roundtrips_terminate")
 	app := "rt-" + db
-	stage := stager(t)
+	stage := pgtest.Staged[*incident.Session](t)
 	for i := 0; i < n; i++ {
 		stage(incident.Idle(context.Background(), pgtest.DSNFor(db), app))
 	}
@@ -192,7 +192,7 @@ func TestRoundTripsOfASnapshotWithLockFacts(t *testing.T) {
 	if err := incident.CreateLockTable(context.Background(), dsn, "rows", 1); err != nil {
 		t.Fatal(err)
 	}
-	stage := stager(t)
+	stage := pgtest.Staged[*incident.Session](t)
 	stage(incident.IdleInTransaction(context.Background(), dsn, app+"-holder", "rows", 1))
 	const n = 3
 	var writers []*incident.Session
@@ -206,7 +206,7 @@ func TestRoundTripsOfASnapshotWithLockFacts(t *testing.T) {
 		t.Fatalf("exit %d (%s), want 0", cr.res.ExitCode, cr.res.Message)
 	}
 	for _, w := range writers {
-		waitDone(t, w, "cancelled writer")
+		pgtest.WaitDone(t, w, "cancelled writer")
 		if pg.SQLState(w.Err()) != "57014" {
 			t.Errorf("writer %d ended with %v, want query_canceled", w.PID, w.Err())
 		}

@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/pgrunbook/pgrunbook/internal/activity"
+	"github.com/pgrunbook/pgrunbook/internal/pg/pgsession"
 )
 
 // signalSQL signals a batch of targets in one statement. For each target
@@ -219,13 +220,7 @@ func (c *Client) signalBatch(ctx context.Context, fn activity.Function, query st
 }
 
 // SQLState returns the SQLSTATE of a server error, or "".
-func SQLState(err error) string {
-	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) {
-		return pgErr.Code
-	}
-	return ""
-}
+func SQLState(err error) string { return pgsession.SQLState(err) }
 
 func serverMessage(err error) string {
 	var pgErr *pgconn.PgError

@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/pgrunbook/pgrunbook/engine"
-	"github.com/pgrunbook/pgrunbook/internal/pg/incident"
+	"github.com/pgrunbook/pgrunbook/internal/incident"
 	"github.com/pgrunbook/pgrunbook/internal/sandbox"
 	"github.com/pgrunbook/pgrunbook/internal/transcript"
 )

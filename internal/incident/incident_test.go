@@ -19,29 +19,12 @@ import (
 
 func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
 
-// testCtx returns a context that bounds one test's database work.
-func testCtx(t *testing.T) context.Context {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 45*time.Second)
-	t.Cleanup(cancel)
-	return ctx
-}
-
 // newDB creates a database for one test and returns its DSN and a control
 // connection to it.
 func newDB(t *testing.T) (string, *pgx.Conn) {
 	t.Helper()
 	db := pgtest.CreateDatabase(t, "incident")
 	return pgtest.DSNFor(db), pgtest.ConnectTo(t, db)
-}
-
-func waitDone(t *testing.T, s *Session) {
-	t.Helper()
-	select {
-	case <-s.Done():
-	case <-time.After(30 * time.Second):
-		t.Fatalf("session %s (pid %d) still running", s.App, s.PID)
-	}
 }
 
 func sqlstate(err error) string {
@@ -73,20 +56,30 @@ func state(t *testing.T, ctl *pgx.Conn, pid int) string {
 	return st
 }
 
-func waitGone(t *testing.T, ctl *pgx.Conn, pid int) {
+// staysFor checks problem continuously for d and fails the test at the
+// first moment it reports one: how a test shows that something does not
+// happen, without sleeping through the window and looking once at its
+// end.
+func staysFor(t *testing.T, d time.Duration, problem func() string) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for state(t, ctl, pid) != "gone" {
-		if time.Now().After(deadline) {
-			t.Fatalf("backend %d still present", pid)
+	ticker := time.NewTicker(10 * time.Millisecond)
+	defer ticker.Stop()
+	end := time.After(d)
+	for {
+		if p := problem(); p != "" {
+			t.Fatal(p)
 		}
-		time.Sleep(20 * time.Millisecond)
+		select {
+		case <-end:
+			return
+		case <-ticker.C:
+		}
 	}
 }
 
 func TestLongQueryCancel(t *testing.T) {
 	t.Parallel()
-	ctx := testCtx(t)
+	ctx := pgtest.Context(t)
 	dsn, ctl := newDB(t)
 
 	s, err := LongQuery(ctx, dsn, "it-long-cancel", time.Minute)
@@ -107,7 +100,7 @@ func TestLongQueryCancel(t *testing.T) {
 	}
 
 	signalBackend(t, ctl, "pg_cancel_backend", s.PID)
-	waitDone(t, s)
+	pgtest.WaitDone(t, s, s.App)
 	if got := sqlstate(s.Err()); got != "57014" {
 		t.Fatalf("Err() = %v (SQLSTATE %q), want query_canceled 57014", s.Err(), got)
 	}
@@ -118,7 +111,7 @@ func TestLongQueryCancel(t *testing.T) {
 
 func TestLongQueryTerminate(t *testing.T) {
 	t.Parallel()
-	ctx := testCtx(t)
+	ctx := pgtest.Context(t)
 	dsn, ctl := newDB(t)
 
 	s, err := LongQuery(ctx, dsn, "it-long-terminate", time.Minute)
@@ -127,7 +120,7 @@ func TestLongQueryTerminate(t *testing.T) {
 	}
 	t.Cleanup(s.Close)
 	signalBackend(t, ctl, "pg_terminate_backend", s.PID)
-	waitDone(t, s)
+	pgtest.WaitDone(t, s, s.App)
 	if s.Err() == nil {
 		t.Fatal("Err() = nil after pg_terminate_backend")
 	}
@@ -141,7 +134,7 @@ func TestLongQueryTerminate(t *testing.T) {
 
 func TestStubbornQuery(t *testing.T) {
 	t.Parallel()
-	ctx := testCtx(t)
+	ctx := pgtest.Context(t)
 	dsn, ctl := newDB(t)
 
 	s, err := StubbornQuery(ctx, dsn, "it-stubborn", time.Minute)
@@ -151,18 +144,22 @@ func TestStubbornQuery(t *testing.T) {
 	t.Cleanup(s.Close)
 
 	signalBackend(t, ctl, "pg_cancel_backend", s.PID)
-	time.Sleep(time.Second)
-	select {
-	case <-s.Done():
-		t.Fatalf("stubborn query ended after pg_cancel_backend: %v", s.Err())
-	default:
-	}
-	if st := state(t, ctl, s.PID); st != "active" {
-		t.Fatalf("stubborn session state %q after cancel, want active", st)
-	}
+	// A cancel acts within milliseconds: watched without a pause for a
+	// second, the statement never ends and the session stays active.
+	staysFor(t, time.Second, func() string {
+		select {
+		case <-s.Done():
+			return "stubborn query ended after pg_cancel_backend: " + s.Err().Error()
+		default:
+		}
+		if st := state(t, ctl, s.PID); st != "active" {
+			return "stubborn session state " + st + " after cancel, want active"
+		}
+		return ""
+	})
 
 	signalBackend(t, ctl, "pg_terminate_backend", s.PID)
-	waitDone(t, s)
+	pgtest.WaitDone(t, s, s.App)
 	if got := sqlstate(s.Err()); got != "57P01" {
 		t.Errorf("Err() = %v (SQLSTATE %q), want 57P01", s.Err(), got)
 	}
@@ -173,7 +170,7 @@ func TestStubbornQuery(t *testing.T) {
 
 func TestWriterBehindIdleInTransaction(t *testing.T) {
 	t.Parallel()
-	ctx := testCtx(t)
+	ctx := pgtest.Context(t)
 	dsn, ctl := newDB(t)
 
 	if err := CreateLockTable(ctx, dsn, "public.locks", 5); err != nil {
@@ -215,7 +212,7 @@ func TestWriterBehindIdleInTransaction(t *testing.T) {
 	}
 
 	signalBackend(t, ctl, "pg_terminate_backend", holder.PID)
-	waitDone(t, writer)
+	pgtest.WaitDone(t, writer, writer.App)
 	if err := writer.Err(); err != nil {
 		t.Fatalf("writer did not commit: %v", err)
 	}
@@ -236,7 +233,7 @@ func TestWriterBehindIdleInTransaction(t *testing.T) {
 
 func TestWriterWithoutBlockerFails(t *testing.T) {
 	t.Parallel()
-	ctx := testCtx(t)
+	ctx := pgtest.Context(t)
 	dsn, _ := newDB(t)
 	if err := CreateLockTable(ctx, dsn, "locks", 1); err != nil {
 		t.Fatal(err)
@@ -253,7 +250,7 @@ func TestWriterWithoutBlockerFails(t *testing.T) {
 
 func TestIdleAndClose(t *testing.T) {
 	t.Parallel()
-	ctx := testCtx(t)
+	ctx := pgtest.Context(t)
 	dsn, ctl := newDB(t)
 
 	idle, err := Idle(ctx, dsn, "it-idle")
@@ -274,7 +271,7 @@ func TestIdleAndClose(t *testing.T) {
 	}
 	idle.Close()
 	idle.Close() // idempotent
-	waitGone(t, ctl, idle.PID)
+	pgtest.WaitGone(t, ctx, ctl, idle.PID)
 
 	// Closing a session whose statement is still running must not leave
 	// the backend sleeping on the server.
@@ -283,7 +280,7 @@ func TestIdleAndClose(t *testing.T) {
 		t.Fatal(err)
 	}
 	busy.Close()
-	waitGone(t, ctl, busy.PID)
+	pgtest.WaitGone(t, ctx, ctl, busy.PID)
 }
 
 // pgbenchCommand returns a function building pgbench commands for the test
@@ -306,7 +303,7 @@ func pgbenchCommand(t *testing.T) func(ctx context.Context, args ...string) *exe
 
 func TestPgbench(t *testing.T) {
 	t.Parallel()
-	ctx := testCtx(t)
+	ctx := pgtest.Context(t)
 	db := pgtest.CreateDatabase(t, "pgbench")
 	dsn := pgtest.DSNFor(db)
 	ctl := pgtest.ConnectTo(t, db)
@@ -334,7 +331,8 @@ func TestPgbench(t *testing.T) {
 	})
 
 	t.Run("clients aborted", func(t *testing.T) {
-		run := PgbenchRun{Clients: 4, Threads: 2, Duration: 30 * time.Second, Rate: 200, Database: dsn}
+		// Far longer than the test: only the terminations end it.
+		run := PgbenchRun{Clients: 4, Threads: 2, Duration: 10 * time.Minute, Rate: 200, Database: dsn}
 		p, err := StartPgbench(ctx, command(ctx, run.Args()...))
 		if err != nil {
 			t.Fatal(err)

@@ -8,8 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/pgrunbook/pgrunbook/internal/pg/pgsession"
 )
 
 // sqlstateQueryCanceled is query_canceled, what a cancelled statement
@@ -54,8 +53,7 @@ func Storm(ctx context.Context, dsn, app, sql string, pause time.Duration) (*Sto
 			}
 			_, err := s.conn.Exec(bctx, sql)
 			st.first(err)
-			var pgErr *pgconn.PgError
-			if errors.As(err, &pgErr) && pgErr.Code == sqlstateQueryCanceled {
+			if pgsession.SQLState(err) == sqlstateQueryCanceled {
 				st.cancels.Add(1)
 				t := time.NewTimer(pause)
 				select {
@@ -94,7 +92,7 @@ func (st *StormSession) first(err error) {
 func (st *StormSession) FirstEnded() <-chan struct{} { return st.firstEnded }
 
 // FirstErr returns how the first run ended once FirstEnded is closed
-// (a *pgconn.PgError with SQLSTATE 57014 after a cancel); nil before.
+// (a server error with SQLSTATE 57014 after a cancel); nil before.
 func (st *StormSession) FirstErr() error {
 	select {
 	case <-st.firstEnded:
@@ -128,10 +126,9 @@ func EnableQueryID(ctx context.Context, dsn, db string) (bool, error) {
 		return false, err
 	}
 	defer conn.Close(context.Background())
-	_, err = conn.Exec(ctx, "ALTER DATABASE "+pgx.Identifier{db}.Sanitize()+" SET compute_query_id = on")
-	var pgErr *pgconn.PgError
+	_, err = conn.Exec(ctx, "ALTER DATABASE "+pgsession.QuoteName(db)+" SET compute_query_id = on")
 	switch {
-	case errors.As(err, &pgErr) && pgErr.Code == sqlstateUndefinedObject:
+	case pgsession.SQLState(err) == sqlstateUndefinedObject:
 		return false, nil
 	case err != nil:
 		return false, fmt.Errorf("incident: enable compute_query_id in %s: %w", db, err)

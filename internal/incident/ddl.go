@@ -6,7 +6,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/jackc/pgx/v5"
+	"github.com/pgrunbook/pgrunbook/internal/pg/pgsession"
 )
 
 // Dump opens a session that behaves like pg_dump in the middle of a
@@ -38,8 +38,7 @@ func Dump(ctx context.Context, dsn, app, table string, d time.Duration) (*Sessio
 	}
 	copySQL := "COPY (SELECT t.*, pg_sleep(" + seconds(d) + ") FROM " + ident + " AS t LIMIT 1) TO STDOUT"
 	s.runBackgroundFunc(ctx, copySQL, func(bctx context.Context) error {
-		_, err := s.conn.PgConn().CopyTo(bctx, discard{}, copySQL)
-		return err
+		return s.conn.CopyTo(bctx, discard{}, copySQL)
 	})
 	return stage(s, s.awaitActivity(ctx, "running its COPY", func(a activity) bool {
 		return a.State == "active" && a.QueryStarted && a.runs(s.Query)
@@ -53,7 +52,7 @@ func (discard) Write(p []byte) (int, error) { return len(p), nil }
 
 // AddColumnSQL is the statement AlterAddColumn runs.
 func AddColumnSQL(table, column string) string {
-	return "ALTER TABLE " + tableIdent(table) + " ADD COLUMN " + pgx.Identifier{column}.Sanitize() + " text"
+	return "ALTER TABLE " + tableIdent(table) + " ADD COLUMN " + pgsession.QuoteName(column) + " text"
 }
 
 // AlterAddColumn opens a session that runs AddColumnSQL(table, column) in
@@ -141,16 +140,20 @@ func RelationLocks(ctx context.Context, dsn, table string) ([]RelationLock, erro
 	if version >= 140000 {
 		order = "l.waitstart NULLS FIRST, l.pid"
 	}
-	rows, err := conn.Query(ctx, `
+	locks := []RelationLock{}
+	err = conn.Query(ctx, func(r pgsession.Row) error {
+		var l RelationLock
+		if err := r.Scan(&l.PID, &l.Mode, &l.Granted); err != nil {
+			return err
+		}
+		locks = append(locks, l)
+		return nil
+	}, `
 SELECT l.pid, l.mode, l.granted FROM pg_locks AS l
 WHERE l.locktype = 'relation' AND l.relation = $1::text::regclass
   AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
   AND l.pid <> pg_backend_pid()
 ORDER BY l.granted DESC, `+order, tableIdent(table))
-	if err != nil {
-		return nil, fmt.Errorf("incident: read pg_locks on %s: %w", table, err)
-	}
-	locks, err := pgx.CollectRows(rows, pgx.RowToStructByPos[RelationLock])
 	if err != nil {
 		return nil, fmt.Errorf("incident: read pg_locks on %s: %w", table, err)
 	}

@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/pgrunbook/pgrunbook/internal/pg/pgtest"
 )
 
 // TestIdleFromASecondAddress: once AllowClientAddress let 127.0.0.2 in,
@@ -16,7 +18,7 @@ import (
 // 127.0.0.1. (Linux: every 127/8 address is the loopback interface.)
 func TestIdleFromASecondAddress(t *testing.T) {
 	t.Parallel()
-	ctx := testCtx(t)
+	ctx := pgtest.Context(t)
 	dsn := localDSN(t)
 	gone := net.ParseIP("127.0.0.2")
 	// Until it is let in, pg_hba.conf refuses it (28000); with -count

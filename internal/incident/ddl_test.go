@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/pgrunbook/pgrunbook/internal/pg/pgtest"
 )
 
 // TestLockQueueBehindDDL stages the lock queue of the ddl-lock-queue
@@ -16,7 +18,7 @@ import (
 // running.
 func TestLockQueueBehindDDL(t *testing.T) {
 	t.Parallel()
-	ctx := testCtx(t)
+	ctx := pgtest.Context(t)
 	dsn, ctl := newDB(t)
 	if err := CreateLockTable(ctx, dsn, "stock", 1); err != nil {
 		t.Fatal(err)
@@ -82,12 +84,12 @@ func TestLockQueueBehindDDL(t *testing.T) {
 
 	// What the expert does: cancel the ALTER.
 	signalBackend(t, ctl, "pg_cancel_backend", alter.PID)
-	waitDone(t, alter)
+	pgtest.WaitDone(t, alter, alter.App)
 	if got := sqlstate(alter.Err()); got != "57014" {
 		t.Fatalf("ALTER ended with %v (SQLSTATE %q), want 57014", alter.Err(), got)
 	}
 	for _, r := range readers {
-		waitDone(t, r)
+		pgtest.WaitDone(t, r, r.App)
 		if r.Err() != nil {
 			t.Errorf("read %d failed: %v", r.PID, r.Err())
 		}
@@ -112,7 +114,7 @@ func TestLockQueueBehindDDL(t *testing.T) {
 
 	// A cancelled COPY aborts the dump's transaction, which frees the lock.
 	signalBackend(t, ctl, "pg_cancel_backend", dump.PID)
-	waitDone(t, dump)
+	pgtest.WaitDone(t, dump, dump.App)
 	if got := sqlstate(dump.Err()); got != "57014" {
 		t.Errorf("dump ended with %v, want 57014", dump.Err())
 	}

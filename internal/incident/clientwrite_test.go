@@ -6,6 +6,8 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/pgrunbook/pgrunbook/internal/pg/pgtest"
 )
 
 // TestClientNotReading stages a backend blocked on ClientWrite and shows
@@ -13,7 +15,7 @@ import (
 // pg_terminate_backend ends it.
 func TestClientNotReading(t *testing.T) {
 	t.Parallel()
-	ctx := testCtx(t)
+	ctx := pgtest.Context(t)
 	dsn, ctl := newDB(t)
 
 	c, err := ClientNotReading(ctx, dsn, "it-not-reading")
@@ -38,15 +40,17 @@ func TestClientNotReading(t *testing.T) {
 	}
 
 	signalBackend(t, ctl, "pg_cancel_backend", c.PID)
-	// The cancel stays pending while the backend is blocked writing: a
-	// second later it still has not taken effect.
-	time.Sleep(time.Second)
-	if got := waitEvent(); got != "active/ClientWrite" {
-		t.Fatalf("after pg_cancel_backend: state/wait_event = %q, want active/ClientWrite still", got)
-	}
+	// The cancel stays pending while the backend is blocked writing:
+	// watched for a second, it never takes effect.
+	staysFor(t, time.Second, func() string {
+		if got := waitEvent(); got != "active/ClientWrite" {
+			return "after pg_cancel_backend: state/wait_event = " + got + ", want active/ClientWrite still"
+		}
+		return ""
+	})
 
 	signalBackend(t, ctl, "pg_terminate_backend", c.PID)
-	waitGone(t, ctl, c.PID)
+	pgtest.WaitGone(t, ctx, ctl, c.PID)
 	c.Close()
 	c.Close() // idempotent
 }
@@ -55,7 +59,7 @@ func TestClientNotReading(t *testing.T) {
 // lock chain.
 func TestClientBackendsAndCounter(t *testing.T) {
 	t.Parallel()
-	ctx := testCtx(t)
+	ctx := pgtest.Context(t)
 	dsn, _ := newDB(t)
 	if err := CreateLockTable(ctx, dsn, "chain", 1); err != nil {
 		t.Fatal(err)
@@ -90,7 +94,7 @@ func TestClientBackendsAndCounter(t *testing.T) {
 	}
 
 	root.Close()
-	waitDone(t, w)
+	pgtest.WaitDone(t, w, w.App)
 	if n, err := Counter(ctx, dsn, "chain", 1); err != nil || n != 1 {
 		t.Errorf("Counter = %d, %v; want 1 (the waiter's update)", n, err)
 	}

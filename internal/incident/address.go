@@ -2,15 +2,13 @@ package incident
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"os"
 	"strings"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/pgrunbook/pgrunbook/internal/pg/pgsession"
 )
 
 // IdleFrom opens an idle session like Idle whose TCP connection leaves
@@ -20,10 +18,7 @@ import (
 // name a TCP host, and the server's pg_hba.conf must let that address in
 // (AllowClientAddress).
 func IdleFrom(ctx context.Context, dsn, app string, local net.IP) (*Session, error) {
-	s, err := connectWith(ctx, dsn, app, func(cfg *pgx.ConnConfig) {
-		d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: local}, KeepAlive: 5 * time.Minute}
-		cfg.DialFunc = d.DialContext
-	})
+	s, err := connectWith(ctx, dsn, pgsession.Options{App: app, LocalAddr: local})
 	if err != nil {
 		return nil, err
 	}
@@ -82,12 +77,11 @@ func AllowClientAddress(ctx context.Context, dsn string, addr net.IP) error {
 	defer ticker.Stop()
 	for {
 		s, err := IdleFrom(ctx, dsn, ProbeApp, addr)
-		var pgErr *pgconn.PgError
 		switch {
 		case err == nil:
 			s.Close()
 			return nil
-		case !errors.As(err, &pgErr) || pgErr.Code != sqlstateNoHBAEntry:
+		case pgsession.SQLState(err) != sqlstateNoHBAEntry:
 			return fmt.Errorf("incident: connect from %s: %w", addr, err)
 		}
 		select {

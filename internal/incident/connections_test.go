@@ -7,6 +7,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/pgrunbook/pgrunbook/internal/pg/pgtest"
 )
 
 // TestFillConnections fills a small server with one role's idle
@@ -15,7 +17,7 @@ import (
 // frees slots that ConnectionSlots counts and CanConnect uses.
 func TestFillConnections(t *testing.T) {
 	t.Parallel()
-	ctx := testCtx(t)
+	ctx := pgtest.Context(t)
 	dsn := ownCluster(t, map[string]string{"max_connections": "12", "superuser_reserved_connections": "3"})
 	if err := CreateLoginRole(ctx, dsn, "webapp"); err != nil {
 		t.Fatal(err)
@@ -48,9 +50,18 @@ func TestFillConnections(t *testing.T) {
 		t.Fatalf("the superuser cannot get in: %v", err)
 	}
 	defer ctl.Close(ctx)
-	s, err := ConnectionSlots(ctx, dsn)
-	if err != nil || s.Free() != 0 || s.Used != 10 {
-		t.Fatalf("slots of the full server: %+v (free %d), %v; want 10 used (9 webapp and the superuser's), none free", s, s.Free(), err)
+	// The refused connections' backends hold their slots until they have
+	// exited, a moment after the refusal, and until then the probe may be
+	// refused too: poll.
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		s, err := ConnectionSlots(ctx, dsn)
+		if err == nil && s.Free() == 0 && s.Used == 10 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("slots of the full server: %+v (free %d), %v; want 10 used (9 webapp and the superuser's), none free", s, s.Free(), err)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 	var app, user string
 	if err := ctl.QueryRow(ctx, "SELECT application_name, usename FROM pg_stat_activity WHERE pid = $1", flood.Sessions[0].PID).Scan(&app, &user); err != nil || app != "webapp" || user != "webapp" {
@@ -59,7 +70,7 @@ func TestFillConnections(t *testing.T) {
 
 	for _, victim := range flood.Sessions[:2] {
 		signalBackend(t, ctl, "pg_terminate_backend", victim.PID)
-		waitGone(t, ctl, victim.PID)
+		pgtest.WaitGone(t, ctx, ctl, victim.PID)
 	}
 	if s, err := ConnectionSlots(ctx, dsn); err != nil || s.Free() != 1 {
 		t.Errorf("after terminating two: %s (%v), want 1 free (the superuser's session holds one)", s, err)

@@ -5,6 +5,8 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/pgrunbook/pgrunbook/internal/pg/pgtest"
 )
 
 // TestSnapshotHolderPinsTheHorizon: an idle REPEATABLE READ transaction
@@ -13,7 +15,7 @@ import (
 // terminated nothing holds that xmin any more.
 func TestSnapshotHolderPinsTheHorizon(t *testing.T) {
 	t.Parallel()
-	ctx := testCtx(t)
+	ctx := pgtest.Context(t)
 	dsn, ctl := newDB(t)
 	if err := CreateLockTable(ctx, dsn, "stock", 1); err != nil {
 		t.Fatal(err)
@@ -58,7 +60,7 @@ func TestSnapshotHolderPinsTheHorizon(t *testing.T) {
 	}
 
 	signalBackend(t, ctl, "pg_terminate_backend", holder.PID)
-	waitGone(t, ctl, holder.PID)
+	pgtest.WaitGone(t, ctx, ctl, holder.PID)
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		holders, err := XminHolders(ctx, dsn, xmin)

@@ -5,6 +5,8 @@ import (
 	"runtime"
 	"testing"
 	"time"
+
+	"github.com/pgrunbook/pgrunbook/internal/pg/pgtest"
 )
 
 // TestCPUHog: the hog computes without a wait event, its backend's CPU
@@ -12,7 +14,7 @@ import (
 // while its session stays.
 func TestCPUHog(t *testing.T) {
 	t.Parallel()
-	ctx := testCtx(t)
+	ctx := pgtest.Context(t)
 	dsn := localDSN(t)
 	hog, err := CPUHog(ctx, dsn, "adhoc")
 	if err != nil {
@@ -54,7 +56,7 @@ func TestCPUHog(t *testing.T) {
 		t.Errorf("the hog waits on %v (%v), want no wait event", waitType, err)
 	}
 	signalBackend(t, ctl, "pg_cancel_backend", hog.PID)
-	waitDone(t, hog)
+	pgtest.WaitDone(t, hog, hog.App)
 	if got := sqlstate(hog.Err()); got != "57014" {
 		t.Errorf("the hog ended with %v, want 57014", hog.Err())
 	}

@@ -4,13 +4,15 @@ import (
 	"context"
 	"testing"
 	"time"
+
+	"github.com/pgrunbook/pgrunbook/internal/pg/pgtest"
 )
 
 // TestStormComesBack: each storm session re-issues its statement after
 // a cancel, with a new query_start; a terminate ends its loop.
 func TestStormComesBack(t *testing.T) {
 	t.Parallel()
-	ctx := testCtx(t)
+	ctx := pgtest.Context(t)
 	dsn, ctl := newDB(t)
 	const sql = "SELECT pg_sleep(60) AS storm"
 	var storm []*StormSession
@@ -61,19 +63,19 @@ func TestStormComesBack(t *testing.T) {
 		}
 	}
 	signalBackend(t, ctl, "pg_terminate_backend", storm[0].PID)
-	waitDone(t, storm[0].Session)
+	pgtest.WaitDone(t, storm[0].Session, storm[0].Session.App)
 	if got := sqlstate(storm[0].Err()); got != "57P01" {
 		t.Errorf("a terminated storm session's loop ended with %v, want 57P01", storm[0].Err())
 	}
 	storm[1].Close()
-	waitGone(t, ctl, storm[1].PID)
+	pgtest.WaitGone(t, ctx, ctl, storm[1].PID)
 }
 
 // TestEnableQueryID: after EnableQueryID, new sessions of the database
 // show their statement's query_id, the same for the same statement.
 func TestEnableQueryID(t *testing.T) {
 	t.Parallel()
-	ctx := testCtx(t)
+	ctx := pgtest.Context(t)
 	dsn, ctl := newDB(t)
 	var db string
 	var version int

@@ -4,12 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
+	"io"
 	"sync"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgproto3"
+	"github.com/pgrunbook/pgrunbook/internal/pg/pgsession"
 )
 
 // ClientNotReadingSQL is the statement a ClientNotReading session sends:
@@ -38,7 +37,7 @@ type StalledClient struct {
 	Query string
 
 	dsn       string
-	conn      net.Conn // the raw socket, never read once the query is sent
+	conn      io.Closer // the raw socket, never read once the query is sent
 	closeOnce sync.Once
 }
 
@@ -56,19 +55,13 @@ func ClientNotReading(ctx context.Context, dsn, app string) (*StalledClient, err
 	if err != nil {
 		return nil, err
 	}
-	// From here on the connection is ours at the protocol level: pgx
-	// would read the rows, and not reading them is the point.
-	hc, err := s.conn.PgConn().Hijack()
+	// From here on nobody reads the connection: not reading the rows is
+	// the point.
+	sock, err := s.conn.SendUnread(ClientNotReadingSQL)
 	if err != nil {
-		_ = s.conn.Close(context.Background())
-		return nil, fmt.Errorf("incident: take over the %s connection: %w", app, err)
+		return nil, fmt.Errorf("incident: send the %s query unread: %w", app, err)
 	}
-	c := &StalledClient{PID: s.PID, BackendStart: s.BackendStart, App: app, Query: ClientNotReadingSQL, dsn: dsn, conn: hc.Conn}
-	hc.Frontend.Send(&pgproto3.Query{String: ClientNotReadingSQL})
-	if err := hc.Frontend.Flush(); err != nil {
-		c.Close()
-		return nil, fmt.Errorf("incident: send the %s query: %w", app, err)
-	}
+	c := &StalledClient{PID: s.PID, BackendStart: s.BackendStart, App: app, Query: ClientNotReadingSQL, dsn: dsn, conn: sock}
 	if err := c.awaitClientWrite(ctx); err != nil {
 		c.Close()
 		return nil, err
@@ -92,7 +85,7 @@ func (c *StalledClient) awaitClientWrite(ctx context.Context) error {
 SELECT coalesce(state, ''), coalesce(wait_event, '')
 FROM pg_stat_activity WHERE pid = $1 AND backend_start = $2`, c.PID, c.BackendStart).Scan(&state, &waitEvent)
 		switch {
-		case errors.Is(err, pgx.ErrNoRows):
+		case errors.Is(err, pgsession.ErrNoRows):
 			return fmt.Errorf("incident: %s session (pid %d) disappeared before it blocked on ClientWrite", c.App, c.PID)
 		case err != nil && ctx.Err() == nil:
 			return fmt.Errorf("incident: watch pg_stat_activity: %w", err)

@@ -4,7 +4,7 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/jackc/pgx/v5"
+	"github.com/pgrunbook/pgrunbook/internal/pg/pgsession"
 )
 
 // SnapshotHolder opens a session that starts a REPEATABLE READ
@@ -99,7 +99,15 @@ func XminHolders(ctx context.Context, dsn, xid string) ([]XminHolder, error) {
 	defer conn.Close(context.Background())
 	// age() counts back from the newest transaction id, so a larger age
 	// is an older xid, whatever the wraparound.
-	rows, err := conn.Query(ctx, `
+	holders := []XminHolder{}
+	err = conn.Query(ctx, func(r pgsession.Row) error {
+		var h XminHolder
+		if err := r.Scan(&h.Kind, &h.Name, &h.App, &h.Xid); err != nil {
+			return err
+		}
+		holders = append(holders, h)
+		return nil
+	}, `
 WITH pin AS (SELECT age($1::text::xid) AS age)
 SELECT 'session', a.pid::text, coalesce(a.application_name, ''), coalesce(a.backend_xmin, a.backend_xid)::text
 FROM pg_stat_activity AS a, pin
@@ -113,10 +121,6 @@ SELECT 'prepared transaction', p.gid, '', p.transaction::text
 FROM pg_prepared_xacts AS p, pin
 WHERE age(p.transaction) >= pin.age
 ORDER BY 1, 2`, xid)
-	if err != nil {
-		return nil, fmt.Errorf("incident: look for what holds xmin %s: %w", xid, err)
-	}
-	holders, err := pgx.CollectRows(rows, pgx.RowToStructByPos[XminHolder])
 	if err != nil {
 		return nil, fmt.Errorf("incident: look for what holds xmin %s: %w", xid, err)
 	}

@@ -2,11 +2,9 @@ package incident
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/pgrunbook/pgrunbook/internal/pg/pgsession"
 )
 
 // SQLSTATEs of refused connections.
@@ -34,7 +32,7 @@ func CreateLoginRole(ctx context.Context, dsn, role string) error {
 	if exists {
 		return nil
 	}
-	if _, err := conn.Exec(ctx, "CREATE ROLE "+pgx.Identifier{role}.Sanitize()+" LOGIN"); err != nil {
+	if _, err := conn.Exec(ctx, "CREATE ROLE "+pgsession.QuoteName(role)+" LOGIN"); err != nil {
 		return fmt.Errorf("incident: create role %s: %w", role, err)
 	}
 	return nil
@@ -43,7 +41,7 @@ func CreateLoginRole(ctx context.Context, dsn, role string) error {
 // IdleAs opens an idle session like Idle, logged in as role instead of
 // the DSN's user.
 func IdleAs(ctx context.Context, dsn, app, role string) (*Session, error) {
-	s, err := connectWith(ctx, dsn, app, func(cfg *pgx.ConnConfig) { cfg.User = role })
+	s, err := connectWith(ctx, dsn, pgsession.Options{App: app, User: role})
 	if err != nil {
 		return nil, err
 	}
@@ -58,7 +56,15 @@ type Flood struct {
 	Sessions []*Session
 	// Refused is the server's answer to the one connection more: SQLSTATE
 	// 53300 (too_many_connections).
-	Refused *pgconn.PgError
+	Refused *Refusal
+}
+
+// Refusal is the server's error for a connection it did not let in.
+type Refusal struct {
+	// Code is the SQLSTATE.
+	Code string
+	// Message is the server's message.
+	Message string
 }
 
 // FillConnections opens idle sessions with application_name app as role
@@ -77,10 +83,9 @@ func FillConnections(ctx context.Context, dsn, app, role string, limit int) (*Fl
 	}
 	for len(f.Sessions) < limit {
 		s, err := IdleAs(ctx, dsn, app, role)
-		var pgErr *pgconn.PgError
 		switch {
-		case errors.As(err, &pgErr) && pgErr.Code == SQLStateTooManyConnections:
-			f.Refused = pgErr
+		case pgsession.SQLState(err) == SQLStateTooManyConnections:
+			f.Refused = &Refusal{Code: pgsession.SQLState(err), Message: pgsession.ServerMessage(err)}
 			return f, nil
 		case err != nil:
 			return fail(err)
@@ -135,15 +140,10 @@ SELECT current_setting('max_connections')::int,
 }
 
 // CanConnect opens and closes one connection as role: nil when the
-// server let it in.
+// server let it in, else the server's error (classify it with
+// pgsession.SQLState).
 func CanConnect(ctx context.Context, dsn, role string) error {
-	cfg, err := pgx.ParseConfig(dsn)
-	if err != nil {
-		return fmt.Errorf("incident: parse DSN: %w", err)
-	}
-	cfg.User = role
-	cfg.RuntimeParams["application_name"] = ProbeApp
-	conn, err := pgx.ConnectConfig(ctx, cfg)
+	conn, err := pgsession.Open(ctx, dsn, pgsession.Options{App: ProbeApp, User: role})
 	if err != nil {
 		return err
 	}

@@ -9,7 +9,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/jackc/pgx/v5"
+	"github.com/pgrunbook/pgrunbook/internal/pg/pgsession"
 )
 
 // ProbeApp is the application_name of the short-lived connections this
@@ -38,7 +38,7 @@ type Session struct {
 	Query string
 
 	dsn    string
-	conn   *pgx.Conn
+	conn   *pgsession.Session
 	connMu sync.Mutex // serialises use of conn once the background statement is done
 
 	background bool               // a statement runs in a goroutine
@@ -55,9 +55,10 @@ type Session struct {
 func (s *Session) Done() <-chan struct{} { return s.done }
 
 // Err returns the background statement's error once Done is closed: nil if
-// it completed, a *pgconn.PgError with SQLSTATE 57014 (query_canceled)
+// it completed, a server error with SQLSTATE 57014 (query_canceled)
 // after pg_cancel_backend, or one with SQLSTATE 57P01 (admin_shutdown)
-// after pg_terminate_backend. Before Done is closed it returns nil.
+// after pg_terminate_backend (see pgsession.SQLState). Before Done is
+// closed it returns nil.
 func (s *Session) Err() error {
 	select {
 	case <-s.done:
@@ -79,7 +80,7 @@ func (s *Session) Alive(ctx context.Context) bool {
 	}
 	s.connMu.Lock()
 	defer s.connMu.Unlock()
-	if s.conn.IsClosed() {
+	if s.conn.Closed() {
 		return false
 	}
 	var one int
@@ -118,27 +119,17 @@ func (s *Session) Close() {
 // connect opens a session connection with application_name app and reads
 // its backend identity.
 func connect(ctx context.Context, dsn, app string) (*Session, error) {
-	return connectWith(ctx, dsn, app, nil)
+	return connectWith(ctx, dsn, pgsession.Options{App: app})
 }
 
-// connectWith is connect with a change to the connection's configuration
-// (another role, another local address) made by adjust, when not nil.
-func connectWith(ctx context.Context, dsn, app string, adjust func(*pgx.ConnConfig)) (*Session, error) {
-	cfg, err := pgx.ParseConfig(dsn)
+// connectWith is connect with further connection options (another role,
+// another local address).
+func connectWith(ctx context.Context, dsn string, opts pgsession.Options) (*Session, error) {
+	conn, err := pgsession.Open(ctx, dsn, opts)
 	if err != nil {
-		return nil, fmt.Errorf("incident: parse DSN: %w", err)
+		return nil, fmt.Errorf("incident: connect %s: %w", opts.App, err)
 	}
-	if app != "" {
-		cfg.RuntimeParams["application_name"] = app
-	}
-	if adjust != nil {
-		adjust(cfg)
-	}
-	conn, err := pgx.ConnectConfig(ctx, cfg)
-	if err != nil {
-		return nil, fmt.Errorf("incident: connect %s: %w", app, err)
-	}
-	s := &Session{App: app, dsn: dsn, conn: conn, cancel: func() {}}
+	s := &Session{App: opts.App, dsn: dsn, conn: conn, cancel: func() {}}
 	err = conn.QueryRow(ctx,
 		"SELECT pid, backend_start FROM pg_stat_activity WHERE pid = pg_backend_pid()",
 	).Scan(&s.PID, &s.BackendStart)
@@ -223,7 +214,7 @@ func (s *Session) awaitActivity(ctx context.Context, what string, cond func(acti
 SELECT coalesce(state, ''), query_start IS NOT NULL, coalesce(wait_event_type, ''), coalesce(query, '')
 FROM pg_stat_activity WHERE pid = $1`, s.PID).Scan(&a.State, &a.QueryStarted, &a.WaitEventType, &a.Query)
 		switch {
-		case errors.Is(err, pgx.ErrNoRows):
+		case errors.Is(err, pgsession.ErrNoRows):
 			return fmt.Errorf("incident: %s session (pid %d) disappeared before it was %s", s.App, s.PID, what)
 		case err != nil && ctx.Err() == nil:
 			return fmt.Errorf("incident: watch pg_stat_activity: %w", err)
@@ -248,13 +239,8 @@ FROM pg_stat_activity WHERE pid = $1`, s.PID).Scan(&a.State, &a.QueryStarted, &a
 }
 
 // probeConn opens a short-lived connection for watching or signalling.
-func probeConn(ctx context.Context, dsn string) (*pgx.Conn, error) {
-	cfg, err := pgx.ParseConfig(dsn)
-	if err != nil {
-		return nil, fmt.Errorf("incident: parse DSN: %w", err)
-	}
-	cfg.RuntimeParams["application_name"] = ProbeApp
-	conn, err := pgx.ConnectConfig(ctx, cfg)
+func probeConn(ctx context.Context, dsn string) (*pgsession.Session, error) {
+	conn, err := pgsession.Open(ctx, dsn, pgsession.Options{App: ProbeApp})
 	if err != nil {
 		return nil, fmt.Errorf("incident: connect probe: %w", err)
 	}
@@ -361,12 +347,12 @@ func IdleInTransaction(ctx context.Context, dsn, app, table string, id int) (*Se
 	if _, err := s.conn.Exec(ctx, "BEGIN"); err != nil {
 		return stage(s, fmt.Errorf("incident: begin: %w", err))
 	}
-	tag, err := s.conn.Exec(ctx, s.Query)
+	updated, err := s.conn.Exec(ctx, s.Query)
 	if err != nil {
 		return stage(s, fmt.Errorf("incident: %s: %w", s.Query, err))
 	}
-	if tag.RowsAffected() != 1 {
-		return stage(s, fmt.Errorf("incident: %s updated %d rows, want 1 (create the row first, e.g. with CreateLockTable)", s.Query, tag.RowsAffected()))
+	if updated != 1 {
+		return stage(s, fmt.Errorf("incident: %s updated %d rows, want 1 (create the row first, e.g. with CreateLockTable)", s.Query, updated))
 	}
 	return stage(s, s.awaitActivity(ctx, "idle in transaction", func(a activity) bool {
 		return a.State == "idle in transaction"
@@ -416,7 +402,7 @@ func updateSQL(table string, id int) string {
 
 // tableIdent quotes a possibly schema-qualified table name.
 func tableIdent(table string) string {
-	return pgx.Identifier(strings.Split(table, ".")).Sanitize()
+	return pgsession.QuoteIdentifier(table)
 }
 
 // seconds formats d as a decimal number of seconds for SQL.
@@ -436,16 +422,20 @@ func BackendPIDs(ctx context.Context, dsn, app string) ([]int, error) {
 	return backendPIDs(ctx, conn, app)
 }
 
-func backendPIDs(ctx context.Context, conn *pgx.Conn, app string) ([]int, error) {
-	rows, err := conn.Query(ctx, `
+func backendPIDs(ctx context.Context, conn *pgsession.Session, app string) ([]int, error) {
+	pids := []int{}
+	err := conn.Query(ctx, func(r pgsession.Row) error {
+		var pid int
+		if err := r.Scan(&pid); err != nil {
+			return err
+		}
+		pids = append(pids, pid)
+		return nil
+	}, `
 SELECT pid FROM pg_stat_activity
 WHERE application_name = $1 AND backend_type = 'client backend' AND pid <> pg_backend_pid()
   AND datname = current_database()
 ORDER BY pid`, app)
-	if err != nil {
-		return nil, fmt.Errorf("incident: list %s backends: %w", app, err)
-	}
-	pids, err := pgx.CollectRows(rows, pgx.RowTo[int])
 	if err != nil {
 		return nil, fmt.Errorf("incident: list %s backends: %w", app, err)
 	}

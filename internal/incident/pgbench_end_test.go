@@ -13,7 +13,7 @@ import (
 // report.
 func TestPgbenchEndRun(t *testing.T) {
 	t.Parallel()
-	ctx := testCtx(t)
+	ctx := pgtest.Context(t)
 	db := pgtest.CreateDatabase(t, "pgbench_end")
 	dsn := pgtest.DSNFor(db)
 	command := pgbenchCommand(t)

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/jackc/pgx/v5"
+	"github.com/pgrunbook/pgrunbook/internal/pg/pgsession"
 )
 
 // Backend is a client backend as pg_stat_activity shows it, for checking
@@ -37,7 +37,20 @@ func ClientBackends(ctx context.Context, dsn string) ([]Backend, error) {
 		return nil, err
 	}
 	defer conn.Close(context.Background())
-	rows, err := conn.Query(ctx, `
+	var out []Backend
+	err = conn.Query(ctx, func(r pgsession.Row) error {
+		var b Backend
+		var queryStart *time.Time
+		if err := r.Scan(&b.PID, &b.BackendStart, &queryStart, &b.ApplicationName, &b.State,
+			&b.WaitEventType, &b.WaitEvent, &b.ClientAddr, &b.BackendXmin, &b.BlockedBy); err != nil {
+			return err
+		}
+		if queryStart != nil {
+			b.QueryStart = *queryStart
+		}
+		out = append(out, b)
+		return nil
+	}, `
 SELECT pid, backend_start, query_start, coalesce(application_name, ''),
   coalesce(state, ''), coalesce(wait_event_type, ''), coalesce(wait_event, ''),
   coalesce(host(client_addr), ''), coalesce(backend_xmin::text, ''),
@@ -46,21 +59,6 @@ FROM pg_stat_activity
 WHERE backend_type = 'client backend' AND datname = current_database()
   AND pid <> pg_backend_pid() AND application_name <> $1
 ORDER BY pid`, ProbeApp)
-	if err != nil {
-		return nil, fmt.Errorf("incident: read pg_stat_activity: %w", err)
-	}
-	var out []Backend
-	var b Backend
-	var queryStart *time.Time
-	_, err = pgx.ForEachRow(rows, []any{&b.PID, &b.BackendStart, &queryStart, &b.ApplicationName, &b.State,
-		&b.WaitEventType, &b.WaitEvent, &b.ClientAddr, &b.BackendXmin, &b.BlockedBy}, func() error {
-		if queryStart != nil {
-			b.QueryStart = *queryStart
-		}
-		out = append(out, b)
-		b = Backend{}
-		return nil
-	})
 	if err != nil {
 		return nil, fmt.Errorf("incident: read pg_stat_activity: %w", err)
 	}
@@ -79,7 +77,7 @@ func CreateDatabase(ctx context.Context, dsn, name string) (string, error) {
 	if err := conn.QueryRow(ctx, "SHOW server_version").Scan(&version); err != nil {
 		return "", fmt.Errorf("incident: read the server version: %w", err)
 	}
-	if _, err := conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
+	if _, err := conn.Exec(ctx, "CREATE DATABASE "+pgsession.QuoteName(name)); err != nil {
 		return "", fmt.Errorf("incident: create database %s: %w", name, err)
 	}
 	return version, nil
