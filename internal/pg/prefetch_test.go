@@ -8,7 +8,8 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/pgrunbook/pgrunbook/internal/activity"
-	"github.com/pgrunbook/pgrunbook/internal/pg/incident"
+	"github.com/pgrunbook/pgrunbook/internal/incident"
+	"github.com/pgrunbook/pgrunbook/internal/pg/pgtest"
 )
 
 func TestVersionFromStartup(t *testing.T) {
@@ -34,15 +35,15 @@ func TestVersionFromStartup(t *testing.T) {
 // prefetchFresh, or was handed out once, Snapshot reads afresh.
 func TestFirstSnapshotIsReadWhileConnecting(t *testing.T) {
 	t.Parallel()
-	ctx := testCtx(t)
+	ctx := pgtest.Context(t)
 	db := newDB(t, "pg_prefetch")
-	before := staged(t)(incident.LongQuery(ctx, db.dsn, "pgrb-before", longQuery))
+	before := pgtest.Staged[*incident.Session](t)(incident.LongQuery(ctx, db.dsn, "pgrb-before", longQuery))
 
 	c := connectClient(t, ctx, Options{DSN: db.dsn, FirstSnapshot: true})
 	if c.prefetch == nil {
 		t.Fatal("Connect with FirstSnapshot read no snapshot")
 	}
-	after := staged(t)(incident.LongQuery(ctx, db.dsn, "pgrb-after", longQuery))
+	after := pgtest.Staged[*incident.Session](t)(incident.LongQuery(ctx, db.dsn, "pgrb-after", longQuery))
 
 	first := snapshot(t, ctx, c)
 	mustRow(t, first, before.PID, "the session staged before connecting")
@@ -72,7 +73,7 @@ func TestFirstSnapshotIsReadWhileConnecting(t *testing.T) {
 		t.Fatal("Connect with FirstSnapshot read no snapshot")
 	}
 	c2.prefetch.at = c2.prefetch.at.Add(-prefetchFresh - time.Millisecond)
-	late := staged(t)(incident.LongQuery(ctx, db.dsn, "pgrb-late", longQuery))
+	late := pgtest.Staged[*incident.Session](t)(incident.LongQuery(ctx, db.dsn, "pgrb-late", longQuery))
 	mustRow(t, snapshot(t, ctx, c2), late.PID, "a session staged after connecting, once the prefetched snapshot is stale")
 
 	// Without FirstSnapshot nothing is prefetched.
@@ -86,7 +87,7 @@ func TestFirstSnapshotIsReadWhileConnecting(t *testing.T) {
 // the set-up is sent again on its own, and the settings hold.
 func TestFailedPrefetchKeepsTheSettings(t *testing.T) {
 	t.Parallel()
-	ctx := testCtx(t)
+	ctx := pgtest.Context(t)
 	db := newDB(t, "pg_prefetch_fail")
 	conn, err := pgx.Connect(ctx, db.dsn)
 	if err != nil {
@@ -122,20 +123,20 @@ func TestFailedPrefetchKeepsTheSettings(t *testing.T) {
 // goes on working.
 func TestAuditFailureNeverHidesASignal(t *testing.T) {
 	t.Parallel()
-	ctx := testCtx(t)
+	ctx := pgtest.Context(t)
 	db := newDB(t, "pg_audit_fail")
 	role := createRole(t, ctx, "pg_signal_backend", "pg_read_all_stats")
 	if _, err := db.ctl.Exec(ctx, "REVOKE USAGE ON LANGUAGE plpgsql FROM PUBLIC"); err != nil {
 		t.Fatal(err)
 	}
 	app := createRole(t, ctx)
-	lq := staged(t)(incident.LongQuery(ctx, app.dsn(db.name), "pgrb-audit-fail", longQuery))
+	lq := pgtest.Staged[*incident.Session](t)(incident.LongQuery(ctx, app.dsn(db.name), "pgrb-audit-fail", longQuery))
 	c := connectClient(t, ctx, Options{DSN: role.dsn(db.name)})
 	r := mustRow(t, snapshot(t, ctx, c), lq.PID, "the long query")
 
 	res := signal(t, ctx, c, activity.Cancel, []activity.SignalTarget{target(r, true)})
 	wantOutcome(t, "cancel when the audit block fails", res[0], lq.PID, activity.Signalled)
-	waitDone(t, lq)
+	pgtest.WaitDone(t, lq, lq.App)
 	if got := SQLState(lq.Err()); got != "57014" {
 		t.Errorf("the long query ended with %v, want query_canceled", lq.Err())
 	}
