@@ -42,8 +42,10 @@ bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 	$(GO) run ./internal/bench
 
-# The command line's goldens live in its testscript files, which run
-# without PostgreSQL; -update rewrites them in place.
+# Goldens: the command line's testscript files, the reports of the
+# recorded transcripts and the committed schema. None of them needs
+# PostgreSQL (pgtest starts a server only for a test that asks for one);
+# -update rewrites them in place.
 golden:
 	$(GO) test ./internal/cli/clitest -run 'TestScripts' -count=1 -update
 	$(GO) test ./internal/report -run 'Golden' -update

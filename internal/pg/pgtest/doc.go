@@ -4,8 +4,10 @@
 //
 //	func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
 //
-// Main starts a private throwaway cluster (see package sandbox) for the
-// test binary and stops it afterwards. Its server binaries are those of
+// The first test that needs the server starts a private throwaway
+// cluster (see package sandbox) for the test binary, and Main stops it
+// afterwards: a run of the package's tests that touches no database
+// (go test -run on pure tests, a golden update) starts none. Its server binaries are those of
 // PGRUNBOOK_PG_BIN when that is set (make test-matrix points it at each
 // major in turn), else the ones sandbox.FindBinDir finds; client programs
 // the directory lacks (pgbench, psql) come from another installation
@@ -15,5 +17,6 @@
 // backends.
 //
 // Tests never skip for lack of PostgreSQL: if no server can be found or
-// started, Main explains why and the test binary fails.
+// started, the first test that needs one explains why and the test
+// binary fails.
 package pgtest

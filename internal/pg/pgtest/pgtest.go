@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -30,64 +31,77 @@ const (
 	maxIdentLen  = 63               // PostgreSQL's NAMEDATALEN-1
 )
 
-// Set by Main before m.Run and read-only afterwards, so tests may read
-// them without locking.
+// The test server: PGRUNBOOK_TEST_DSN, read by Main, or a sandbox cluster
+// started by the first test that asks for one (ensure). A test binary
+// whose tests never touch PostgreSQL (a golden update, a run of pure
+// tests with -run) starts none.
 var (
-	initialized bool
-	baseDSN     string
-	cluster     *sandbox.Cluster
+	mainRan   bool
+	baseDSN   string
+	cluster   *sandbox.Cluster
+	startOnce sync.Once
+	startErr  error
+	// stopOnSignal stops the cluster when the test binary is interrupted.
+	stopOnSignal chan os.Signal
 )
 
 // dbCounter makes database names unique within the test binary.
 var dbCounter atomic.Int64
 
 // Main runs the tests of a package against PostgreSQL and returns the exit
-// code for os.Exit. Unless PGRUNBOOK_TEST_DSN is set, it starts a sandbox
-// cluster before m.Run and stops it afterwards (also on SIGINT/SIGTERM).
-// If no PostgreSQL can be found or started, Main prints why and how to fix
-// it and returns 1: the tests fail rather than skip, in CI and locally.
+// code for os.Exit. Unless PGRUNBOOK_TEST_DSN is set, the first test that
+// needs the server starts a sandbox cluster, and Main stops it after
+// m.Run (also on SIGINT/SIGTERM). If no PostgreSQL can be found or
+// started, that test fails with why and how to fix it: the tests fail
+// rather than skip, in CI and locally.
 func Main(m *testing.M) int {
+	mainRan = true
 	if dsn := os.Getenv(EnvDSN); dsn != "" {
 		baseDSN = dsn
-		initialized = true
+		startOnce.Do(func() {})
 		return m.Run()
 	}
+	code := m.Run()
+	if stopOnSignal != nil {
+		signal.Stop(stopOnSignal)
+		close(stopOnSignal)
+	}
+	if cluster != nil {
+		if err := cluster.Stop(); err != nil {
+			fmt.Fprintf(os.Stderr, "pgtest: stopping the test server: %v\n", err)
+			if code == 0 {
+				code = 1
+			}
+		}
+	}
+	if startErr != nil && code == 0 {
+		code = 1
+	}
+	return code
+}
 
+// start starts the sandbox cluster; it runs once, from ensure.
+func start() {
 	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
 	c, err := sandbox.Start(ctx, sandbox.Options{})
 	cancel()
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "pgtest: these tests need PostgreSQL, but no private test server could be started:\n%v\n\n", err)
+		msg := fmt.Sprintf("pgtest: these tests need PostgreSQL, but no private test server could be started:\n%v\n\n", err)
 		if !errors.Is(err, sandbox.ErrNoPostgres) {
-			fmt.Fprint(os.Stderr, installHelp)
+			msg += installHelp
 		}
-		fmt.Fprint(os.Stderr, envHelp)
-		return 1
+		startErr = errors.New(msg + envHelp)
+		return
 	}
-	cluster = c
-	baseDSN = c.DSN("postgres")
-	initialized = true
-
-	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	cluster, baseDSN = c, c.DSN("postgres")
+	stopOnSignal = make(chan os.Signal, 1)
+	signal.Notify(stopOnSignal, os.Interrupt, syscall.SIGTERM)
 	go func() {
-		if _, ok := <-sigs; ok {
+		if _, ok := <-stopOnSignal; ok {
 			_ = c.Stop()
 			os.Exit(1)
 		}
 	}()
-
-	code := m.Run()
-
-	signal.Stop(sigs)
-	close(sigs)
-	if err := c.Stop(); err != nil {
-		fmt.Fprintf(os.Stderr, "pgtest: stopping the test server: %v\n", err)
-		if code == 0 {
-			code = 1
-		}
-	}
-	return code
 }
 
 const installHelp = `Install the PostgreSQL server, for example:
@@ -103,10 +117,17 @@ tests may use (the role needs to create databases and signal backends), e.g.
   ` + EnvDSN + `='host=localhost port=5432 user=postgres dbname=postgres'
 `
 
-// mustInit panics with a helpful message when Main has not run.
+// mustInit makes sure the test server is there: it panics with a helpful
+// message when Main has not run, and with why when no server could be
+// started (the first test to ask fails, and so does every later one).
 func mustInit() {
-	if !initialized {
+	if !mainRan {
 		panic("pgtest: call os.Exit(pgtest.Main(m)) from TestMain before using pgtest")
+	}
+	startOnce.Do(start)
+	if startErr != nil {
+		fmt.Fprint(os.Stderr, startErr.Error())
+		panic("pgtest: no PostgreSQL for the tests (see above)")
 	}
 }
 
