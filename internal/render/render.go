@@ -1,6 +1,7 @@
 package render
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"net"
@@ -33,8 +34,18 @@ type Renderer struct {
 	pendingFn string
 }
 
-// Event writes one event.
+// Event writes one event, in one write: a table of 200 targets is one
+// system call, not one per line.
 func (r *Renderer) Event(ev transcript.Event) {
+	out := r.W
+	var buf bytes.Buffer
+	r.W = &buf
+	defer func() {
+		r.W = out
+		if buf.Len() > 0 {
+			_, _ = out.Write(buf.Bytes())
+		}
+	}()
 	w := r.W
 	if ev.Type != transcript.StepSkipped {
 		r.flushSkipped()
