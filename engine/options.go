@@ -34,19 +34,20 @@ type HostSampler interface {
 	Sample(ctx context.Context, rows []activity.Session, interval time.Duration) error
 }
 
-// Mode is how a run answers its questions and whether it signals.
-type Mode string
+// Mode is how a run answers its questions and whether it signals; it is
+// the type run_started records, so the transcript names the same values.
+type Mode = transcript.Mode
 
 // Run modes.
 const (
 	// Interactive asks the operator at every confirmation.
-	Interactive Mode = "interactive"
+	Interactive = transcript.ModeInteractive
 	// DryRun reads the live server and evaluates everything, records each
 	// action it would take, and signals nothing.
-	DryRun Mode = "dry-run"
+	DryRun = transcript.ModeDryRun
 	// Yes answers every confirmation with "all", for automation; the
 	// blast-radius limits still apply.
-	Yes Mode = "yes"
+	Yes = transcript.ModeYes
 )
 
 // Choice is the operator's answer to a confirmation.

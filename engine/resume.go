@@ -49,15 +49,15 @@ type ResumePlan struct {
 	// Reconcile counts the intents' targets that have no outcome.
 	Reconcile int
 	// PreviousOutcome is how the earlier part ended; "" if it was killed.
-	PreviousOutcome string
+	PreviousOutcome Outcome
 	// Mode is the mode the earlier part ran in.
-	Mode string
+	Mode Mode
 }
 
 // PlanResume checks that a run recorded in events can be resumed with pb
 // and params and says where it would go on. It reads no server.
 func PlanResume(pb *playbook.Playbook, params playbook.Values, events []transcript.Event) (*ResumePlan, error) {
-	r := &runner{pb: pb, scope: pb.NewScope(params), lastVerify: map[identityKey]bool{}, defaults: pb.Defaults()}
+	r := &runner{pb: pb, scope: pb.NewScope(params), lastVerify: map[activity.SessionKey]bool{}, defaults: pb.Defaults()}
 	st, err := r.rebuild(events)
 	if err != nil {
 		return nil, err
@@ -87,10 +87,10 @@ type resumeState struct {
 	started  int
 	complete bool
 	finished bool
-	outcome  string
-	mode     string
+	outcome  Outcome
+	mode     Mode
 	// firstMode is the mode of run_started.
-	firstMode string
+	firstMode Mode
 	// selected holds the rows of each step's last selected event.
 	selected map[int][]activity.Session
 	actions  map[int]*openAction
@@ -138,7 +138,7 @@ func resumeErrorf(format string, args ...any) error {
 }
 
 // finalOutcomes are the endings after which there is nothing to resume.
-var finalOutcomes = []string{OutcomeDone, OutcomeFailed, OutcomeAborted, OutcomeRefused}
+var finalOutcomes = []Outcome{OutcomeDone, OutcomeFailed, OutcomeAborted, OutcomeRefused}
 
 // rebuild replays the transcript's events into the runner's state: the
 // sets of the completed steps (recorded as selected, snapshot, prompt,
@@ -175,7 +175,7 @@ func (r *runner) apply(st *resumeState, ev transcript.Event) error {
 		st.finished, st.mode = false, ev.Mode
 		return nil
 	case transcript.RunFinished:
-		st.finished, st.outcome = true, ev.Outcome
+		st.finished, st.outcome = true, ev.RunOutcome()
 		return nil
 	}
 	if ev.StepIndex == 0 {
@@ -294,8 +294,8 @@ func (r *runner) apply(st *resumeState, ev transcript.Event) error {
 			default:
 				continue
 			}
-			if st.mode != string(DryRun) {
-				r.lastVerify[keyOf(&t)] = slices.Contains(ev.Passed, t.PID)
+			if st.mode != DryRun {
+				r.lastVerify[t.Key()] = slices.Contains(ev.Passed, t.PID)
 			}
 		}
 		done(sets)
@@ -426,7 +426,7 @@ func (r *runner) resume(ctx context.Context) (Result, error) {
 		res = r.steps(ctx)
 	}
 	code := res.ExitCode
-	if err := r.emit(transcript.Event{Type: transcript.RunFinished, Outcome: res.Outcome, ExitCode: &code, Message: res.Message}); err != nil {
+	if err := r.emit(transcript.Event{Type: transcript.RunFinished, Outcome: string(res.Outcome), ExitCode: &code, Message: res.Message}); err != nil {
 		return res, err
 	}
 	return res, nil
@@ -437,7 +437,7 @@ func (r *runner) resumedEvent(st *resumeState, plan *ResumePlan) transcript.Even
 	server := r.opts.Server
 	ev := transcript.Event{
 		Type: transcript.RunResumed, Playbook: r.pb.Name, Path: r.pb.Path, SHA256: r.pb.SHA256,
-		Mode: string(r.opts.Mode), Server: &server, Version: r.opts.Version, Steps: len(r.pb.Steps),
+		Mode: r.opts.Mode, Server: &server, Version: r.opts.Version, Steps: len(r.pb.Steps),
 		Resumed: &transcript.Resumption{By: from.By, AfterSeq: st.lastSeq, PreviousOutcome: plan.PreviousOutcome,
 			PlaybookChanged: from.PlaybookChanged, DroppedLine: from.DroppedLine, Reconcile: plan.Reconcile},
 	}

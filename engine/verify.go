@@ -79,7 +79,7 @@ func (r *runner) verify(ctx context.Context, st *playbook.Step) error {
 			ev.Passed = append(ev.Passed, t.PID)
 		}
 		if r.opts.Mode != DryRun {
-			r.lastVerify[keyOf(&t)] = !pending[t.PID]
+			r.lastVerify[t.Key()] = !pending[t.PID]
 		}
 	}
 	ev.Polls, ev.Elapsed = polls, time.Since(start)

@@ -140,9 +140,12 @@ func readTranscript(path string) (*transcript.ReadResult, error) {
 		return res, nil
 	}
 	var le *transcript.LineError
+	var lim *transcript.LimitError
 	switch {
 	case errors.As(err, &le):
 		return nil, failf("%s:%d: not a transcript event: %v", path, le.Line, le.Err)
+	case errors.As(err, &lim):
+		return nil, failf("%v", lim)
 	case errors.Is(err, fs.ErrNotExist) || errors.Is(err, fs.ErrPermission):
 		return nil, failf("cannot open transcript: %v", unwrapPathError(err))
 	}

@@ -3,14 +3,12 @@ package cli
 import (
 	"bytes"
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"os"
 
 	"github.com/pgrunbook/pgrunbook/engine"
 	"github.com/pgrunbook/pgrunbook/internal/report"
-	"github.com/pgrunbook/pgrunbook/internal/transcript"
 )
 
 func init() {
@@ -47,27 +45,13 @@ func reportCommand(_ context.Context, args []string, stdio IO) error {
 		return usageErrorf("report takes one transcript file\n\n%s", reportUsage)
 	}
 	path := pos[0]
-	data, err := os.ReadFile(path)
+	// One pass reads the events and checks the hash chain.
+	res, err := readTranscript(path)
 	if err != nil {
-		return failf("cannot read transcript: %v", unwrapPathError(err))
-	}
-	res, err := transcript.Read(bytes.NewReader(data))
-	if err != nil {
-		var le *transcript.LineError
-		if errors.As(err, &le) {
-			return failf("%s:%d: not a transcript event: %v", path, le.Line, le.Err)
-		}
-		return failf("reading %s: %v", path, err)
-	}
-	chain, chainErr := transcript.VerifyChain(bytes.NewReader(data))
-	opts := report.Options{Path: path, RedactQueries: *redact, Truncated: res.Truncated}
-	if chainErr != nil {
-		opts.ChainErr = chainErr
-	} else {
-		opts.Chain = chain
+		return err
 	}
 	var out bytes.Buffer
-	if err := report.Write(&out, res.Events, opts); err != nil {
+	if err := report.Write(&out, res, report.Options{Path: path, RedactQueries: *redact}); err != nil {
 		return failf("%s: %v", path, err)
 	}
 	if output == "" {
@@ -77,8 +61,8 @@ func reportCommand(_ context.Context, args []string, stdio IO) error {
 	} else if err := os.WriteFile(output, out.Bytes(), 0o600); err != nil {
 		return failf("cannot write the report: %v", err)
 	}
-	if chainErr != nil {
-		fmt.Fprintf(stdio.Err, "pgrunbook: %s: hash chain broken at %v; the report says so\n", path, chainErr)
+	if res.Broken != nil {
+		fmt.Fprintf(stdio.Err, "pgrunbook: %s: hash chain broken at %v; the report says so\n", path, res.Broken)
 		return &silentExit{code: engine.ExitFailed}
 	}
 	return nil

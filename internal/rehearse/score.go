@@ -115,7 +115,7 @@ func evaluate(o *observation) *Scorecard {
 	if !dry {
 		if d, ok := o.rec.timeToMitigate(); ok && c.Resolved() {
 			c.TimeToMitigate, c.Mitigated = d, true
-			c.FirstSnapshot, c.LastGoodVerify = o.rec.firstSnapshot, o.rec.lastGoodVerify
+			c.FirstSnapshot, c.LastGoodVerify = o.rec.mitigation.From, o.rec.mitigation.At
 		}
 	}
 	return c
