@@ -444,8 +444,8 @@ func parseAnswer(s string) (engine.Answer, error) {
 
 // functionNames maps the ways an expected action may name its function.
 var functionNames = map[string]activity.Function{
-	"cancel": activity.Cancel, string(activity.Cancel): activity.Cancel,
-	"terminate": activity.Terminate, string(activity.Terminate): activity.Terminate,
+	playbook.KindCancel: activity.Cancel, string(activity.Cancel): activity.Cancel,
+	playbook.KindTerminate: activity.Terminate, string(activity.Terminate): activity.Terminate,
 }
 
 var outcomes = []string{

@@ -376,12 +376,7 @@ func scoreSignals(c *Scorecard, o *observation, dry bool) {
 }
 
 // fnName shortens a signalling function for a list.
-func fnName(fn activity.Function) string {
-	if fn == activity.Cancel {
-		return "cancel"
-	}
-	return "terminate"
-}
+func fnName(fn activity.Function) string { return fn.Verb() }
 
 // notCulprits says which signals went to sessions that are not culprits.
 func notCulprits(others []string) string {

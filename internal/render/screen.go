@@ -13,7 +13,7 @@ import (
 // event can be told in relation to it: only from events, so that a replay
 // shows a run as it was seen.
 type screen struct {
-	// mode is the run's mode, from run_started ("dry-run", ...).
+	// mode is the run's mode, from run_started.
 	mode transcript.Mode
 	// skipped holds consecutive steps skipped by their condition, shown
 	// as one line before the next event.

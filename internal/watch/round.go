@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/pgrunbook/pgrunbook/internal/activity"
+	"github.com/pgrunbook/pgrunbook/internal/playbook"
 	"github.com/pgrunbook/pgrunbook/internal/transcript"
 )
 
@@ -22,14 +23,15 @@ type Round struct {
 	// Warnings are the texts of the round's warnings.
 	Warnings []string
 	// Outcome and Message are the round's run_finished.
-	Outcome, Message string
+	Outcome transcript.RunOutcome
+	Message string
 }
 
 // Add takes one event of the round into account.
 func (r *Round) Add(ev transcript.Event) {
 	switch ev.Type {
 	case transcript.Selected:
-		if ev.Kind != "confirm" && ev.Kind != "cancel" && ev.Kind != "terminate" {
+		if ev.Kind != playbook.KindConfirm && ev.Kind != playbook.KindCancel && ev.Kind != playbook.KindTerminate {
 			return
 		}
 		for _, s := range ev.Rows {
@@ -43,21 +45,21 @@ func (r *Round) Add(ev transcript.Event) {
 	case transcript.Warning:
 		r.Warnings = append(r.Warnings, ev.Text)
 	case transcript.RunFinished:
-		r.Outcome, r.Message = ev.Outcome, ev.Message
+		r.Outcome, r.Message = ev.RunOutcome(), ev.Message
 	}
 }
 
 // Quiet reports whether the round found no target, took no action,
 // warned of nothing and ended done: nothing in its transcript matters.
 func (r *Round) Quiet() bool {
-	return len(r.Targets) == 0 && len(r.Actions) == 0 && len(r.Warnings) == 0 && r.Outcome == "done"
+	return len(r.Targets) == 0 && len(r.Actions) == 0 && len(r.Warnings) == 0 && r.Outcome == transcript.RunDone
 }
 
 // Signalled counts the round's actions that were sent and acted on.
 func (r *Round) Signalled() int {
 	n := 0
 	for _, a := range r.Actions {
-		if a.Outcome == string(activity.Signalled) {
+		if a.SignalOutcome() == activity.Signalled {
 			n++
 		}
 	}
@@ -89,7 +91,7 @@ func (c Change) Empty() bool {
 // which is compared with a quiet round.
 func Diff(prev, cur *Round) Change {
 	if prev == nil {
-		prev = &Round{Outcome: "done"}
+		prev = &Round{Outcome: transcript.RunDone}
 	}
 	var c Change
 	for _, s := range cur.Targets {
@@ -103,7 +105,7 @@ func Diff(prev, cur *Round) Change {
 		}
 	}
 	for _, a := range cur.Actions {
-		if a.Outcome != string(activity.DryRun) {
+		if a.SignalOutcome() != activity.DryRun {
 			c.Actions = append(c.Actions, a)
 			continue
 		}
