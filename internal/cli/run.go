@@ -174,7 +174,7 @@ func runCommand(ctx context.Context, args []string, stdio IO) error {
 			return failf("%v (give --transcript FILE)", err)
 		}
 	}
-	res, tw, err := playbookRun{
+	res, err := playbookRun{
 		pb: pb, vals: vals, protect: protect, mode: mode,
 		dsn: f.dsn, statementTimeout: f.statementTimeout,
 		transcriptPath: path, redact: f.redact, maxTargets: f.maxTargets,
@@ -186,7 +186,6 @@ func runCommand(ctx context.Context, args []string, stdio IO) error {
 	if err != nil {
 		return err
 	}
-	tw.Close()
 	if res.ExitCode != 0 {
 		return &silentExit{code: res.ExitCode}
 	}
@@ -238,14 +237,15 @@ type playbookRun struct {
 // execute runs the playbook: the transcript exists before pgrunbook
 // connects (nothing is signalled without a record), the engine renders
 // to stdio.Out and, in interactive mode, asks on the terminal. It returns
-// the engine's result and the transcript, still open so that the caller
-// may append to it; the caller closes it. When the error is non-nil the
-// transcript is closed (and removed if the connection failed).
-func (r playbookRun) execute(ctx context.Context, stdio IO) (engine.Result, *transcript.Writer, error) {
+// the engine's result. execute opens the transcript at r.transcriptPath
+// and closes it before it returns, on every path (and removes it if the
+// connection failed): a caller that adds to it (rehearse's scorecard)
+// opens it again with transcript.OpenAppend.
+func (r playbookRun) execute(ctx context.Context, stdio IO) (engine.Result, error) {
 	path := r.transcriptPath
 	tw, err := transcript.Create(path)
 	if err != nil {
-		return engine.Result{}, nil, failf("%v; nothing was done", err)
+		return engine.Result{}, failf("%v; nothing was done", err)
 	}
 	tw.RedactQueries = r.redact
 
@@ -256,9 +256,9 @@ func (r playbookRun) execute(ctx context.Context, stdio IO) (engine.Result, *tra
 		var refused *pg.PoolingRefusedError
 		if errors.As(err, &refused) {
 			// The DSN points at the wrong place: a usage error.
-			return engine.Result{}, nil, usageErrorf("%v", err)
+			return engine.Result{}, usageErrorf("%v", err)
 		}
-		return engine.Result{}, nil, failf("%v", err)
+		return engine.Result{}, failf("%v", err)
 	}
 	defer client.Close(ctx)
 
@@ -314,11 +314,11 @@ func (r playbookRun) execute(ctx context.Context, stdio IO) (engine.Result, *tra
 		opts.Prompter = term
 	}
 	res, err := engine.Run(ctx, opts)
+	tw.Close()
 	if err != nil {
-		tw.Close()
-		return res, nil, failf("the transcript could not be written, so the run stopped: %v", err)
+		return res, failf("the transcript could not be written, so the run stopped: %v", err)
 	}
-	return res, tw, nil
+	return res, nil
 }
 
 // resolvePlaybook loads a playbook from a path, or a built-in by name.
