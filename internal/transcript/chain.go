@@ -53,18 +53,28 @@ func VerifyChain(r io.Reader) (*ChainResult, error) {
 	var rr ReadResult
 	res := &ChainResult{}
 	err := scan(r, "", LimitsFromEnv(), func(Event) { res.Events++ }, &rr)
+	if err := chainError(&rr, err); err != nil {
+		return res, err
+	}
+	res.Head, res.Truncated, res.TruncatedLine = rr.Head, rr.Truncated, rr.TruncatedLine
+	return res, nil
+}
+
+// chainError is what a scan that ended with err and filled rr says of the
+// chain: the first break, a line that is not an event as a break there,
+// or err itself; nil when the chain holds.
+func chainError(rr *ReadResult, err error) error {
 	var le *LineError
 	switch {
 	case errors.As(err, &le):
 		if rr.Broken == nil || rr.Broken.Line > le.Line {
-			return res, &ChainError{Line: le.Line, Reason: "not a transcript event (the line was changed or damaged)"}
+			return &ChainError{Line: le.Line, Reason: "not a transcript event (the line was changed or damaged)"}
 		}
-		return res, rr.Broken
+		return rr.Broken
 	case err != nil:
-		return res, err
+		return err
 	case rr.Broken != nil:
-		return res, rr.Broken
+		return rr.Broken
 	}
-	res.Head, res.Truncated, res.TruncatedLine = rr.Head, rr.Truncated, rr.TruncatedLine
-	return res, nil
+	return nil
 }
