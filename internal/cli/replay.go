@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"io/fs"
-	"os"
 
 	"github.com/pgrunbook/pgrunbook/engine"
 	"github.com/pgrunbook/pgrunbook/internal/render"
@@ -107,16 +106,17 @@ func replayCommand(ctx context.Context, args []string, stdio IO) error {
 
 // verifyChain checks a transcript's hash chain and says where it breaks.
 func verifyChain(path string, stdio IO) error {
-	f, err := os.Open(path)
-	if err != nil {
-		return failf("cannot open transcript: %v", unwrapPathError(err))
-	}
-	defer f.Close()
-	res, err := transcript.VerifyChain(f)
+	res, err := transcript.VerifyFile(path)
 	var ce *transcript.ChainError
+	var lim *transcript.LimitError
+	var pe *fs.PathError
 	switch {
+	case errors.As(err, &pe) && pe.Op == "open":
+		return failf("cannot open transcript: %v", unwrapPathError(err))
 	case errors.As(err, &ce):
 		return failf("%s:%d: hash chain broken: %s", path, ce.Line, ce.Reason)
+	case errors.As(err, &lim):
+		return failf("%v", lim)
 	case err != nil:
 		return failf("reading %s: %v", path, err)
 	case res.Events == 0:

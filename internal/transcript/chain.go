@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 )
 
 // LineHash is the link of the hash chain: the hex SHA-256 of one
@@ -50,9 +51,29 @@ func (e *ChainError) Error() string { return fmt.Sprintf("line %d: %s", e.Line, 
 // line cut off mid-write is not an error: it is reported in the result,
 // as Read does. A line or a transcript over its bound is a *LimitError.
 func VerifyChain(r io.Reader) (*ChainResult, error) {
+	return verifyChain(r, "", LimitsFromEnv())
+}
+
+// VerifyFile checks the hash chain of the transcript at path, as
+// VerifyChain does, within the default Limits (raised by the
+// environment); a LimitError names path.
+func VerifyFile(path string) (*ChainResult, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return &ChainResult{}, err
+	}
+	defer f.Close()
+	lim := LimitsFromEnv()
+	if fi, err := f.Stat(); err == nil && fi.Mode().IsRegular() && fi.Size() > lim.File {
+		return &ChainResult{}, &LimitError{Name: path, Size: fi.Size(), Limit: lim.File}
+	}
+	return verifyChain(f, path, lim)
+}
+
+func verifyChain(r io.Reader, name string, lim Limits) (*ChainResult, error) {
 	var rr ReadResult
 	res := &ChainResult{}
-	err := scan(r, "", LimitsFromEnv(), func(Event) { res.Events++ }, &rr)
+	err := scan(r, name, lim, func(Event) { res.Events++ }, &rr)
 	if err := chainError(&rr, err); err != nil {
 		return res, err
 	}
