@@ -35,7 +35,7 @@ func (r *Round) Add(ev transcript.Event) {
 			return
 		}
 		for _, s := range ev.Rows {
-			if !slices.ContainsFunc(r.Targets, func(t activity.Session) bool { return sameSession(t, s) }) {
+			if !slices.ContainsFunc(r.Targets, func(t activity.Session) bool { return t.SameSession(&s) }) {
 				s.Query = trimQuery(s.Query)
 				r.Targets = append(r.Targets, s)
 			}
@@ -95,12 +95,12 @@ func Diff(prev, cur *Round) Change {
 	}
 	var c Change
 	for _, s := range cur.Targets {
-		if !slices.ContainsFunc(prev.Targets, func(p activity.Session) bool { return sameSession(p, s) }) {
+		if !slices.ContainsFunc(prev.Targets, func(p activity.Session) bool { return p.SameSession(&s) }) {
 			c.New = append(c.New, s)
 		}
 	}
 	for _, s := range prev.Targets {
-		if !slices.ContainsFunc(cur.Targets, func(n activity.Session) bool { return sameSession(n, s) }) {
+		if !slices.ContainsFunc(cur.Targets, func(n activity.Session) bool { return n.SameSession(&s) }) {
 			c.Gone = append(c.Gone, s)
 		}
 	}
@@ -120,12 +120,6 @@ func Diff(prev, cur *Round) Change {
 	}
 	c.OutcomeChanged = cur.Outcome != prev.Outcome || cur.Message != prev.Message
 	return c
-}
-
-// sameSession compares identities: a pid reused by a new backend is
-// another session.
-func sameSession(a, b activity.Session) bool {
-	return a.PID == b.PID && a.BackendStart.Equal(b.BackendStart)
 }
 
 func actionOn(a transcript.Event, s activity.Session) bool {
