@@ -88,8 +88,8 @@ func scan(r io.Reader, name string, lim Limits, keep func(Event), res *ReadResul
 		}
 	}
 	for line := 1; ; line++ {
-		data, complete, err := readLine(br, lim.Line)
-		total += int64(len(data))
+		data, n, complete, cut, err := readLine(br, lim.Line)
+		total += int64(n)
 		switch {
 		case errors.Is(err, errLineTooLong):
 			return &LimitError{Name: name, Line: line, Limit: int64(lim.Line)}
@@ -100,6 +100,14 @@ func scan(r io.Reader, name string, lim Limits, keep func(Event), res *ReadResul
 		}
 		if !complete && len(data) == 0 {
 			return nil
+		}
+		if cut {
+			// Not an event, and not kept whole: see readLine.
+			if !complete {
+				res.Truncated, res.TruncatedLine = true, line
+				return nil
+			}
+			return &LineError{Line: line, Err: fmt.Errorf("not a JSON object: the line starts with %q", firstBytes(data))}
 		}
 		body := bytes.TrimSuffix(data, []byte("\n"))
 		if complete && len(bytes.TrimSpace(body)) == 0 {
@@ -140,34 +148,51 @@ func scan(r io.Reader, name string, lim Limits, keep func(Event), res *ReadResul
 	}
 }
 
+// firstBytes is the start of a line that is not an event, for a message.
+func firstBytes(data []byte) string {
+	t := bytes.TrimLeft(data, " \t\r\n")
+	return string(t[:min(len(t), 16)])
+}
+
 // errLineTooLong is readLine's error for a line over its bound.
 var errLineTooLong = errors.New("line too long")
 
-// readLine reads one line, its newline included, of at most max bytes.
-// complete is false at the end of the input, where data is what is left
-// (nothing, or a last line without its newline). A longer line is
-// errLineTooLong after reading no more than max bytes of it, so a file
-// without newlines costs no more memory than the bound.
-func readLine(br *bufio.Reader, max int) (data []byte, complete bool, err error) {
+// readLine reads one line, its newline included, of at most max bytes
+// (without the newline). complete is false at the end of the input, where
+// the line is what is left (nothing, or a last line without its newline);
+// n is the line's length in bytes. A longer line is errLineTooLong after
+// reading no more than max bytes of it. A line whose first byte other than
+// a space is not '{' cannot be an event: once it outgrows the reader's
+// buffer, the rest of it is read past and not kept (cut is set, data
+// holds its start), so a large file that is not a transcript costs no
+// more memory than the buffer.
+func readLine(br *bufio.Reader, max int) (data []byte, n int, complete, cut bool, err error) {
 	for {
 		frag, err := br.ReadSlice('\n')
-		if len(data)+len(frag) > max+1 || (len(data)+len(frag) > max && err != nil) {
-			return nil, false, errLineTooLong
+		n += len(frag)
+		if n > max+1 || (n > max && err != nil) {
+			return nil, n, false, false, errLineTooLong
 		}
 		switch {
 		case err == nil:
 			if data == nil {
 				// The common case: the line fits the buffer. ReadSlice's
 				// bytes are overwritten by the next read; copy them.
-				return bytes.Clone(frag), true, nil
+				return bytes.Clone(frag), n, true, false, nil
 			}
-			return append(data, frag...), true, nil
 		case errors.Is(err, bufio.ErrBufferFull):
-			data = append(data, frag...)
 		case err == io.EOF:
-			return append(data, frag...), false, nil
 		default:
-			return nil, false, err
+			return nil, n, false, false, err
+		}
+		if !cut {
+			data = append(data, frag...)
+			if t := bytes.TrimLeft(data, " \t\r\n"); len(t) > 0 && t[0] != '{' && err != nil {
+				cut = true
+			}
+		}
+		if err == nil || err == io.EOF {
+			return data, n, err == nil, cut, nil
 		}
 	}
 }

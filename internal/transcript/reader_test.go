@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 )
@@ -155,5 +156,46 @@ func TestReadCountsAStreamAgainstTheFileBound(t *testing.T) {
 	}
 	if !strings.Contains(err.Error(), "the transcript takes") {
 		t.Errorf("a stream's message: %q", err)
+	}
+}
+
+// TestReadPassesOverALongLineThatIsNoEvent: a line longer than the
+// reader's buffer that does not start with '{' is not kept whole; it is a
+// LineError when it ends with a newline and truncation when it ends the
+// file, as a short one is.
+func TestReadPassesOverALongLineThatIsNoEvent(t *testing.T) {
+	data := chainFixture(t, false)
+	junk := strings.Repeat("x", 200<<10)
+	_, err := Read(strings.NewReader(string(data) + junk + "\n"))
+	var le *LineError
+	if !errors.As(err, &le) || le.Line != 5 || !strings.Contains(err.Error(), `starts with "xxxx`) {
+		t.Errorf("a long junk line 5: %v", err)
+	}
+	rr, err := Read(strings.NewReader(string(data) + junk))
+	if err != nil || !rr.Truncated || rr.TruncatedLine != 5 || len(rr.Events) != 4 || rr.Broken != nil {
+		t.Errorf("a long junk last line: %+v, %v", rr, err)
+	}
+	long := `{"seq":5,"type":"note","text":"` + junk + `"}`
+	rr, err = Read(strings.NewReader(string(data) + long + "\n"))
+	if err != nil || len(rr.Events) != 5 || len(rr.Events[4].Text) != len(junk) {
+		t.Errorf("a long event is read whole: %v", err)
+	}
+}
+
+// TestRefusingJunkCostsAFixedMemory reads an endless line that is no
+// event up to the default line bound (64 MiB) and checks what the reader
+// allocated on the way: its buffer and the line's start, not the line.
+func TestRefusingJunkCostsAFixedMemory(t *testing.T) {
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	src := &endless{}
+	err := scan(src, "", DefaultLimits, nil, &ReadResult{})
+	runtime.ReadMemStats(&after)
+	var le *LimitError
+	if !errors.As(err, &le) || src.read < DefaultMaxLine {
+		t.Fatalf("err %v after %d bytes", err, src.read)
+	}
+	if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 1<<20 {
+		t.Errorf("refusing %d MiB of junk allocated %d bytes", src.read>>20, alloc)
 	}
 }
