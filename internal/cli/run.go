@@ -247,6 +247,9 @@ func (r playbookRun) execute(ctx context.Context, stdio IO) (engine.Result, erro
 	if err != nil {
 		return engine.Result{}, failf("%v; nothing was done", err)
 	}
+	// Closed last, after the deferred close of the notifier, whose
+	// warnings go into the transcript too.
+	defer tw.Close()
 	tw.RedactQueries = r.redact
 
 	client, err := pg.Connect(ctx, pg.Options{DSN: r.dsn, StatementTimeout: r.statementTimeout, PoolerDSN: r.poolerDSN})
@@ -314,7 +317,6 @@ func (r playbookRun) execute(ctx context.Context, stdio IO) (engine.Result, erro
 		opts.Prompter = term
 	}
 	res, err := engine.Run(ctx, opts)
-	tw.Close()
 	if err != nil {
 		return res, failf("the transcript could not be written, so the run stopped: %v", err)
 	}
