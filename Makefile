@@ -8,6 +8,9 @@
 #   make demo    stage incidents on a throwaway PostgreSQL and run the playbooks
 #   make bench   Go benchmarks
 #   make golden  regenerate golden files after an intended output change
+#                (the command line's are in internal/cli/testdata/script)
+#   make completion  write bash, zsh and fish completion scripts to
+#                bin/completion
 
 GO       ?= go
 BIN      := bin/pgrunbook
@@ -15,7 +18,7 @@ PKGS     := ./...
 # Tests share a few throwaway clusters; keep package parallelism modest.
 TESTFLAGS ?= -race -count=1 -timeout 15m
 
-.PHONY: build test test-matrix lint demo bench golden fuzz clean
+.PHONY: build test test-matrix lint demo bench golden completion fuzz clean
 
 build:
 	$(GO) build -o $(BIN) ./cmd/pgrunbook
@@ -39,10 +42,18 @@ bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 	$(GO) run ./internal/bench
 
+# The command line's goldens live in its testscript files, which run
+# without PostgreSQL; -update rewrites them in place.
 golden:
-	$(GO) test ./internal/cli -run 'Golden' -update
+	$(GO) test ./internal/cli/clitest -run 'TestScripts' -count=1 -update
 	$(GO) test ./internal/report -run 'Golden' -update
 	$(GO) test ./internal/schema -run 'CommittedSchema' -update
+
+completion: build
+	mkdir -p bin/completion
+	$(BIN) completion bash > bin/completion/pgrunbook.bash
+	$(BIN) completion zsh > bin/completion/_pgrunbook
+	$(BIN) completion fish > bin/completion/pgrunbook.fish
 
 fuzz:
 	$(GO) test ./internal/playbook -run '^$$' -fuzz FuzzParse -fuzztime $${FUZZTIME:-30s}

@@ -92,33 +92,25 @@ func (r *runner) send(ctx context.Context, st *playbook.Step, targets []activity
 		return err
 	}
 
-	var results []activity.SignalResult
 	var lost error // set when the connection died during the signal
-	if r.opts.Mode == DryRun {
+	// A Ctrl-C after the intent must not leave the outcome unknown: the
+	// statement is bounded by statement_timeout anyway. A dry run's
+	// database sends nothing and answers dry_run (modes.go).
+	results, err := r.db.Signal(context.WithoutCancel(ctx), fn, reqs, a.BackendTypes)
+	if err != nil {
+		msg := err.Error()
+		if connectionLost(err) {
+			// The statement may or may not have signalled: never
+			// re-send on a guess. The next verify checks each
+			// session by identity on a fresh snapshot.
+			msg += "; outcome unknown, not re-sent: the next verify checks these sessions on a fresh snapshot"
+		}
 		results = make([]activity.SignalResult, len(targets))
 		for i, s := range targets {
-			results[i] = activity.SignalResult{PID: s.PID, Outcome: activity.DryRun}
+			results[i] = activity.SignalResult{PID: s.PID, Outcome: activity.Error, Message: msg}
 		}
-	} else {
-		// A Ctrl-C after the intent must not leave the outcome unknown:
-		// the statement is bounded by statement_timeout anyway.
-		var err error
-		results, err = r.opts.DB.Signal(context.WithoutCancel(ctx), fn, reqs, a.BackendTypes)
-		if err != nil {
-			msg := err.Error()
-			if connectionLost(err) {
-				// The statement may or may not have signalled: never
-				// re-send on a guess. The next verify checks each
-				// session by identity on a fresh snapshot.
-				msg += "; outcome unknown, not re-sent: the next verify checks these sessions on a fresh snapshot"
-			}
-			results = make([]activity.SignalResult, len(targets))
-			for i, s := range targets {
-				results[i] = activity.SignalResult{PID: s.PID, Outcome: activity.Error, Message: msg}
-			}
-			if connectionLost(err) {
-				lost = err
-			}
+		if connectionLost(err) {
+			lost = err
 		}
 	}
 	// The outcomes of one statement are recorded with one sync.

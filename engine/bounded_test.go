@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/pgrunbook/pgrunbook/engine"
+	"github.com/pgrunbook/pgrunbook/internal/activity"
 	"github.com/pgrunbook/pgrunbook/internal/pg"
 	"github.com/pgrunbook/pgrunbook/internal/render"
 	"github.com/pgrunbook/pgrunbook/internal/sandbox"
@@ -57,9 +58,10 @@ func TestSnapshotThatCannotFinishEndsCleanly(t *testing.T) {
 	defer tw.Close()
 	var shown bytes.Buffer
 	rd := &render.Renderer{W: &shown}
+	db := &snapshotErrors{Client: client}
 	res, err := engine.Run(ctx, engine.Options{
 		Playbook: builtin(t, "cancel-long-queries"), Params: mustResolve(t, "cancel-long-queries"),
-		DB: client, Mode: engine.Yes, Transcript: tw, Show: rd.Event,
+		DB: db, Mode: engine.Yes, Transcript: tw, Show: rd.Event,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -67,9 +69,28 @@ func TestSnapshotThatCannotFinishEndsCleanly(t *testing.T) {
 	if res.ExitCode != engine.ExitFailed || res.Outcome != engine.OutcomeError {
 		t.Fatalf("exit %d outcome %s, want 1 error", res.ExitCode, res.Outcome)
 	}
-	if !strings.Contains(res.Message, "lock timeout") || !strings.Contains(shown.String(), "Finished: error (exit 1)") {
+	// 55P03 is lock_not_available, what lock_timeout ends a statement with.
+	if code := pg.SQLState(db.last); code != "55P03" {
+		t.Errorf("the snapshot failed with %v (SQLSTATE %q), want SQLSTATE 55P03 (lock_timeout)", db.last, code)
+	}
+	if res.Message == "" || !strings.Contains(shown.String(), "Finished: error (exit 1)") {
 		t.Errorf("message %q / output do not say what happened:\n%s", res.Message, shown.String())
 	}
+}
+
+// snapshotErrors is the run's client, keeping the last error Snapshot
+// returned so that the test can classify it by SQLSTATE.
+type snapshotErrors struct {
+	*pg.Client
+	last error
+}
+
+func (d *snapshotErrors) Snapshot(ctx context.Context) (*activity.Snapshot, error) {
+	snap, err := d.Client.Snapshot(ctx)
+	if err != nil {
+		d.last = err
+	}
+	return snap, err
 }
 
 func mustResolve(t *testing.T, name string) map[string]any {

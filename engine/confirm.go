@@ -69,8 +69,8 @@ type approval struct {
 }
 
 // approve shows the eligible sessions of a set, applies the blast-radius
-// limit and gets an answer: from the operator, or "all" in --yes and
-// --dry-run. The operator may refresh the table; an answer given after
+// limit and gets an answer from the run's answerer: the operator, or
+// "all" in --yes and --dry-run (modes.go). The operator may refresh the table; an answer given after
 // StaleAfter refreshes it too and, if the chosen sessions changed, shows
 // what changed and asks again. It returns the approved sessions (empty
 // when skipped).
@@ -128,80 +128,63 @@ func (r *runner) approve(ctx context.Context, a approval) ([]activity.Session, e
 		over := len(targets) > a.limit
 		if over {
 			msg := fmt.Sprintf("%d sessions match, more than this step's limit of %d (max_targets): ", len(targets), a.limit)
-			switch r.opts.Mode {
-			case Yes:
-				return nil, &stopError{Result{Outcome: OutcomeRefused, ExitCode: ExitFailed,
-					Message: msg + "refusing to act on them unattended; nothing was signalled. Narrow the filter, raise max_targets, or run interactively to pick a subset."}}
-			case DryRun:
-				w := r.stepEvent(st, transcript.Warning)
-				w.Text = msg + "a real run with --yes would stop here without signalling; interactively you would have to pick a subset."
+			text, ask, err := r.answers.overLimit(msg, a.limit)
+			if err != nil {
+				return nil, err
+			}
+			w := r.stepEvent(st, transcript.Warning)
+			w.Text = text
+			if !ask {
 				return []activity.Session{}, r.emit(w)
-			default:
-				w := r.stepEvent(st, transcript.Warning)
-				w.Text = msg + fmt.Sprintf("choose at most %d, or skip this step.", a.limit)
-				if err := r.emit(w); err != nil {
-					return nil, err
-				}
+			}
+			if err := r.emit(w); err != nil {
+				return nil, err
 			}
 		}
 		prompt := r.stepEvent(st, transcript.Prompt)
 		prompt.Question = question
-		var ans Answer
-		switch r.opts.Mode {
-		case DryRun:
-			ans, prompt.By = Answer{Choice: ChooseAll}, transcript.ByDryRun
-		case Yes:
-			ans, prompt.By = Answer{Choice: ChooseAll}, transcript.ByYes
-		default:
-			prompt.Options = []string{string(ChooseAll), string(ChooseSubset), string(ChooseRefresh), string(ChooseSkip), string(ChooseAbort)}
-			if over {
-				prompt.Options = prompt.Options[1:]
+		prompt.Options = r.answers.options(over)
+		asked := r.clock.Now()
+		ans, err := r.answers.answer(ctx, Question{Text: question, Action: signalOf(a.action), Rows: targets, Limit: a.limit, Taken: r.taken, Server: sel.ServerFacts})
+		if err != nil {
+			return nil, err
+		}
+		prompt.By = r.answers.by()
+		if ans.Choice == ChooseRefresh {
+			prompt.Answer = string(ChooseRefresh)
+			if err := r.emit(prompt); err != nil {
+				return nil, err
 			}
-			if r.opts.Prompter == nil {
-				return nil, fmt.Errorf("no prompter for an interactive run")
+			if rows, err = r.refreshFor(ctx, a); err != nil {
+				return nil, err
 			}
-			asked := time.Now()
-			ans, err = r.opts.Prompter.Choose(ctx, Question{Text: question, Action: signalOf(a.action), Rows: targets, Limit: a.limit, Taken: r.taken, Server: sel.ServerFacts})
+			continue
+		}
+		if took := r.clock.Now().Sub(asked); (ans.Choice == ChooseAll || ans.Choice == ChooseSubset) && took > r.opts.StaleAfter {
+			chosen, err := choose(ans, targets, a.limit, over)
 			if err != nil {
 				return nil, err
 			}
-			prompt.By = transcript.ByOperator
-			if ans.Choice == ChooseRefresh {
-				prompt.Answer = string(ChooseRefresh)
+			fresh, err := r.refreshFor(ctx, a)
+			if err != nil {
+				return nil, err
+			}
+			if changes := identityChanges(chosen, fresh, a.action); len(changes) > 0 {
+				prompt.Answer, prompt.Chosen = string(ans.Choice), activity.PIDs(chosen)
+				prompt.Text = staleText
 				if err := r.emit(prompt); err != nil {
 					return nil, err
 				}
-				if rows, err = r.refreshFor(ctx, a); err != nil {
+				w := r.stepEvent(st, transcript.Warning)
+				w.Text = fmt.Sprintf("the answer came %s after the table was shown, and since then: %s. Look at the fresh table and answer again.",
+					r.clock.Now().Sub(asked).Round(time.Second), strings.Join(changes, "; "))
+				if err := r.emit(w); err != nil {
 					return nil, err
 				}
+				rows = fresh
 				continue
 			}
-			if (ans.Choice == ChooseAll || ans.Choice == ChooseSubset) && time.Since(asked) > r.opts.StaleAfter {
-				chosen, err := choose(ans, targets, a.limit, over)
-				if err != nil {
-					return nil, err
-				}
-				fresh, err := r.refreshFor(ctx, a)
-				if err != nil {
-					return nil, err
-				}
-				if changes := identityChanges(chosen, fresh, a.action); len(changes) > 0 {
-					prompt.Answer, prompt.Chosen = string(ans.Choice), activity.PIDs(chosen)
-					prompt.Text = "answered after the table was stale; it was refreshed before acting"
-					if err := r.emit(prompt); err != nil {
-						return nil, err
-					}
-					w := r.stepEvent(st, transcript.Warning)
-					w.Text = fmt.Sprintf("the answer came %s after the table was shown, and since then: %s. Look at the fresh table and answer again.",
-						time.Since(asked).Round(time.Second), strings.Join(changes, "; "))
-					if err := r.emit(w); err != nil {
-						return nil, err
-					}
-					rows = fresh
-					continue
-				}
-				targets = freshRows(targets, fresh)
-			}
+			targets = freshRows(targets, fresh)
 		}
 		approved, err := choose(ans, targets, a.limit, over)
 		if err != nil {

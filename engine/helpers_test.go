@@ -10,7 +10,6 @@ import (
 
 	"github.com/pgrunbook/pgrunbook/engine"
 	"github.com/pgrunbook/pgrunbook/internal/pg"
-	"github.com/pgrunbook/pgrunbook/internal/pg/incident"
 	"github.com/pgrunbook/pgrunbook/internal/pg/pgtest"
 	"github.com/pgrunbook/pgrunbook/internal/playbook"
 	"github.com/pgrunbook/pgrunbook/internal/render"
@@ -167,27 +166,5 @@ func (r run) assertUntouched(t *testing.T, what string, pids ...int) {
 		if slices.Contains(r.signalled(), p) {
 			t.Errorf("%s (pid %d) was targeted by an action", what, p)
 		}
-	}
-}
-
-// stager returns a function that takes what an incident constructor
-// returns, fails the test on error and closes the session at the end.
-func stager(t *testing.T) func(*incident.Session, error) *incident.Session {
-	return func(s *incident.Session, err error) *incident.Session {
-		t.Helper()
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(s.Close)
-		return s
-	}
-}
-
-func waitDone(t *testing.T, s *incident.Session, what string) {
-	t.Helper()
-	select {
-	case <-s.Done():
-	case <-time.After(30 * time.Second):
-		t.Fatalf("%s (pid %d) did not finish", what, s.PID)
 	}
 }

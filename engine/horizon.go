@@ -37,7 +37,7 @@ func (r *runner) horizon(ctx context.Context, st *playbook.Step) error {
 // and reading again as snapshot does: reading is safe to repeat.
 func (r *runner) readHorizon(ctx context.Context) (*activity.Horizon, error) {
 	for attempt := 1; ; attempt++ {
-		h, err := r.opts.DB.Horizon(ctx)
+		h, err := r.db.Horizon(ctx)
 		if err == nil {
 			return h, nil
 		}

@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/pgrunbook/pgrunbook/engine"
-	"github.com/pgrunbook/pgrunbook/internal/pg/incident"
+	"github.com/pgrunbook/pgrunbook/internal/incident"
 	"github.com/pgrunbook/pgrunbook/internal/pg/pgtest"
 	"github.com/pgrunbook/pgrunbook/internal/transcript"
 )
@@ -15,7 +15,7 @@ import (
 // stageLong starts n long queries in db and returns them.
 func stageLong(t *testing.T, dsn string, n int) []*incident.Session {
 	t.Helper()
-	stage := stager(t)
+	stage := pgtest.Staged[*incident.Session](t)
 	var out []*incident.Session
 	for i := 0; i < n; i++ {
 		out = append(out, stage(incident.LongQuery(context.Background(), dsn, "report", time.Minute)))
@@ -85,7 +85,7 @@ func TestInteractiveSubsetWithinTheLimit(t *testing.T) {
 	// their clients may take a moment longer to read the cancel error.
 	for _, l := range longs {
 		if slices.Contains(chosen, l.PID) {
-			waitDone(t, l, "chosen long query")
+			pgtest.WaitDone(t, l, "chosen long query")
 		}
 	}
 	for i, l := range longs {
@@ -102,7 +102,7 @@ func TestInteractiveSubsetWithinTheLimit(t *testing.T) {
 func TestRunLevelProtectionSparesASession(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	stage := stager(t)
+	stage := pgtest.Staged[*incident.Session](t)
 	db := pgtest.CreateDatabase(t, "protect")
 	dsn := pgtest.DSNFor(db)
 	report := stage(incident.LongQuery(ctx, dsn, "report", time.Minute))

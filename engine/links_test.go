@@ -12,8 +12,8 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/pgrunbook/pgrunbook/engine"
+	"github.com/pgrunbook/pgrunbook/internal/incident"
 	"github.com/pgrunbook/pgrunbook/internal/pg"
-	"github.com/pgrunbook/pgrunbook/internal/pg/incident"
 	"github.com/pgrunbook/pgrunbook/internal/pg/pgtest"
 	"github.com/pgrunbook/pgrunbook/internal/playbook"
 	"github.com/pgrunbook/pgrunbook/internal/render"
@@ -109,7 +109,7 @@ func TestLinkCutDuringVerifyEndsConnectionLost(t *testing.T) {
 	t.Parallel()
 	db := pgtest.CreateDatabase(t, "link_cut")
 	app := "cut-" + db
-	stubborn := stager(t)(incident.StubbornQuery(context.Background(), pgtest.DSNFor(db), app, time.Minute))
+	stubborn := pgtest.Staged[*incident.Session](t)(incident.StubbornQuery(context.Background(), pgtest.DSNFor(db), app, time.Minute))
 	res, events, shown := runOverLink(t, pgtest.DSNFor(db), parsePlaybook(t, cutPlaybook), time.Second,
 		func(hole *pgtest.BlackHole, ev transcript.Event) {
 			if ev.Type == transcript.StepStarted && ev.Kind == playbook.KindVerify {

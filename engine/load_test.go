@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pgrunbook/pgrunbook/internal/pg/incident"
+	"github.com/pgrunbook/pgrunbook/internal/incident"
 	"github.com/pgrunbook/pgrunbook/internal/pg/pgtest"
 )
 
@@ -18,9 +18,13 @@ type pgbenchLoad struct {
 	before []int
 }
 
+// loadRun is how long pgbench would run: far longer than any test, which
+// ends it with EndRun once its check is done.
+const loadRun = 10 * time.Minute
+
 // startLoad initialises pgbench tables in db and starts clients that run
-// for d, rate-limited so that every statement is short.
-func startLoad(t *testing.T, db string, clients int, d time.Duration) *pgbenchLoad {
+// until check ends them, rate-limited so that every statement is short.
+func startLoad(t *testing.T, db string, clients int) *pgbenchLoad {
 	t.Helper()
 	ctx := context.Background()
 	c := pgtest.Cluster()
@@ -31,7 +35,7 @@ func startLoad(t *testing.T, db string, clients int, d time.Duration) *pgbenchLo
 		t.Fatal(err)
 	}
 	bench, err := incident.StartPgbench(ctx, c.Command(ctx, "pgbench",
-		incident.PgbenchRun{Clients: clients, Threads: 2, Duration: d, Rate: 100, Database: db}.Args()...))
+		incident.PgbenchRun{Clients: clients, Threads: 2, Duration: loadRun, Rate: 100, Database: db}.Args()...))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,8 +62,9 @@ func startLoad(t *testing.T, db string, clients int, d time.Duration) *pgbenchLo
 	}
 }
 
-// check asserts that no pgbench client was signalled by the run, was
-// disconnected or aborted, then waits for pgbench to finish.
+// check asserts that no pgbench client was signalled by the run or was
+// disconnected, then ends the pgbench run and checks that no client
+// aborted.
 func (l *pgbenchLoad) check(t *testing.T, r run) {
 	t.Helper()
 	r.assertUntouched(t, "pgbench client", l.before...)
@@ -69,6 +74,9 @@ func (l *pgbenchLoad) check(t *testing.T, r run) {
 	}
 	if !slices.Equal(l.before, after) {
 		t.Errorf("pgbench backends changed:\nbefore %v\nafter  %v", l.before, after)
+	}
+	if err := l.bench.EndRun(); err != nil {
+		t.Fatal(err)
 	}
 	summary, err := l.bench.Wait()
 	if err != nil {

@@ -160,11 +160,13 @@ type Options struct {
 	// Host reads host facts for activity steps with host_stats: true;
 	// nil means they are unavailable (the server is not on this host).
 	Host HostSampler
-	// SkipPauses makes fixed waits, the pauses between an activity
-	// step's samples and the host sampling interval take no time, for a
-	// database whose clock stands still (an offline source). What is
-	// recorded still says how long they are.
-	SkipPauses bool
+	// Clock is the run's time: what it records as elapsed, and how it
+	// waits between polls, reconnect attempts and samples and during a
+	// fixed wait. Nil is the wall clock (RealClock). An offline source
+	// passes a simulated clock that advances when the engine sleeps, so
+	// its verifies and waits poll on the same schedule without pausing.
+	// The host sampler measures its interval on its own.
+	Clock Clock
 	// BeforeSignal, when set, is asked before each cancel or terminate
 	// statement, with the identities about to be signalled (in a dry run
 	// too, though nothing is sent). An error stops the run refused, with

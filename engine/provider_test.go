@@ -11,8 +11,8 @@ import (
 
 	"github.com/pgrunbook/pgrunbook/engine"
 	"github.com/pgrunbook/pgrunbook/internal/activity"
+	"github.com/pgrunbook/pgrunbook/internal/incident"
 	"github.com/pgrunbook/pgrunbook/internal/managed"
-	"github.com/pgrunbook/pgrunbook/internal/pg/incident"
 	"github.com/pgrunbook/pgrunbook/internal/pg/pgtest"
 	"github.com/pgrunbook/pgrunbook/internal/transcript"
 )
@@ -79,7 +79,7 @@ func (r run) sentTo(pid int) bool {
 // cancelled.
 func TestManagedRDSSuperuserExcludedServiceRoleProtected(t *testing.T) {
 	ctx := context.Background()
-	stage := stager(t)
+	stage := pgtest.Staged[*incident.Session](t)
 	db := pgtest.CreateDatabase(t, "managed")
 	dsn := pgtest.DSNFor(db)
 	suffix := strings.TrimPrefix(db, "managed_")
@@ -132,7 +132,7 @@ func TestManagedRDSSuperuserExcludedServiceRoleProtected(t *testing.T) {
 	if got := r.actions(string(activity.Cancel)); got[report.PID] != string(activity.Signalled) || len(got) != 1 {
 		t.Errorf("cancel actions %v, want only the app's query %d signalled", got, report.PID)
 	}
-	waitDone(t, report, "app query")
+	pgtest.WaitDone(t, report, "app query")
 	for _, s := range []*incident.Session{admin, agent} {
 		select {
 		case <-s.Done():

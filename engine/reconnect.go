@@ -33,7 +33,7 @@ func connectionLost(err error) bool {
 // retried: reading is always safe to repeat.
 func (r *runner) snapshot(ctx context.Context) (*activity.Snapshot, error) {
 	for attempt := 1; ; attempt++ {
-		snap, err := r.opts.DB.Snapshot(ctx)
+		snap, err := r.db.Snapshot(ctx)
 		if err == nil {
 			r.latest, r.taken = snap, snap.Taken
 			r.scope.SetServer(snap.Server)
@@ -48,16 +48,6 @@ func (r *runner) snapshot(ctx context.Context) (*activity.Snapshot, error) {
 	}
 }
 
-// poll is the snapshot a verify or wait poll checks. A dry run signalled
-// nothing, so its one check uses the latest snapshot instead of asking
-// the server again; a real run always reads afresh.
-func (r *runner) poll(ctx context.Context) (*activity.Snapshot, error) {
-	if r.opts.Mode == DryRun && r.latest != nil {
-		return r.latest, nil
-	}
-	return r.snapshot(ctx)
-}
-
 // reconnect restores a lost connection with bounded, growing pauses
 // (100ms doubling to 2s) for at most ReconnectFor, each attempt bounded
 // by what is left of it, recording the loss and the recovery in the
@@ -68,36 +58,34 @@ func (r *runner) reconnect(ctx context.Context, cause error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	rc, ok := r.opts.DB.(Reconnecter)
 	lostMsg := fmt.Sprintf("%v", cause)
-	if !ok {
+	if r.reconnecter == nil {
 		return &stopError{Result{Outcome: OutcomeConnectionLost, ExitCode: ExitFailed, Message: lostMsg}}
 	}
 	w := transcript.Event{Type: transcript.Warning, Text: fmt.Sprintf("%s; reconnecting for up to %s", lostMsg, r.opts.ReconnectFor)}
 	if err := r.emit(w); err != nil {
 		return err
 	}
-	start := time.Now()
-	pause := 100 * time.Millisecond
+	p := newPacer(r.clock, reconnectSchedule, r.opts.ReconnectFor)
 	var last error
 	for tries := 1; ; tries++ {
-		attempt, cancel := context.WithDeadline(ctx, start.Add(r.opts.ReconnectFor))
-		last = rc.Reconnect(attempt)
+		attempt, cancel := context.WithTimeout(ctx, p.left())
+		last = r.reconnecter.Reconnect(attempt)
 		cancel()
 		if last == nil {
-			n := transcript.Event{Type: transcript.Note, Text: fmt.Sprintf("reconnected after %s (%d attempt(s)); going on", time.Since(start).Round(time.Millisecond), tries)}
+			n := transcript.Event{Type: transcript.Note, Text: fmt.Sprintf("reconnected after %s (%d attempt(s)); going on", p.elapsed().Round(time.Millisecond), tries)}
 			return r.emit(n)
 		}
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		if time.Since(start)+pause > r.opts.ReconnectFor {
-			break
-		}
-		if err := sleep(ctx, pause); err != nil {
+		more, err := p.wait(ctx)
+		if err != nil {
 			return err
 		}
-		pause = min(pause*2, 2*time.Second)
+		if !more {
+			break
+		}
 	}
 	return &stopError{Result{Outcome: OutcomeConnectionLost, ExitCode: ExitFailed,
 		Message: fmt.Sprintf("%s, and the server did not come back within %s: %v", lostMsg, r.opts.ReconnectFor, last)}}

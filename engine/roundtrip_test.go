@@ -3,12 +3,16 @@ package engine_test
 // Round trips per step. A step costs a fixed number of statements,
 // whatever the number of its targets:
 //
-//	activity             1 statement (Database.Snapshot)
+//	activity             1 statement (Database.Snapshot); none for the run's
+//	                       first snapshot, which pg.Connect read with its
+//	                       set-up statement (pg.Options.FirstSnapshot)
 //	filter, note,        0
 //	  wait for
 //	confirm              0 (1 Snapshot only when an interactive answer came
 //	                       after StaleAfter and the sessions are re-read)
-//	cancel, terminate    1 statement (Database.Signal) for all N targets; only
+//	cancel, terminate    1 statement (Database.Signal) for all N targets, and
+//	                       the block that writes their server log lines in
+//	                       the same round trip; only
 //	                       if the server refuses the batch with SQLSTATE 42501
 //	                       that the statement did not predict, 1 more per target
 //	verify, wait until   1 statement (Database.Snapshot) per poll
@@ -17,8 +21,8 @@ package engine_test
 // also the first time a connection runs it, when the same round trip
 // prepares it (Parse and Describe go with the Bind and Execute); later
 // uses send no Parse, so the server plans each statement once per
-// connection. pg.Connect's own privileges query belongs to no step and
-// costs one round trip too.
+// connection. pg.Connect's own set-up statement belongs to no step and
+// costs one round trip, which also carries the first snapshot.
 //
 // The tests below count twice, with two techniques that do not depend on
 // each other: a decorator around the real *pg.Client counts the engine's
@@ -28,26 +32,18 @@ package engine_test
 // statement, is seen.
 
 import (
-	"bufio"
 	"context"
-	"encoding/binary"
 	"fmt"
-	"io"
-	"net"
-	"net/url"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgconn"
-
 	"github.com/pgrunbook/pgrunbook/engine"
 	"github.com/pgrunbook/pgrunbook/internal/activity"
+	"github.com/pgrunbook/pgrunbook/internal/incident"
 	"github.com/pgrunbook/pgrunbook/internal/pg"
-	"github.com/pgrunbook/pgrunbook/internal/pg/incident"
 	"github.com/pgrunbook/pgrunbook/internal/pg/pgtest"
 	"github.com/pgrunbook/pgrunbook/internal/playbook"
 	"github.com/pgrunbook/pgrunbook/internal/transcript"
@@ -96,7 +92,7 @@ func TestRoundTripsOfACancelStepDoNotGrowWithItsTargets(t *testing.T) {
 	for _, n := range []int{1, 10} {
 		db := pgtest.CreateDatabase(t, fmt.Sprintf("roundtrips_cancel_%d", n))
 		app := "rt-" + db
-		stage := stager(t)
+		stage := pgtest.Staged[*incident.Session](t)
 		var longs []*incident.Session
 		for i := 0; i < n; i++ {
 			longs = append(longs, stage(incident.LongQuery(context.Background(), pgtest.DSNFor(db), app, time.Minute)))
@@ -108,7 +104,7 @@ func TestRoundTripsOfACancelStepDoNotGrowWithItsTargets(t *testing.T) {
 			t.Fatalf("%d targets: exit %d (%s), want 0", n, cr.res.ExitCode, cr.res.Message)
 		}
 		for _, l := range longs {
-			waitDone(t, l, "cancelled statement")
+			pgtest.WaitDone(t, l, "cancelled statement")
 			if pg.SQLState(l.Err()) != "57014" {
 				t.Errorf("%d targets: pid %d ended with %v, want query_canceled", n, l.PID, l.Err())
 			}
@@ -140,7 +136,7 @@ func TestRoundTripsOfATerminateStep(t *testing.T) {
 	const n = 10
 	db := pgtest.CreateDatabase(t, "roundtrips_terminate")
 	app := "rt-" + db
-	stage := stager(t)
+	stage := pgtest.Staged[*incident.Session](t)
 	for i := 0; i < n; i++ {
 		stage(incident.Idle(context.Background(), pgtest.DSNFor(db), app))
 	}
@@ -196,7 +192,7 @@ func TestRoundTripsOfASnapshotWithLockFacts(t *testing.T) {
 	if err := incident.CreateLockTable(context.Background(), dsn, "rows", 1); err != nil {
 		t.Fatal(err)
 	}
-	stage := stager(t)
+	stage := pgtest.Staged[*incident.Session](t)
 	stage(incident.IdleInTransaction(context.Background(), dsn, app+"-holder", "rows", 1))
 	const n = 3
 	var writers []*incident.Session
@@ -210,7 +206,7 @@ func TestRoundTripsOfASnapshotWithLockFacts(t *testing.T) {
 		t.Fatalf("exit %d (%s), want 0", cr.res.ExitCode, cr.res.Message)
 	}
 	for _, w := range writers {
-		waitDone(t, w, "cancelled writer")
+		pgtest.WaitDone(t, w, "cancelled writer")
 		if pg.SQLState(w.Err()) != "57014" {
 			t.Errorf("writer %d ended with %v, want query_canceled", w.PID, w.Err())
 		}
@@ -276,7 +272,7 @@ func runCounted(t *testing.T, pb *playbook.Playbook, sets ...string) countedRun 
 		t.Fatal(err)
 	}
 	wire := startWireCounter(t, pgtest.DSN())
-	client, err := pg.Connect(ctx, pg.Options{DSN: wire.dsn})
+	client, err := pg.Connect(ctx, pg.Options{DSN: wire.dsn, FirstSnapshot: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -289,8 +285,8 @@ func runCounted(t *testing.T, pb *playbook.Playbook, sets ...string) countedRun 
 	db := &countingDB{Client: client, wire: wire}
 	var cr countedRun
 	ready := wire.count()
-	if ready.statements() != 1 || ready.roundTrips() != 1 {
-		t.Errorf("pg.Connect sent %d statements in %d round trips (%+v), want the privileges query in 1", ready.statements(), ready.roundTrips(), ready)
+	if ready.statements() != 2 || ready.roundTrips() != 1 {
+		t.Errorf("pg.Connect sent %d statements in %d round trips (%+v), want the set-up statement and the first snapshot in 1", ready.statements(), ready.roundTrips(), ready)
 	}
 	cr.res, err = engine.Run(ctx, engine.Options{
 		Playbook: pb, Params: vals, DB: db, Mode: engine.Yes, Transcript: tw,
@@ -349,25 +345,31 @@ func (cr countedRun) wantVerifyPolls(t *testing.T, step string) {
 // on the wire in exactly one round trip, also the first use of a statement
 // on the connection, and that only the first use parses it.
 //
-// A Signal that signalled something sends a second statement, the fixed
-// block that writes the server log lines of its signals (internal/pg's
-// audit.go): two statements in two round trips, however many targets.
+// The run's first Snapshot sends nothing: pg.Connect read it with its
+// set-up statement. A Signal sends a second statement in the same round
+// trip, the fixed block that writes the server log lines of its signals
+// (internal/pg's audit.go), unnamed, so parsed every time: two statements
+// in one round trip, however many targets.
 func (cr countedRun) wantOneStatementPerCall(t *testing.T) {
 	t.Helper()
 	used := map[string]bool{}
+	firstSnapshot := true
 	for _, c := range cr.calls {
-		want := 1
-		if c.method == "Signal" && c.signalled > 0 {
-			want = 2
+		statements, roundTrips, parses := 1, 1, 0
+		switch {
+		case c.method == "Snapshot" && firstSnapshot:
+			firstSnapshot = false
+			statements, roundTrips = 0, 0
+		case c.method == "Signal":
+			statements, parses = 2, 1
 		}
-		parses := 0
-		if !used[c.method] {
-			parses = want
+		if statements > 0 && !used[c.method] {
+			parses++
+			used[c.method] = true
 		}
-		used[c.method] = true
-		if c.wire.statements() != want || c.wire.roundTrips() != want || c.wire.Parse != parses {
-			t.Errorf("step %s: %s sent %d statements in %d round trips with %d Parse (%+v), want %d statement(s) in as many round trips with %d Parse",
-				c.step, c.method, c.wire.statements(), c.wire.roundTrips(), c.wire.Parse, c.wire, want, parses)
+		if c.wire.statements() != statements || c.wire.roundTrips() != roundTrips || c.wire.Parse != parses {
+			t.Errorf("step %s: %s sent %d statements in %d round trips with %d Parse (%+v), want %d statement(s) in %d round trip(s) with %d Parse",
+				c.step, c.method, c.wire.statements(), c.wire.roundTrips(), c.wire.Parse, c.wire, statements, roundTrips, parses)
 		}
 	}
 }
@@ -474,213 +476,3 @@ func (d *countingDB) Horizon(ctx context.Context) (*activity.Horizon, error) {
 }
 
 var _ engine.Database = (*countingDB)(nil)
-
-// wireCount counts frontend protocol messages by kind.
-type wireCount struct {
-	Query, Parse, Bind, Describe, Execute, Sync, Other int
-}
-
-// statements is how many statements were executed: one per Execute of
-// the extended protocol, one per simple Query.
-func (c wireCount) statements() int { return c.Execute + c.Query }
-
-// roundTrips is how many times the client waited for the server: each
-// Sync and each simple Query ends with ReadyForQuery.
-func (c wireCount) roundTrips() int { return c.Sync + c.Query }
-
-func (c wireCount) minus(o wireCount) wireCount {
-	return wireCount{c.Query - o.Query, c.Parse - o.Parse, c.Bind - o.Bind, c.Describe - o.Describe,
-		c.Execute - o.Execute, c.Sync - o.Sync, c.Other - o.Other}
-}
-
-// wireCounter is a TCP proxy to the test server that counts the messages
-// its clients send. A message is counted when the proxy reads it, before
-// it is forwarded, so by the time a reply reaches the client every
-// message that caused it has been counted.
-type wireCounter struct {
-	// dsn connects through the proxy with the test server's credentials.
-	dsn string
-
-	ln              net.Listener
-	network, server string
-
-	mu    sync.Mutex
-	n     wireCount
-	conns []net.Conn
-	wg    sync.WaitGroup
-}
-
-// Protocol codes of the untyped messages a client may send first.
-const (
-	sslRequestCode    = 80877103
-	gssEncRequestCode = 80877104
-)
-
-func startWireCounter(t *testing.T, dsn string) *wireCounter {
-	t.Helper()
-	cfg, err := pgconn.ParseConfig(dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	w := &wireCounter{network: "tcp", server: net.JoinHostPort(cfg.Host, strconv.Itoa(int(cfg.Port)))}
-	if strings.HasPrefix(cfg.Host, "/") {
-		w.network, w.server = "unix", filepath.Join(cfg.Host, fmt.Sprintf(".s.PGSQL.%d", cfg.Port))
-	}
-	w.ln, err = net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	w.dsn = throughProxy(t, dsn, w.ln.Addr().(*net.TCPAddr).Port)
-	w.wg.Add(1)
-	go w.accept()
-	t.Cleanup(w.close)
-	return w
-}
-
-// throughProxy points dsn at the proxy on 127.0.0.1:port, without TLS
-// (the proxy reads the protocol).
-func throughProxy(t *testing.T, dsn string, port int) string {
-	t.Helper()
-	lower := strings.ToLower(dsn)
-	if strings.HasPrefix(lower, "postgres://") || strings.HasPrefix(lower, "postgresql://") {
-		u, err := url.Parse(dsn)
-		if err != nil {
-			t.Fatal(err)
-		}
-		u.Host = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-		q := u.Query()
-		q.Del("host")
-		q.Del("port")
-		q.Set("sslmode", "disable")
-		u.RawQuery = q.Encode()
-		return u.String()
-	}
-	// In a keyword/value string a later setting overrides an earlier one.
-	return fmt.Sprintf("%s host=127.0.0.1 port=%d sslmode=disable", dsn, port)
-}
-
-func (w *wireCounter) count() wireCount {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.n
-}
-
-func (w *wireCounter) add(kind byte) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	switch kind {
-	case 'Q':
-		w.n.Query++
-	case 'P':
-		w.n.Parse++
-	case 'B':
-		w.n.Bind++
-	case 'D':
-		w.n.Describe++
-	case 'E':
-		w.n.Execute++
-	case 'S':
-		w.n.Sync++
-	case 'X': // Terminate, at Close: not traffic of the run
-	default:
-		w.n.Other++
-	}
-}
-
-func (w *wireCounter) accept() {
-	defer w.wg.Done()
-	for {
-		c, err := w.ln.Accept()
-		if err != nil {
-			return
-		}
-		w.mu.Lock()
-		w.conns = append(w.conns, c)
-		w.mu.Unlock()
-		w.wg.Add(1)
-		go func() {
-			defer w.wg.Done()
-			w.serve(c)
-		}()
-	}
-}
-
-// serve relays one client connection: server to client as bytes, client
-// to server message by message, counting each.
-func (w *wireCounter) serve(client net.Conn) {
-	defer client.Close()
-	server, err := net.Dial(w.network, w.server)
-	if err != nil {
-		return
-	}
-	defer server.Close()
-	w.mu.Lock()
-	w.conns = append(w.conns, server)
-	w.mu.Unlock()
-	w.wg.Add(1)
-	go func() {
-		defer w.wg.Done()
-		_, _ = io.Copy(client, server)
-		_ = client.Close()
-	}()
-	in := bufio.NewReader(client)
-	for {
-		// Startup: untyped, length-prefixed. Refuse encryption so the
-		// rest stays readable.
-		msg, err := readMessage(in, false)
-		if err != nil || len(msg) < 8 {
-			return
-		}
-		if code := binary.BigEndian.Uint32(msg[4:8]); code == sslRequestCode || code == gssEncRequestCode {
-			if _, err := client.Write([]byte{'N'}); err != nil {
-				return
-			}
-			continue
-		}
-		if _, err := server.Write(msg); err != nil {
-			return
-		}
-		break
-	}
-	for {
-		msg, err := readMessage(in, true)
-		if err != nil {
-			return
-		}
-		w.add(msg[0])
-		if _, err := server.Write(msg); err != nil {
-			return
-		}
-	}
-}
-
-// readMessage reads one protocol message, with its type byte if typed.
-func readMessage(r *bufio.Reader, typed bool) ([]byte, error) {
-	head := 4
-	if typed {
-		head = 5
-	}
-	msg := make([]byte, head)
-	if _, err := io.ReadFull(r, msg); err != nil {
-		return nil, err
-	}
-	n := int(binary.BigEndian.Uint32(msg[head-4:]))
-	if n < 4 || n > 1<<30 {
-		return nil, fmt.Errorf("bad message length %d", n)
-	}
-	msg = append(msg, make([]byte, n-4)...)
-	if _, err := io.ReadFull(r, msg[head:]); err != nil {
-		return nil, err
-	}
-	return msg, nil
-}
-
-func (w *wireCounter) close() {
-	_ = w.ln.Close()
-	w.mu.Lock()
-	for _, c := range w.conns {
-		_ = c.Close()
-	}
-	w.mu.Unlock()
-	w.wg.Wait()
-}

@@ -43,7 +43,18 @@ type Result struct {
 
 // runner is the state of one run.
 type runner struct {
-	opts    Options
+	opts Options
+	// db is what the run reads and signals through: Options.DB, or its
+	// dry-run wrapper (modes.go). unchanging is true for the wrapper:
+	// nothing the run does changes what it reads.
+	db         Database
+	unchanging bool
+	// reconnecter restores Options.DB's lost connection; nil when it
+	// cannot.
+	reconnecter Reconnecter
+	// answers answers confirmations as the mode says (modes.go).
+	answers answerer
+	clock   Clock
 	pb      *playbook.Playbook
 	scope   *playbook.Scope
 	protect []*playbook.Expr
@@ -91,14 +102,19 @@ func Run(ctx context.Context, opts Options) (Result, error) {
 	if opts.ReconnectFor <= 0 {
 		opts.ReconnectFor = DefaultReconnectFor
 	}
+	if opts.Clock == nil {
+		opts.Clock = RealClock{}
+	}
 	r := &runner{
 		opts:       opts,
+		clock:      opts.Clock,
 		pb:         opts.Playbook,
 		scope:      opts.Playbook.NewScope(opts.Params),
 		protect:    append(append([]*playbook.Expr{}, opts.Playbook.Protect...), opts.Protect...),
 		defaults:   opts.Playbook.Defaults(),
 		lastVerify: map[activity.SessionKey]bool{},
 	}
+	r.applyMode() // modes.go
 	if opts.Resume != nil {
 		return r.resume(ctx) // resume.go
 	}
@@ -197,10 +213,7 @@ func (r *runner) steps(ctx context.Context) Result {
 	case len(r.problems) > 0:
 		return Result{Outcome: OutcomeFailed, ExitCode: ExitFailed, Message: joinProblems(r.problems)}
 	}
-	if r.opts.Mode == DryRun {
-		return Result{Outcome: OutcomeDone, ExitCode: ExitOK, Message: "dry run: nothing was signalled"}
-	}
-	return Result{Outcome: OutcomeDone, ExitCode: ExitOK}
+	return Result{Outcome: OutcomeDone, ExitCode: ExitOK, Message: r.answers.done()}
 }
 
 func joinProblems(p []string) string {

@@ -13,7 +13,7 @@ import (
 
 	"github.com/pgrunbook/pgrunbook/engine"
 	"github.com/pgrunbook/pgrunbook/internal/activity"
-	"github.com/pgrunbook/pgrunbook/internal/pg/incident"
+	"github.com/pgrunbook/pgrunbook/internal/incident"
 	"github.com/pgrunbook/pgrunbook/internal/pg/pgtest"
 	"github.com/pgrunbook/pgrunbook/internal/playbook"
 	"github.com/pgrunbook/pgrunbook/internal/transcript"
@@ -51,7 +51,7 @@ func asUser(dsn, user string) string { return dsn + " user=" + user }
 func TestSuperuserSessionIsDeniedOthersCancelled(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	stage := stager(t)
+	stage := pgtest.Staged[*incident.Session](t)
 	db := pgtest.CreateDatabase(t, "denied")
 	dsn := pgtest.DSNFor(db)
 	suffix := strings.TrimPrefix(db, "denied_")
@@ -77,7 +77,7 @@ func TestSuperuserSessionIsDeniedOthersCancelled(t *testing.T) {
 		if cancels[a.PID] != string(activity.Signalled) {
 			t.Errorf("cancel of the app role's query %d: %q, want signalled", a.PID, cancels[a.PID])
 		}
-		waitDone(t, a, "app query")
+		pgtest.WaitDone(t, a, "app query")
 	}
 	for _, ev := range r.events {
 		if ev.Type == transcript.Action && ev.PID == super.PID && ev.Message == "" {
@@ -94,7 +94,7 @@ func TestSuperuserSessionIsDeniedOthersCancelled(t *testing.T) {
 func TestWithoutReadAllStatsOthersAreHiddenAndSpared(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	stage := stager(t)
+	stage := pgtest.Staged[*incident.Session](t)
 	db := pgtest.CreateDatabase(t, "hidden")
 	dsn := pgtest.DSNFor(db)
 	viewer := "viewer_" + strings.TrimPrefix(db, "hidden_")
@@ -279,7 +279,7 @@ func TestStaleAnswerRefreshesAndAsksAgain(t *testing.T) {
 func TestBackgroundProcessesAreNeverTargets(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	stage := stager(t)
+	stage := pgtest.Staged[*incident.Session](t)
 	db := pgtest.CreateDatabase(t, "everything")
 	dsn := pgtest.DSNFor(db)
 	bystander := stage(incident.Idle(ctx, dsn, "bystander"))

@@ -130,9 +130,6 @@ func (r *runner) hostStats(ctx context.Context, rows []activity.Session, interva
 	if r.opts.Host == nil {
 		return errNoHost
 	}
-	if r.opts.SkipPauses {
-		interval = 0
-	}
 	err := r.opts.Host.Sample(ctx, rows, interval)
 	if err != nil {
 		for i := range rows {

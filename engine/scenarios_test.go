@@ -8,8 +8,8 @@ import (
 	"time"
 
 	"github.com/pgrunbook/pgrunbook/engine"
+	"github.com/pgrunbook/pgrunbook/internal/incident"
 	"github.com/pgrunbook/pgrunbook/internal/pg"
-	"github.com/pgrunbook/pgrunbook/internal/pg/incident"
 	"github.com/pgrunbook/pgrunbook/internal/pg/pgtest"
 	"github.com/pgrunbook/pgrunbook/internal/transcript"
 )
@@ -17,13 +17,14 @@ import (
 func TestLongQueryIsCancelledAndItsSessionStays(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	stage := stager(t)
+	stage := pgtest.Staged[*incident.Session](t)
 	db := pgtest.CreateDatabase(t, "longq")
 	dsn := pgtest.DSNFor(db)
-	load := startLoad(t, db, 6, 8*time.Second)
+	load := startLoad(t, db, 6)
 	long := stage(incident.LongQuery(ctx, dsn, "report", time.Minute))
 	bystander := stage(incident.Idle(ctx, dsn, "bystander"))
-	time.Sleep(time.Second) // let the report outgrow min_runtime; pgbench statements never do
+	// Let the report outgrow min_runtime; pgbench statements never do.
+	pgtest.AwaitQueryRuntime(t, ctx, dsn, time.Second, long.PID)
 
 	r := runPlaybook(t, builtin(t, "cancel-long-queries"), engine.Yes, nil, "min_runtime=900ms", "database="+db)
 	load.check(t, r)
@@ -37,7 +38,7 @@ func TestLongQueryIsCancelledAndItsSessionStays(t *testing.T) {
 	if got := r.actions("pg_terminate_backend"); len(got) != 0 {
 		t.Errorf("terminate actions = %v, want none", got)
 	}
-	waitDone(t, long, "long query")
+	pgtest.WaitDone(t, long, "long query")
 	if code := pg.SQLState(long.Err()); code != "57014" {
 		t.Errorf("long query ended with %v, want SQLSTATE 57014 (query_canceled)", long.Err())
 	}
@@ -53,13 +54,14 @@ func TestLongQueryIsCancelledAndItsSessionStays(t *testing.T) {
 func TestStubbornQueryIsEscalatedToTerminate(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	stage := stager(t)
+	stage := pgtest.Staged[*incident.Session](t)
 	db := pgtest.CreateDatabase(t, "stubborn")
 	dsn := pgtest.DSNFor(db)
-	load := startLoad(t, db, 6, 12*time.Second)
+	load := startLoad(t, db, 6)
 	stubborn := stage(incident.StubbornQuery(ctx, dsn, "etl", time.Minute))
 	bystander := stage(incident.Idle(ctx, dsn, "bystander"))
-	time.Sleep(time.Second) // let the statement outgrow min_runtime; pgbench statements never do
+	// Let the statement outgrow min_runtime; pgbench statements never do.
+	pgtest.AwaitQueryRuntime(t, ctx, dsn, time.Second, stubborn.PID)
 
 	r := runPlaybook(t, builtin(t, "cancel-long-queries"), engine.Yes, nil, "min_runtime=900ms", "database="+db)
 	load.check(t, r)
@@ -79,7 +81,7 @@ func TestStubbornQueryIsEscalatedToTerminate(t *testing.T) {
 	if v := r.verified(t, "gone"); !slices.Contains(v.Passed, stubborn.PID) || len(v.Failed) != 0 {
 		t.Errorf("verify gone: passed=%v failed=%v", v.Passed, v.Failed)
 	}
-	waitDone(t, stubborn, "stubborn query")
+	pgtest.WaitDone(t, stubborn, "stubborn query")
 	if code := pg.SQLState(stubborn.Err()); code != "57P01" {
 		t.Errorf("stubborn query ended with %v, want SQLSTATE 57P01 (admin_shutdown)", stubborn.Err())
 	}
@@ -92,20 +94,20 @@ func TestStubbornQueryIsEscalatedToTerminate(t *testing.T) {
 func TestIdleInTransactionRootIsTerminatedAndWritersCommit(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	stage := stager(t)
+	stage := pgtest.Staged[*incident.Session](t)
 	db := pgtest.CreateDatabase(t, "lockchain")
 	dsn := pgtest.DSNFor(db)
 	if err := incident.CreateLockTable(ctx, dsn, "accounts", 3); err != nil {
 		t.Fatal(err)
 	}
-	load := startLoad(t, db, 6, 8*time.Second)
+	load := startLoad(t, db, 6)
 	root := stage(incident.IdleInTransaction(ctx, dsn, "forgot-to-commit", "accounts", 1))
 	w1 := stage(incident.Writer(ctx, dsn, "writer1", "accounts", 1))
 	w2 := stage(incident.Writer(ctx, dsn, "writer2", "accounts", 1))
 	bystander := stage(incident.Idle(ctx, dsn, "bystander"))
 	// pgbench's own short lock waits must not count as a lock chain: let
 	// the writers outgrow min_wait, which pgbench's waits never do.
-	time.Sleep(time.Second)
+	pgtest.AwaitQueryRuntime(t, ctx, dsn, time.Second, w1.PID, w2.PID)
 
 	r := runPlaybook(t, builtin(t, "unblock-lock-chain"), engine.Yes, nil, "min_wait=900ms", "database="+db)
 	load.check(t, r)
@@ -120,7 +122,7 @@ func TestIdleInTransactionRootIsTerminatedAndWritersCommit(t *testing.T) {
 		t.Errorf("terminate of the root: %q", got)
 	}
 	for i, w := range []*incident.Session{w1, w2} {
-		waitDone(t, w, fmt.Sprintf("writer %d", i+1))
+		pgtest.WaitDone(t, w, fmt.Sprintf("writer %d", i+1))
 		if w.Err() != nil {
 			t.Errorf("writer %d did not commit: %v", i+1, w.Err())
 		}
@@ -140,7 +142,7 @@ func TestIdleInTransactionRootIsTerminatedAndWritersCommit(t *testing.T) {
 func TestTerminateIdleInTransaction(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	stage := stager(t)
+	stage := pgtest.Staged[*incident.Session](t)
 	db := pgtest.CreateDatabase(t, "idletx")
 	dsn := pgtest.DSNFor(db)
 	if err := incident.CreateLockTable(ctx, dsn, "orders", 2); err != nil {
@@ -166,10 +168,10 @@ func TestTerminateIdleInTransaction(t *testing.T) {
 func TestDryRunUnderPgbenchLoadChangesNothing(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	stage := stager(t)
+	stage := pgtest.Staged[*incident.Session](t)
 	db := pgtest.CreateDatabase(t, "bench")
 	dsn := pgtest.DSNFor(db)
-	load := startLoad(t, db, 12, 8*time.Second)
+	load := startLoad(t, db, 12)
 	long := stage(incident.LongQuery(ctx, dsn, "report", time.Minute))
 	idleTx := stage(func() (*incident.Session, error) {
 		if err := incident.CreateLockTable(ctx, dsn, "locks", 1); err != nil {

@@ -9,7 +9,7 @@ import (
 
 	"github.com/pgrunbook/pgrunbook/engine"
 	"github.com/pgrunbook/pgrunbook/internal/activity"
-	"github.com/pgrunbook/pgrunbook/internal/pg/incident"
+	"github.com/pgrunbook/pgrunbook/internal/incident"
 	"github.com/pgrunbook/pgrunbook/internal/pg/pgtest"
 	"github.com/pgrunbook/pgrunbook/internal/transcript"
 )
@@ -32,7 +32,7 @@ func (r run) of(typ, step string) []transcript.Event {
 func TestSamplesConfirmTheRootOnALiveServer(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	stage := stager(t)
+	stage := pgtest.Staged[*incident.Session](t)
 	db := pgtest.CreateDatabase(t, "samples")
 	dsn := pgtest.DSNFor(db)
 	if err := incident.CreateLockTable(ctx, dsn, "accounts", 1); err != nil {
@@ -76,7 +76,7 @@ steps:
 	if got := r.actions("pg_terminate_backend"); got[root.PID] != "signalled" || len(got) != 1 {
 		t.Errorf("terminate actions %v, want only the root", got)
 	}
-	waitDone(t, writer, "the queued writer")
+	pgtest.WaitDone(t, writer, "the queued writer")
 	if writer.Err() != nil {
 		t.Errorf("the writer failed after its blocker ended: %v", writer.Err())
 	}
@@ -88,7 +88,7 @@ steps:
 func TestSummarizeOnALiveServer(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	stage := stager(t)
+	stage := pgtest.Staged[*incident.Session](t)
 	db := pgtest.CreateDatabase(t, "summary")
 	dsn := pgtest.DSNFor(db)
 	var web []int
@@ -188,7 +188,7 @@ steps:
 func TestDefaultProtectionsOnALiveServer(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	stage := stager(t)
+	stage := pgtest.Staged[*incident.Session](t)
 	db := pgtest.CreateDatabase(t, "defaults")
 	dsn := pgtest.DSNFor(db)
 	backup := stage(incident.LongQuery(ctx, dsn, "pg_dump", time.Minute))
@@ -241,7 +241,7 @@ steps:
 func TestTerminateTimeoutOnALiveServer(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	stage := stager(t)
+	stage := pgtest.Staged[*incident.Session](t)
 	db := pgtest.CreateDatabase(t, "waitfor")
 	dsn := pgtest.DSNFor(db)
 	if err := incident.CreateLockTable(ctx, dsn, "orders", 1); err != nil {
@@ -305,7 +305,7 @@ func (h *fakeHost) Sample(_ context.Context, rows []activity.Session, _ time.Dur
 func TestHostStatsOnALiveServer(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	stage := stager(t)
+	stage := pgtest.Staged[*incident.Session](t)
 	db := pgtest.CreateDatabase(t, "hoststats")
 	dsn := pgtest.DSNFor(db)
 	hog := stage(incident.Idle(ctx, dsn, "hog"))

@@ -3,7 +3,6 @@ package engine
 import (
 	"context"
 	"fmt"
-	"time"
 
 	"github.com/pgrunbook/pgrunbook/internal/activity"
 	"github.com/pgrunbook/pgrunbook/internal/playbook"
@@ -35,16 +34,7 @@ func (r *runner) verify(ctx context.Context, st *playbook.Step) error {
 		pending[t.PID] = true
 		latest[t.PID] = t
 	}
-	start := time.Now()
-	deadline := start.Add(v.Timeout)
-	interval := r.opts.PollInterval
-	polls := 0
-	for {
-		snap, err := r.poll(ctx)
-		if err != nil {
-			return err
-		}
-		polls++
+	res, err := r.pollUntil(ctx, v.Timeout, func(snap *activity.Snapshot) (bool, error) {
 		eval := r.scope.RowEvaluator()
 		for i := range targets {
 			t := &targets[i]
@@ -53,7 +43,7 @@ func (r *runner) verify(ctx context.Context, st *playbook.Step) error {
 			}
 			ok, now, err := expectationHolds(v, eval, t, snap)
 			if err != nil {
-				return fmt.Errorf("step %d (verify): %w", st.Index+1, err)
+				return false, fmt.Errorf("step %d (verify): %w", st.Index+1, err)
 			}
 			if now != nil {
 				latest[t.PID] = *now
@@ -62,13 +52,10 @@ func (r *runner) verify(ctx context.Context, st *playbook.Step) error {
 				delete(pending, t.PID)
 			}
 		}
-		if len(pending) == 0 || r.opts.Mode == DryRun || !time.Now().Add(interval).Before(deadline) {
-			break
-		}
-		if err := sleep(ctx, interval); err != nil {
-			return err
-		}
-		interval = min(interval*3/2, r.opts.MaxPollInterval)
+		return len(pending) == 0, nil
+	})
+	if err != nil {
+		return err
 	}
 	for _, t := range targets {
 		if pending[t.PID] {
@@ -78,13 +65,12 @@ func (r *runner) verify(ctx context.Context, st *playbook.Step) error {
 			sets.Passed = append(sets.Passed, latest[t.PID])
 			ev.Passed = append(ev.Passed, t.PID)
 		}
-		if r.opts.Mode != DryRun {
+		if !r.unchanging {
 			r.lastVerify[t.Key()] = !pending[t.PID]
 		}
 	}
-	ev.Polls, ev.Elapsed = polls, time.Since(start)
-	ev.TimedOut = len(pending) > 0 && r.opts.Mode != DryRun
-	if r.opts.Mode == DryRun {
+	ev.Polls, ev.Elapsed, ev.TimedOut = res.polls, res.elapsed, res.timedOut
+	if r.unchanging {
 		ev.Text = "dry run: checked once against the latest snapshot without waiting; nothing was signalled, so sessions still running show as failed"
 	}
 	r.scope.Put(st.ID, sets)
@@ -108,16 +94,4 @@ func expectationHolds(v *playbook.VerifyStep, eval *playbook.RowEvaluator, t *ac
 	}
 	ok, err := eval.Bool(v.Condition, now)
 	return ok, now, err
-}
-
-// sleep waits d or until ctx ends.
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }

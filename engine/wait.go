@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/pgrunbook/pgrunbook/internal/activity"
 	"github.com/pgrunbook/pgrunbook/internal/playbook"
 	"github.com/pgrunbook/pgrunbook/internal/transcript"
 )
@@ -15,55 +16,39 @@ import (
 func (r *runner) wait(ctx context.Context, st *playbook.Step) error {
 	w := st.Wait
 	ev := r.stepEvent(st, transcript.Waited)
-	start := time.Now()
 	if w.Until == nil {
-		if r.opts.Mode == DryRun {
+		if r.unchanging {
 			ev.Text = fmt.Sprintf("dry run: would wait %s", w.For)
 			return r.emit(ev)
 		}
+		start := r.clock.Now()
 		if err := r.pause(ctx, w.For); err != nil {
 			return err
 		}
-		ev.Elapsed = time.Since(start)
+		ev.Elapsed = r.clock.Now().Sub(start)
 		ev.Text = fmt.Sprintf("waited %s", w.For)
 		return r.emit(ev)
 	}
-	interval := r.opts.PollInterval
-	deadline := start.Add(w.Timeout)
-	for {
-		snap, err := r.poll(ctx)
-		if err != nil {
-			return err
-		}
-		ev.Polls++
+	res, err := r.pollUntil(ctx, w.Timeout, func(snap *activity.Snapshot) (bool, error) {
 		ok, err := r.scope.Rows(w.Until, snap.Rows)
 		if err != nil {
-			return fmt.Errorf("step %d (wait): %w", st.Index+1, err)
+			return false, fmt.Errorf("step %d (wait): %w", st.Index+1, err)
 		}
-		switch {
-		case ok:
-			ev.Elapsed = time.Since(start)
-			ev.Text = fmt.Sprintf("condition held after %s", ev.Elapsed.Round(time.Millisecond))
-			return r.emit(ev)
-		case r.opts.Mode == DryRun:
-			ev.Text = fmt.Sprintf("dry run: condition does not hold now; a real run would wait up to %s", w.Timeout)
-			return r.emit(ev)
-		case !time.Now().Add(interval).Before(deadline):
-			ev.Elapsed, ev.TimedOut = time.Since(start), true
-			ev.Text = fmt.Sprintf("condition still false after %s; going on", w.Timeout)
-			return r.emit(ev)
-		}
-		if err := sleep(ctx, interval); err != nil {
-			return err
-		}
-		interval = min(interval*3/2, r.opts.MaxPollInterval)
+		return ok, nil
+	})
+	if err != nil {
+		return err
 	}
-}
-
-// pause sleeps d, unless the run skips pauses.
-func (r *runner) pause(ctx context.Context, d time.Duration) error {
-	if r.opts.SkipPauses {
-		return ctx.Err()
+	ev.Polls = res.polls
+	switch {
+	case res.held:
+		ev.Elapsed = res.elapsed
+		ev.Text = fmt.Sprintf("condition held after %s", ev.Elapsed.Round(time.Millisecond))
+	case res.timedOut:
+		ev.Elapsed, ev.TimedOut = res.elapsed, true
+		ev.Text = fmt.Sprintf("condition still false after %s; going on", w.Timeout)
+	default:
+		ev.Text = fmt.Sprintf("dry run: condition does not hold now; a real run would wait up to %s", w.Timeout)
 	}
-	return sleep(ctx, d)
+	return r.emit(ev)
 }

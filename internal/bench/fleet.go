@@ -9,6 +9,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/pgrunbook/pgrunbook/engine"
 )
 
 // Application names of the staged sessions, so every measurement can tell
@@ -264,14 +266,5 @@ func (f *fleet) topUp(ctx context.Context, ctl *pgx.Conn, rows, extra int) (int,
 	return totalRows(ctx, ctl)
 }
 
-// pause waits d or until ctx ends.
-func pause(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
-}
+// pause waits d or until ctx ends, on the engine's wall clock.
+var pause = engine.RealClock{}.Sleep

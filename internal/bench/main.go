@@ -62,11 +62,11 @@ func mainCode() int {
 	flag.StringVar(&cfg.CPUProfile, "cpuprofile", "", "write a CPU profile of in-process runs to `FILE`")
 	flag.DurationVar(&cfg.Timeout, "timeout", 0, "bound on the whole run (default 7m, 9m with -impact-detail)")
 	flag.BoolVar(&cfg.FarLinkOnly, "far-link-only", false, "only compare a pgrunbook dry run with one psql query at 30 ms round-trip time (about 15 s)")
-	flag.StringVar(&cfg.Only, "only", "", "run only this part, on a sandbox of its own: reaction (cancel and terminate reaction times, about 1.5 minutes) or watch (a dry-run watch beside pgbench, and its RSS at 2,000 sessions, about 2.5 minutes)")
+	flag.StringVar(&cfg.Only, "only", "", "run only this part, on a sandbox of its own: reaction (cancel and terminate reaction times, about 1.5 minutes), watch (a dry-run watch beside pgbench, and its RSS at 2,000 sessions, about 2.5 minutes) or e2e (the end-to-end comparison with the psql pair, about a minute)")
 	flag.Float64Var(&cfg.ReactionScale, "reaction-scale", cfg.ReactionScale, "multiply the reaction part's trial counts by `F`")
 	flag.Parse()
-	if cfg.Only != "" && cfg.Only != "reaction" && cfg.Only != "watch" {
-		fmt.Fprintf(os.Stderr, "bench: -only %q: the parts that run alone are reaction and watch\n", cfg.Only)
+	if cfg.Only != "" && cfg.Only != "reaction" && cfg.Only != "watch" && cfg.Only != "e2e" {
+		fmt.Fprintf(os.Stderr, "bench: -only %q: the parts that run alone are reaction, watch and e2e\n", cfg.Only)
 		return 2
 	}
 
@@ -91,6 +91,8 @@ func mainCode() int {
 		err = runReaction(ctx, os.Stdout, cfg.ReactionScale)
 	case cfg.Only == "watch":
 		err = runWatchBench(ctx, os.Stdout, cfg)
+	case cfg.Only == "e2e":
+		err = runEndToEndOnly(ctx, os.Stdout, cfg)
 	case cfg.FarLinkOnly:
 		err = farLinkOnly(ctx, os.Stdout, cfg)
 	default:
@@ -244,6 +246,83 @@ func run(ctx context.Context, w io.Writer, cfg config) (err error) {
 
 	summary(w, res, cfg)
 	fmt.Fprintf(w, "\nbench done in %s; tearing down %d sessions and the cluster\n", time.Since(began).Round(time.Second), len(fl.idle)+len(fl.long))
+	return nil
+}
+
+// runEndToEndOnly is the end-to-end comparison alone (-only e2e), on its
+// own sandbox, with the profile of in-process runs when asked.
+func runEndToEndOnly(ctx context.Context, w io.Writer, cfg config) (err error) {
+	began := time.Now()
+	res := &results{machine: describeMachine(), loadStart: loadAvg()}
+	fmt.Fprintln(w, "pgrunbook bench, end to end only: pgrunbook against the hand-written psql pair")
+	before := machineCPU()
+	if err := pause(ctx, time.Second); err != nil {
+		return err
+	}
+	res.busyBefore = machineCPU().busySince(before)
+	fmt.Fprintf(w, "machine: %s; %.0f%% busy before the bench (load average %s)\n", res.machine, res.busyBefore, res.loadStart)
+	tmp, err := os.MkdirTemp("", "pgrunbook-bench-e2e-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	t := tools{Pgrunbook: cfg.Bin}
+	if t.Pgrunbook == "" {
+		if t.Pgrunbook, err = goBuild(ctx, tmp, "pgrunbook", "github.com/pgrunbook/pgrunbook/cmd/pgrunbook"); err != nil {
+			return err
+		}
+	}
+	if t.Rusage, err = goBuild(ctx, tmp, "rusage", "github.com/pgrunbook/pgrunbook/internal/bench/rusage"); err != nil {
+		return err
+	}
+	cluster, ctl, version, err := startBenchServer(ctx)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if serr := stopBenchServer(cluster, ctl); serr != nil && err == nil {
+			err = serr
+		}
+	}()
+	res.machine.Postgres = version
+	dsn := cluster.DSN("postgres")
+	fl, err := newFleet(dsn)
+	if err != nil {
+		return err
+	}
+	defer fl.close()
+	heading(w, fmt.Sprintf("End to end: %d idle sessions + %d statements running pg_sleep", cfg.Idle, cfg.Long))
+	if err := fl.addIdle(ctx, cfg.Idle); err != nil {
+		return err
+	}
+	if err := fl.addLong(ctx, cfg.Long); err != nil {
+		return err
+	}
+	if res.rows, err = totalRows(ctx, ctl); err != nil {
+		return err
+	}
+	cmp := &comparison{cluster: cluster, dsn: dsn, tools: t, dir: tmp, ctl: ctl, fleet: fl,
+		minRuntime: cfg.MinRuntime, settle: 200 * time.Millisecond, shmDir: tmpfsDir()}
+	if cmp.shmDir != "" {
+		defer os.RemoveAll(cmp.shmDir)
+	}
+	if err := endToEnd(ctx, w, res, cmp, cfg.Trials); err != nil {
+		return err
+	}
+	if cfg.CPUProfile != "" {
+		if err := cmp.profile(ctx, w, cfg.CPUProfile); err != nil {
+			return err
+		}
+	}
+	var pw, tw durations
+	for i := range res.psql {
+		pw = append(pw, res.psql[i].Wall)
+		tw = append(tw, res.tool[i].Wall)
+	}
+	r := ratio(tw.median(), pw.median())
+	fmt.Fprintf(w, "\n  end to end, %d rows: pgrunbook / psql pair %.2f× (%s vs %s; target ≤ 1.0×: %s)\n",
+		res.rows, r, ms(tw.median()), ms(pw.median()), verdict(r <= 1.0))
+	fmt.Fprintf(w, "\ne2e part done in %s (load average now %s)\n", time.Since(began).Round(time.Second), loadAvg())
 	return nil
 }
 

@@ -14,7 +14,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/pgrunbook/pgrunbook/internal/pg/incident"
+	"github.com/pgrunbook/pgrunbook/internal/incident"
 	"github.com/pgrunbook/pgrunbook/internal/pg/pgtest"
 	"github.com/pgrunbook/pgrunbook/internal/sandbox"
 	"github.com/pgrunbook/pgrunbook/internal/transcript"

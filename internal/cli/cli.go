@@ -2,15 +2,11 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
 	"runtime/debug"
 	"strings"
-
-	"github.com/pgrunbook/pgrunbook/engine"
-	"github.com/pgrunbook/pgrunbook/internal/playbook"
 )
 
 // Version is pgrunbook's version, set at build time with
@@ -37,27 +33,6 @@ type IO struct {
 	OutFile *os.File
 }
 
-// exitError ends a command with a specific exit code and message.
-type exitError struct {
-	code int
-	msg  string
-}
-
-func (e *exitError) Error() string { return e.msg }
-
-func usageErrorf(format string, args ...any) error {
-	return &exitError{code: engine.ExitUsage, msg: fmt.Sprintf(format, args...)}
-}
-
-func failf(format string, args ...any) error {
-	return &exitError{code: engine.ExitFailed, msg: fmt.Sprintf(format, args...)}
-}
-
-// silentExit carries an exit code whose explanation is already printed.
-type silentExit struct{ code int }
-
-func (e *silentExit) Error() string { return fmt.Sprintf("exit %d", e.code) }
-
 // Main runs the command line args (without the program name) and returns
 // the process exit code.
 func Main(ctx context.Context, args []string, stdio IO) int {
@@ -65,70 +40,30 @@ func Main(ctx context.Context, args []string, stdio IO) int {
 	return exitCode(err, stdio.Err)
 }
 
-// exitCode prints err (if it has something to say) and returns its code.
-func exitCode(err error, stderr io.Writer) int {
-	if err == nil {
-		return 0
-	}
-	var silent *silentExit
-	if errors.As(err, &silent) {
-		return silent.code
-	}
-	var list playbook.ErrorList
-	if errors.As(err, &list) {
-		fmt.Fprintln(stderr, list.Detailed())
-		fmt.Fprintf(stderr, "%d problem(s): the playbook was not run\n", len(list))
-		return engine.ExitUsage
-	}
-	var ee *exitError
-	if errors.As(err, &ee) {
-		fmt.Fprintln(stderr, "pgrunbook: "+ee.msg)
-		return ee.code
-	}
-	fmt.Fprintln(stderr, "pgrunbook: "+err.Error())
-	return engine.ExitFailed
-}
-
-type command struct {
-	name    string
-	summary string
-	usage   string
-	run     func(ctx context.Context, args []string, stdio IO) error
-}
-
-// registered holds commands that live in files of their own and add
-// themselves with register from an init function.
-var registered []command
-
-// register adds a command to the command line; call it from init.
-func register(c command) { registered = append(registered, c) }
-
-func commands() []command {
-	return append([]command{
-		{"run", "run a playbook against a server", runUsage, runCommand},
-		{"rehearse", "stage an incident on a throwaway PostgreSQL, run playbooks, score them", rehearseUsage, rehearseCommand},
-		{"replay", "show a recorded run as the operator saw it", replayUsage, replayCommand},
-		{"validate", "check playbook files and report every problem", validateUsage, validateCommand},
-		{"list", "list the built-in playbooks", listUsage, listCommand},
-		{"explain", "show a playbook's parameters and steps as a checklist", explainUsage, explainCommand},
-		{"version", "print pgrunbook's version", versionUsage, versionCommand},
-	}, registered...)
+// Process is the pgrunbook program: Main on the process's arguments and
+// standard streams, under SignalContext (the first SIGINT or SIGTERM
+// cancels the run's context with the signal as its cause, so that the
+// run ends cleanly, closes its transcript and says which signal ended it;
+// a second one kills the process at once). cmd/pgrunbook and the tests'
+// copy of the program call it.
+func Process() int {
+	ctx, stop := SignalContext(context.Background())
+	defer stop()
+	return Main(ctx, os.Args[1:], IO{In: os.Stdin, Out: os.Stdout, Err: os.Stderr, OutFile: os.Stdout})
 }
 
 func dispatch(ctx context.Context, args []string, stdio IO) error {
 	if len(args) == 0 {
 		fmt.Fprint(stdio.Err, mainUsage())
-		return &silentExit{code: engine.ExitUsage}
+		return &silentExit{code: ExitUsage}
 	}
 	name := args[0]
 	switch name {
 	case "-h", "--help", "help":
 		if len(args) > 1 && name == "help" {
-			for _, c := range commands() {
-				if c.name == args[1] {
-					fmt.Fprint(stdio.Out, c.usage)
-					return nil
-				}
+			if c := lookupCommand(args[1]); c != nil {
+				fmt.Fprint(stdio.Out, c.help())
+				return nil
 			}
 		}
 		fmt.Fprint(stdio.Out, mainUsage())
@@ -136,16 +71,14 @@ func dispatch(ctx context.Context, args []string, stdio IO) error {
 	case "-v", "--version":
 		name = "version"
 	}
-	for _, c := range commands() {
-		if c.name == name {
-			return c.run(ctx, args[1:], stdio)
-		}
+	if c := lookupCommand(name); c != nil {
+		return c.invoke(ctx, args[1:], stdio)
 	}
 	return usageErrorf("unknown command %q%s: run pgrunbook --help for the list", name, suggestCommand(name))
 }
 
 func suggestCommand(name string) string {
-	for _, c := range commands() {
+	for _, c := range commandTable() {
 		if strings.HasPrefix(c.name, name) || strings.HasPrefix(name, c.name) {
 			return fmt.Sprintf(" (did you mean %q?)", c.name)
 		}
@@ -164,8 +97,8 @@ Usage:
 
 Commands:
 `)
-	for _, c := range commands() {
-		fmt.Fprintf(&b, "  %-9s %s\n", c.name, c.summary)
+	for _, c := range commandTable() {
+		fmt.Fprintf(&b, "  %-11s %s\n", c.name, c.summary)
 	}
 	b.WriteString(`
 Run "pgrunbook COMMAND --help" for a command's flags.

@@ -3,10 +3,11 @@ package cli
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io/fs"
 	"strings"
+
+	"github.com/spf13/pflag"
 
 	"github.com/pgrunbook/pgrunbook/internal/playbook"
 	"github.com/pgrunbook/pgrunbook/internal/render"
@@ -22,33 +23,31 @@ func builtinPlaybook(name string) (*playbook.Playbook, error) {
 	return playbook.Parse("builtin:"+name, src)
 }
 
-const listUsage = `Usage: pgrunbook list [--output text|json]
+func listCmd() *command {
+	return &command{
+		name: "list", summary: "list the built-in playbooks",
+		usage: "[--output text|json]",
+		about: "Lists the built-in playbooks with their summaries.",
+		setup: func(fs *pflag.FlagSet) runFunc {
+			output := outputFlag(fs, "one JSON line per playbook on stdout with its name, summary and parameters (name, type, default, required, help)")
+			return func(_ context.Context, pos []string, stdio IO) error {
+				if len(pos) > 0 {
+					return usageErrorf("list takes no arguments")
+				}
+				if err := checkOutput(*output); err != nil {
+					return err
+				}
+				if *output == outputJSON {
+					return listJSON(stdio)
+				}
+				return listText(stdio)
+			}
+		},
+	}
+}
 
-Lists the built-in playbooks with their summaries.
-
-Flags:
-      --output FORMAT   text (default), or json: one JSON line per playbook
-                        on stdout with its name, summary and parameters
-                        (name, type, default, required, help)
-`
-
-func listCommand(_ context.Context, args []string, stdio IO) error {
-	fs := flag.NewFlagSet("list", flag.ContinueOnError)
-	var output string
-	addOutputFlag(fs, &output)
-	pos, err := parseInterleaved(fs, args, listUsage, stdio.Out)
-	if err != nil {
-		return err
-	}
-	if len(pos) > 0 {
-		return usageErrorf("list takes no arguments")
-	}
-	if err := checkOutput(output); err != nil {
-		return err
-	}
-	if output == outputJSON {
-		return listJSON(stdio)
-	}
+// listText prints each built-in playbook's name and summary.
+func listText(stdio IO) error {
 	names := playbooks.Names()
 	width := 0
 	for _, n := range names {
@@ -64,18 +63,17 @@ func listCommand(_ context.Context, args []string, stdio IO) error {
 	return nil
 }
 
-const versionUsage = `Usage: pgrunbook version
-
-Prints pgrunbook's version.
-`
-
-func versionCommand(_ context.Context, args []string, stdio IO) error {
-	fs := flag.NewFlagSet("version", flag.ContinueOnError)
-	if _, err := parseInterleaved(fs, args, versionUsage, stdio.Out); err != nil {
-		return err
+func versionCmd() *command {
+	return &command{
+		name: "version", summary: "print pgrunbook's version",
+		about: "Prints pgrunbook's version.",
+		setup: func(*pflag.FlagSet) runFunc {
+			return func(_ context.Context, _ []string, stdio IO) error {
+				fmt.Fprintf(stdio.Out, "pgrunbook %s\n", version())
+				return nil
+			}
+		},
 	}
-	fmt.Fprintf(stdio.Out, "pgrunbook %s\n", version())
-	return nil
 }
 
 func unwrapPathError(err error) error {
@@ -86,27 +84,28 @@ func unwrapPathError(err error) error {
 	return err
 }
 
-const explainUsage = `Usage: pgrunbook explain PLAYBOOK
-
-Shows a playbook as a checklist: what it is for, its parameters with their
-defaults, its protections, and each step with what it does.
-`
-
-func explainCommand(_ context.Context, args []string, stdio IO) error {
-	fset := flag.NewFlagSet("explain", flag.ContinueOnError)
-	pos, err := parseInterleaved(fset, args, explainUsage, stdio.Out)
-	if err != nil {
-		return err
+func explainCmd() *command {
+	c := &command{
+		name: "explain", summary: "show a playbook's parameters and steps as a checklist",
+		usage: "PLAYBOOK",
+		about: `Shows a playbook as a checklist: what it is for, its parameters with their
+defaults, its protections, and each step with what it does.`,
+		args: argPlaybook,
 	}
-	if len(pos) != 1 {
-		return usageErrorf("explain takes one playbook\n\n%s", explainUsage)
+	c.setup = func(*pflag.FlagSet) runFunc {
+		return func(_ context.Context, pos []string, stdio IO) error {
+			if len(pos) != 1 {
+				return usageErrorf("explain takes one playbook\n\n%s", c.help())
+			}
+			pb, err := resolvePlaybook(pos[0])
+			if err != nil {
+				return err
+			}
+			explain(stdio, pb)
+			return nil
+		}
 	}
-	pb, err := resolvePlaybook(pos[0])
-	if err != nil {
-		return err
-	}
-	explain(stdio, pb)
-	return nil
+	return c
 }
 
 func explain(stdio IO, pb *playbook.Playbook) {

@@ -28,8 +28,8 @@ import (
 	"golang.org/x/sys/unix"
 	"golang.org/x/term"
 
+	"github.com/pgrunbook/pgrunbook/internal/incident"
 	"github.com/pgrunbook/pgrunbook/internal/pg"
-	"github.com/pgrunbook/pgrunbook/internal/pg/incident"
 	"github.com/pgrunbook/pgrunbook/internal/pg/pgtest"
 	"github.com/pgrunbook/pgrunbook/internal/transcript"
 )
@@ -159,6 +159,14 @@ var escapeSeq = regexp.MustCompile(`\x1b(?:\[[0-9;?]*[ -/]*[@-~]|[78])`)
 func stripEscapes(s string) string { return escapeSeq.ReplaceAllString(s, "") }
 
 // terminalRun is one run of the binary on a pseudo-terminal.
+//
+// This harness is kept instead of go-expect and vt10x (survey's own test
+// dependencies, unmaintained) for what they do not do: the program gets
+// the pty as its controlling terminal in a session of its own, so Ctrl-C
+// typed on it reaches it as SIGINT through the line discipline; the
+// harness watches the terminal's mode to know when survey waits for keys
+// (raw) instead of guessing with delays; and it answers the cursor
+// position queries survey's text input blocks on.
 type terminalRun struct {
 	t    *testing.T
 	cmd  *exec.Cmd
@@ -290,12 +298,14 @@ func (r *terminalRun) await(what string, found func(s string) (end int, ok bool)
 		}
 		select {
 		case <-r.exited:
-			// One last look: the output may have arrived with the exit.
-			time.Sleep(50 * time.Millisecond)
-			text = r.out.text()
-			if end, ok := found(text[r.mark:]); ok {
-				r.mark += end
-				return
+			// The last output may still be on its way through the
+			// terminal: keep looking for a moment before giving up.
+			for last := time.Now().Add(time.Second); time.Now().Before(last); time.Sleep(10 * time.Millisecond) {
+				text = r.out.text()
+				if end, ok := found(text[r.mark:]); ok {
+					r.mark += end
+					return
+				}
 			}
 			r.fatalf("pgrunbook exited (%v) before showing %s", r.waitErr, what)
 		default:

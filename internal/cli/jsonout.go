@@ -2,9 +2,10 @@ package cli
 
 import (
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
+
+	"github.com/spf13/pflag"
 
 	"github.com/pgrunbook/pgrunbook/internal/transcript"
 )
@@ -15,9 +16,9 @@ const (
 	outputJSON = "json"
 )
 
-// addOutputFlag adds --output text|json to a command's flags.
-func addOutputFlag(fs *flag.FlagSet, out *string) {
-	fs.StringVar(out, "output", outputText, "")
+// outputFlag defines --output text|json; json is what jsonHelp says.
+func outputFlag(fs *pflag.FlagSet, jsonHelp string) *string {
+	return fs.String("output", outputText, "`FORMAT` text, or json: "+jsonHelp)
 }
 
 // checkOutput refuses an --output value other than text or json.

@@ -9,28 +9,36 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/rogpeppe/go-internal/testscript"
+
+	"github.com/pgrunbook/pgrunbook/internal/cli"
 	"github.com/pgrunbook/pgrunbook/internal/pg/pgtest"
 )
 
-// binary is the pgrunbook binary under test, built once by TestMain.
+// binary is the pgrunbook program the tests run: a copy of this test
+// binary that testscript.Main puts on PATH under that name and that runs
+// cli.Process, as cmd/pgrunbook does. It is built with the test binary
+// (with -race under go test -race), so no separate build is needed.
 var binary string
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "pgrunbook-cli-test-")
+	testscript.Main(withServer{m}, map[string]func(){
+		"pgrunbook": func() { os.Exit(cli.Process()) },
+	})
+}
+
+// withServer runs the tests with the private PostgreSQL server of
+// pgtest, once the program is on PATH.
+type withServer struct{ m *testing.M }
+
+func (w withServer) Run() int {
+	path, err := exec.LookPath("pgrunbook")
 	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
+		fmt.Fprintln(os.Stderr, "the pgrunbook test program is not on PATH:", err)
+		return 1
 	}
-	binary = filepath.Join(dir, "pgrunbook")
-	build := exec.Command("go", "build", "-race", "-o", binary, "github.com/pgrunbook/pgrunbook/cmd/pgrunbook")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "building pgrunbook:", err)
-		os.Exit(1)
-	}
-	code := pgtest.Main(m)
-	os.RemoveAll(dir)
-	os.Exit(code)
+	binary = path
+	return pgtest.Main(w.m)
 }
 
 // result is how one invocation of the binary ended.

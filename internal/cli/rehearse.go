@@ -3,23 +3,23 @@ package cli
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"path/filepath"
 	"strings"
 	"time"
 
-	"github.com/pgrunbook/pgrunbook/engine"
+	"github.com/spf13/pflag"
+
 	"github.com/pgrunbook/pgrunbook/internal/pg"
 	"github.com/pgrunbook/pgrunbook/internal/playbook"
 	"github.com/pgrunbook/pgrunbook/internal/rehearse"
 )
 
-const rehearseUsage = `Usage: pgrunbook rehearse SCENARIO [FLAGS]
-       pgrunbook rehearse --list
-       pgrunbook rehearse --stop DIR
-
-Rehearses an incident on a throwaway PostgreSQL: starts a private cluster
+func rehearseCmd() *command {
+	c := &command{
+		name: "rehearse", summary: "stage an incident on a throwaway PostgreSQL, run playbooks, score them",
+		usage: "SCENARIO [FLAGS]\n--list\n--stop DIR",
+		about: `Rehearses an incident on a throwaway PostgreSQL: starts a private cluster
 from the installed server binaries (initdb into a temporary directory, a
 free port on 127.0.0.1, a unix socket in that directory, trust
 authentication), puts pgbench load on it, stages the scenario with real
@@ -35,37 +35,9 @@ end, also after Ctrl-C, unless --keep.
 Needs no running server and no connection settings: only the PostgreSQL
 server binaries (initdb, postgres, pgbench). dead-clients connects from
 127.0.0.2, which is a loopback address on Linux.
-
-Flags (before or after SCENARIO):
-      --list              list the scenarios, one line each, and the
-                          incidents that cannot be staged
-      --playbook NAME|FILE
-                          run this playbook instead of the recommended ones
-                          (repeatable: they run in the order given)
-      --dry-run           the playbooks signal nothing; the scorecard checks
-                          that nothing changed and that a real run would act
-                          on the culprits only (exit 0 if so, 1 if not)
-  -y, --yes               answer every confirmation with "all"
-      --set NAME=VALUE    set a parameter of every playbook that has it
-                          (repeatable); the rehearsal already sets database,
-                          each min_* duration and the scenario's own
-                          parameters (e.g. networks) to fit the incident
-      --clients N         pgbench clients (default 8; 0: no load)
-      --pg-bin DIR        directory of the PostgreSQL server binaries
-                          (default: $PGRUNBOOK_PG_BIN, else initdb on PATH,
-                          pg_config --bindir, then /usr/lib/postgresql/*/bin
-                          and similar)
-      --transcript FILE   the transcript, when one playbook runs
-      --transcript-dir DIR
-                          where the transcripts go (default:
-                          $PGRUNBOOK_TRANSCRIPT_DIR, else
-                          $XDG_STATE_HOME/pgrunbook/transcripts, else
-                          ~/.local/state/pgrunbook/transcripts)
-      --keep              leave the cluster running at the end and print
-                          the PG* variables that reach it, for practice
-      --stop DIR          stop a cluster left by --keep and remove DIR
-
-Without a terminal, give --yes or --dry-run; on a terminal the playbooks
+`,
+		flagsWhere: "before or after SCENARIO",
+		notes: `Without a terminal, give --yes or --dry-run; on a terminal the playbooks
 ask before every cancel and terminate, as "pgrunbook run" does.
 
 Exit codes: 0 resolved with zero collateral damage, or a dry run whose
@@ -74,37 +46,39 @@ would act on the culprits only); 1 a real run that did not resolve, any
 collateral damage (or a dry run that shows a real run would cause some),
 or the rehearsal could not be carried out; 2 bad usage or an
 invalid playbook; 3 aborted by the operator; 130 interrupted (everything
-was still stopped and removed).
-`
+was still stopped and removed).`,
+		args: argScenario,
+	}
+	c.setup = func(fs *pflag.FlagSet) runFunc {
+		var f rehearseFlags
+		fs.BoolVar(&f.list, "list", false, "list the scenarios, one line each, and the incidents that cannot be staged")
+		fs.StringArrayVar(&f.playbooks, "playbook", nil, "`PLAYBOOK` run this playbook (a built-in name or a file) instead of the recommended ones (repeatable: they run in the order given)")
+		fs.BoolVar(&f.dryRun, "dry-run", false, "the playbooks signal nothing; the scorecard checks that nothing changed and that a real run would act on the culprits only (exit 0 if so, 1 if not)")
+		yesFlag(fs, &f.yes, `answer every confirmation with "all"`)
+		setFlag(fs, &f.sets, "set a parameter of every playbook that has it (repeatable); the rehearsal already sets database, each min_* duration and the scenario's own parameters (e.g. networks) to fit the incident")
+		fs.IntVar(&f.clients, "clients", rehearse.DefaultClients, "`N` pgbench clients (0: no load)")
+		fs.StringVar(&f.pgBin, "pg-bin", "", "`DIR` directory of the PostgreSQL server binaries (default: $PGRUNBOOK_PG_BIN, else initdb on PATH, pg_config --bindir, then /usr/lib/postgresql/*/bin and similar)")
+		fs.StringVar(&f.transcript, "transcript", "", "`FILE` the transcript, when one playbook runs")
+		fs.StringVar(&f.dir, "transcript-dir", "", "`DIR` where the transcripts go (default: $PGRUNBOOK_TRANSCRIPT_DIR, else $XDG_STATE_HOME/pgrunbook/transcripts, else ~/.local/state/pgrunbook/transcripts)")
+		fs.BoolVar(&f.keep, "keep", false, "leave the cluster running at the end and print the PG* variables that reach it, for practice")
+		fs.StringVar(&f.stop, "stop", "", "`DIR` stop a cluster left by --keep and remove DIR")
+		return func(ctx context.Context, pos []string, stdio IO) error {
+			return f.rehearse(ctx, c, pos, stdio)
+		}
+	}
+	return c
+}
 
 // rehearseFlags are the rehearse command's flags.
 type rehearseFlags struct {
 	list, dryRun, yes, keep bool
-	playbooks, sets         stringList
+	playbooks, sets         []string
 	clients                 int
 	pgBin, stop             string
 	transcript, dir         string
 }
 
-func rehearseCommand(ctx context.Context, args []string, stdio IO) error {
-	var f rehearseFlags
-	fs := flag.NewFlagSet("rehearse", flag.ContinueOnError)
-	fs.BoolVar(&f.list, "list", false, "")
-	fs.Var(&f.playbooks, "playbook", "")
-	fs.BoolVar(&f.dryRun, "dry-run", false, "")
-	fs.BoolVar(&f.yes, "yes", false, "")
-	fs.BoolVar(&f.yes, "y", false, "")
-	fs.Var(&f.sets, "set", "")
-	fs.IntVar(&f.clients, "clients", rehearse.DefaultClients, "")
-	fs.StringVar(&f.pgBin, "pg-bin", "", "")
-	fs.StringVar(&f.transcript, "transcript", "", "")
-	fs.StringVar(&f.dir, "transcript-dir", "", "")
-	fs.BoolVar(&f.keep, "keep", false, "")
-	fs.StringVar(&f.stop, "stop", "", "")
-	pos, err := parseInterleaved(fs, args, rehearseUsage, stdio.Out)
-	if err != nil {
-		return err
-	}
+func (f *rehearseFlags) rehearse(ctx context.Context, c *command, pos []string, stdio IO) error {
 	switch {
 	case f.list:
 		if len(pos) > 0 || f.stop != "" {
@@ -122,7 +96,7 @@ func rehearseCommand(ctx context.Context, args []string, stdio IO) error {
 		return nil
 	case len(pos) != 1:
 		return usageErrorf("rehearse takes one scenario, got %d arguments (scenarios: %s)\n\n%s",
-			len(pos), strings.Join(rehearse.Names(), ", "), rehearseUsage)
+			len(pos), strings.Join(rehearse.Names(), ", "), c.help())
 	case f.dryRun && f.yes:
 		return usageErrorf("give --dry-run or --yes, not both")
 	case f.transcript != "" && f.dir != "":
@@ -181,10 +155,11 @@ func rehearseCommand(ctx context.Context, args []string, stdio IO) error {
 	case errors.As(err, &cfg):
 		return usageErrorf("%v", cfg)
 	case errors.Is(err, rehearse.ErrInterrupted):
-		return &silentExit{code: engine.ExitInterrupted}
+		return &silentExit{code: ExitInterrupted}
 	case err != nil:
 		return failf("rehearse %s: %v", sc.Name, err)
-	case res.ExitCode != 0:
+	case res.ExitCode != ExitOK:
+		// The scorecard is printed; its verdict decides the code.
 		return &silentExit{code: res.ExitCode}
 	}
 	return nil

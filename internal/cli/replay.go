@@ -3,80 +3,77 @@ package cli
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io/fs"
 
-	"github.com/pgrunbook/pgrunbook/engine"
+	"github.com/spf13/pflag"
+
 	"github.com/pgrunbook/pgrunbook/internal/render"
 	"github.com/pgrunbook/pgrunbook/internal/replay"
 	"github.com/pgrunbook/pgrunbook/internal/transcript"
 )
 
-const replayUsage = `Usage: pgrunbook replay TRANSCRIPT [FLAGS]
-
-Shows a recorded run as the operator saw it: the sessions found, the tables,
+func replayCmd() *command {
+	c := &command{
+		name: "replay", summary: "show a recorded run as the operator saw it",
+		usage: "TRANSCRIPT [FLAGS]",
+		about: `Shows a recorded run as the operator saw it: the sessions found, the tables,
 every question and answer, every action and its outcome, the verify results
 and how the run ended. A transcript cut off in the middle of a line (the run
-was killed while writing) is shown up to its last whole event.
-
-Flags (before or after TRANSCRIPT):
-      --verify            check the transcript's hash chain instead: every
-                          event carries the hash of the line before it; the
-                          first line where the chain breaks is named
-      --against PLAYBOOK  re-run PLAYBOOK (a changed copy, usually) on the
-                          recorded snapshots, with the recorded parameters,
-                          mode and answers, and report every decision that
-                          differs: sessions now targeted or spared, steps now
-                          skipped, prompts that changed
-      --set NAME=VALUE    with --against: override a recorded parameter
-      --protect EXPR      with --against: a run-level protection rule
-      --max-targets N     with --against: the run's --max-targets
-      --output FORMAT     text (default), or json: every recorded event as one
-                          JSON line on stdout, as the transcript holds it (a
-                          note on a cut-off or unfinished run goes to stderr);
-                          not with --verify or --against
-
-Exit codes: 0 shown, chain intact, or no difference; 1 the chain is broken
-or the playbook decides differently; 2 bad usage or an invalid playbook.
-`
-
-func replayCommand(ctx context.Context, args []string, stdio IO) error {
-	fset := flag.NewFlagSet("replay", flag.ContinueOnError)
-	verify := fset.Bool("verify", false, "")
-	against := fset.String("against", "", "")
-	var sets, protect stringList
-	fset.Var(&sets, "set", "")
-	fset.Var(&protect, "protect", "")
-	maxTargets := fset.Int("max-targets", 0, "")
-	var output string
-	addOutputFlag(fset, &output)
-	pos, err := parseInterleaved(fset, args, replayUsage, stdio.Out)
-	if err != nil {
-		return err
+was killed while writing) is shown up to its last whole event.`,
+		flagsWhere: "before or after TRANSCRIPT",
+		notes: `Exit codes: 0 shown, chain intact, or no difference; 1 the chain is broken
+or the playbook decides differently; 2 bad usage or an invalid playbook.`,
+		args: argFile,
 	}
+	c.setup = func(fs *pflag.FlagSet) runFunc {
+		var f replayFlags
+		fs.BoolVar(&f.verify, "verify", false, "check the transcript's hash chain instead: every event carries the hash of the line before it; the first line where the chain breaks is named")
+		fs.StringVar(&f.against, "against", "", "`PLAYBOOK` re-run PLAYBOOK (a changed copy, usually) on the recorded snapshots, with the recorded parameters, mode and answers, and report every decision that differs: sessions now targeted or spared, steps now skipped, prompts that changed")
+		fs.StringArrayVar(&f.sets, "set", nil, "`NAME=VALUE` with --against: override a recorded parameter")
+		fs.StringArrayVar(&f.protect, "protect", nil, "`EXPR` with --against: a run-level protection rule")
+		fs.IntVar(&f.maxTargets, "max-targets", 0, "`N` with --against: the run's --max-targets")
+		f.output = outputFlag(fs, "every recorded event as one JSON line on stdout, as the transcript holds it (a note on a cut-off or unfinished run goes to stderr); not with --verify or --against")
+		return func(ctx context.Context, pos []string, stdio IO) error {
+			return f.replay(ctx, c, pos, stdio)
+		}
+	}
+	return c
+}
+
+// replayFlags are the replay command's flags.
+type replayFlags struct {
+	verify        bool
+	against       string
+	sets, protect []string
+	maxTargets    int
+	output        *string
+}
+
+func (f *replayFlags) replay(ctx context.Context, c *command, pos []string, stdio IO) error {
+	output := *f.output
 	if len(pos) != 1 {
-		return usageErrorf("replay takes one transcript file\n\n%s", replayUsage)
+		return usageErrorf("replay takes one transcript file\n\n%s", c.help())
 	}
-	if *against == "" && (len(sets) > 0 || len(protect) > 0 || *maxTargets != 0) {
+	if f.against == "" && (len(f.sets) > 0 || len(f.protect) > 0 || f.maxTargets != 0) {
 		return usageErrorf("--set, --protect and --max-targets go with --against")
 	}
-	if *maxTargets < 0 {
+	if f.maxTargets < 0 {
 		return usageErrorf("--max-targets must be at least 1")
 	}
 	if err := checkOutput(output); err != nil {
 		return err
 	}
-	if output == outputJSON && (*verify || *against != "") {
+	if output == outputJSON && (f.verify || f.against != "") {
 		return usageErrorf("--output json prints the recorded events; --verify and --against report in text")
 	}
-	if *verify {
-		if err := verifyChain(pos[0], stdio); err != nil || *against == "" {
+	if f.verify {
+		if err := verifyChain(pos[0], stdio); err != nil || f.against == "" {
 			return err
 		}
 	}
-	if *against != "" {
-		return replayAgainst(ctx, pos[0], *against, replay.Options{Sets: sets, Protect: protect, MaxTargets: *maxTargets}, stdio)
+	if f.against != "" {
+		return replayAgainst(ctx, pos[0], f.against, replay.Options{Sets: f.sets, Protect: f.protect, MaxTargets: f.maxTargets}, stdio)
 	}
 	res, err := readTranscript(pos[0])
 	if err != nil {
@@ -139,6 +136,12 @@ func readTranscript(path string) (*transcript.ReadResult, error) {
 	if err == nil {
 		return res, nil
 	}
+	return readTranscriptError(path, err)
+}
+
+// readTranscriptError is the result of reading the transcript at path
+// that ended with err: err said as a command's failure.
+func readTranscriptError(path string, err error) (*transcript.ReadResult, error) {
 	var le *transcript.LineError
 	var lim *transcript.LimitError
 	switch {
@@ -169,7 +172,7 @@ func replayAgainst(ctx context.Context, path, pbArg string, opts replay.Options,
 	}
 	cmp.Write(stdio.Out, path)
 	if !cmp.Identical() {
-		return &silentExit{code: engine.ExitFailed}
+		return &silentExit{code: ExitFailed}
 	}
 	return nil
 }

@@ -3,7 +3,6 @@ package cli
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"os"
 	"os/user"
@@ -11,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/spf13/pflag"
 
 	"github.com/pgrunbook/pgrunbook/engine"
 	"github.com/pgrunbook/pgrunbook/internal/hoststat"
@@ -21,13 +22,11 @@ import (
 	"github.com/pgrunbook/pgrunbook/internal/transcript"
 )
 
-func init() {
-	register(command{"resume", "carry on an interrupted, killed or disconnected run from its transcript", resumeUsage, resumeCommand})
-}
-
-const resumeUsage = `Usage: pgrunbook resume TRANSCRIPT [FLAGS]
-
-Carries on a run that was interrupted (Ctrl-C, SIGTERM), killed, or lost its
+func resumeCmd() *command {
+	c := &command{
+		name: "resume", summary: "carry on an interrupted, killed or disconnected run from its transcript",
+		usage: "TRANSCRIPT [FLAGS]",
+		about: `Carries on a run that was interrupted (Ctrl-C, SIGTERM), killed, or lost its
 connection, from its transcript, appending to the same file with its hash
 chain intact (pgrunbook replay --verify checks it).
 
@@ -44,25 +43,31 @@ chain intact (pgrunbook replay --verify checks it).
     filter chain is re-run on a fresh snapshot.
   - A last line cut off mid-write (a run killed while writing) is removed from
     the file and kept in the run_resumed event.
-
-Flags (before or after TRANSCRIPT):
-  -d, --dsn DSN           connection string or URI, as for run (libpq variables apply)
-      --dry-run           signal nothing; a dry run is resumed only as a dry run
-  -y, --yes               answer every confirmation with "all"; limits still apply
-      --accept-changed-playbook
-                          go on although the playbook's sha256 changed since the run
-                          started (its steps must still line up with the record)
-      --playbook FILE     the playbook's file, if it moved since the run started
-      --protect EXPR      run-level protection, as for run (repeatable; the
-                          original run's --protect rules are not in its transcript)
-      --max-targets N     blast-radius limit for every cancel/terminate step
-      --statement-timeout DURATION, --stale-after DURATION, --pooler DSN
-                          as for run
-
-Without a terminal, give --yes or --dry-run.
+`,
+		flagsWhere: "before or after TRANSCRIPT",
+		notes: `Without a terminal, give --yes or --dry-run.
 Exit codes as for run; 2 also when the transcript cannot be resumed (it ended
-done, failed, aborted or refused; its chain is broken; its playbook changed).
-`
+done, failed, aborted or refused; its chain is broken; its playbook changed).`,
+		args: argFile,
+	}
+	c.setup = func(fs *pflag.FlagSet) runFunc {
+		var f resumeFlags
+		dsnFlag(fs, &f.dsn, "connection string or URI, as for run (libpq variables apply)")
+		fs.BoolVar(&f.dryRun, "dry-run", false, "signal nothing; a dry run is resumed only as a dry run")
+		yesFlag(fs, &f.yes, `answer every confirmation with "all"; limits still apply`)
+		fs.BoolVar(&f.acceptChanged, "accept-changed-playbook", false, "go on although the playbook's sha256 changed since the run started (its steps must still line up with the record)")
+		fs.StringVar(&f.playbookPath, "playbook", "", "`FILE` the playbook's file, if it moved since the run started")
+		protectFlag(fs, &f.protect, "run-level protection, as for run (repeatable; the original run's --protect rules are not in its transcript)")
+		maxTargetsFlag(fs, &f.maxTargets, "blast-radius limit for every cancel/terminate step")
+		statementTimeoutFlag(fs, &f.statementTimeout, "as for run")
+		staleAfterFlag(fs, &f.staleAfter, "as for run")
+		poolerFlag(fs, &f.pooler, "as for run")
+		return func(ctx context.Context, pos []string, stdio IO) error {
+			return f.resume(ctx, c, pos, stdio)
+		}
+	}
+	return c
+}
 
 type resumeFlags struct {
 	runFlags
@@ -70,26 +75,9 @@ type resumeFlags struct {
 	playbookPath  string
 }
 
-func resumeCommand(ctx context.Context, args []string, stdio IO) error {
-	var f resumeFlags
-	fs := flag.NewFlagSet("resume", flag.ContinueOnError)
-	addDSNFlag(fs, &f.dsn)
-	fs.BoolVar(&f.dryRun, "dry-run", false, "")
-	fs.BoolVar(&f.yes, "yes", false, "")
-	fs.BoolVar(&f.yes, "y", false, "")
-	fs.Var(&f.protect, "protect", "")
-	fs.IntVar(&f.maxTargets, "max-targets", 0, "")
-	fs.DurationVar(&f.statementTimeout, "statement-timeout", pg.DefaultStatementTimeout, "")
-	fs.DurationVar(&f.staleAfter, "stale-after", engine.DefaultStaleAfter, "")
-	fs.StringVar(&f.pooler, "pooler", "", "")
-	fs.BoolVar(&f.acceptChanged, "accept-changed-playbook", false, "")
-	fs.StringVar(&f.playbookPath, "playbook", "", "")
-	pos, err := parseInterleaved(fs, args, resumeUsage, stdio.Out)
-	if err != nil {
-		return err
-	}
+func (f *resumeFlags) resume(ctx context.Context, c *command, pos []string, stdio IO) error {
 	if len(pos) != 1 {
-		return usageErrorf("resume takes one transcript, got %d arguments\n\n%s", len(pos), resumeUsage)
+		return usageErrorf("resume takes one transcript, got %d arguments\n\n%s", len(pos), c.help())
 	}
 	if f.maxTargets < 0 {
 		return usageErrorf("--max-targets must be at least 1")
@@ -177,10 +165,7 @@ func resumeCommand(ctx context.Context, args []string, stdio IO) error {
 	if err != nil {
 		return failf("the transcript could not be written, so the run stopped: %v", err)
 	}
-	if res.ExitCode != 0 {
-		return &silentExit{code: res.ExitCode}
-	}
-	return nil
+	return resultError(res)
 }
 
 // resumePlaybook loads the playbook a run started with (or the file

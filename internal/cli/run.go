@@ -3,77 +3,33 @@ package cli
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
 
+	"github.com/spf13/pflag"
 	"golang.org/x/term"
 
 	"github.com/pgrunbook/pgrunbook/engine"
 	"github.com/pgrunbook/pgrunbook/internal/hoststat"
 	"github.com/pgrunbook/pgrunbook/internal/pg"
 	"github.com/pgrunbook/pgrunbook/internal/playbook"
+	"github.com/pgrunbook/pgrunbook/internal/position"
 	"github.com/pgrunbook/pgrunbook/internal/prompt"
 	"github.com/pgrunbook/pgrunbook/internal/render"
 	"github.com/pgrunbook/pgrunbook/internal/transcript"
 )
 
-const runUsage = `Usage: pgrunbook run PLAYBOOK [FLAGS]
-
-Runs a playbook: a built-in name (see pgrunbook list) or a path to a YAML file.
-By default it is interactive and asks before every cancel or terminate.
-
-Flags (before or after PLAYBOOK):
-  -d, --dsn DSN           connection string or URI, as psql takes it; the libpq
-                          variables PGHOST, PGPORT, PGUSER, PGPASSWORD, PGDATABASE,
-                          PGSERVICE, PGSSLMODE and PGPASSFILE apply too
-      --dry-run           read the live server and show every action the run
-                          would take; signal nothing
-  -y, --yes               answer every confirmation with "all", for automation;
-                          blast-radius limits still apply
-      --set NAME=VALUE    set a playbook parameter (repeatable)
-      --protect EXPR      never target sessions for which EXPR is true, e.g.
-                          'usename == "replicator"' (repeatable)
-      --max-targets N     blast-radius limit for every cancel/terminate step,
-                          overriding the playbook's max_targets
-      --transcript FILE   where to write the transcript, a new file whose
-                          directory is created if missing (default: a new file in
-                          $PGRUNBOOK_TRANSCRIPT_DIR, else
-                          $XDG_STATE_HOME/pgrunbook/transcripts, else
-                          ~/.local/state/pgrunbook/transcripts)
-      --redact-queries    write "<redacted>" instead of query text in the transcript
-      --statement-timeout DURATION
-                          bound on each of pgrunbook's own statements (default 10s);
-                          an answer still missing 2s later counts as a lost
-                          connection (a dead network), and pgrunbook reconnects
-      --stale-after DURATION
-                          an answer given later than this after a table was
-                          shown re-reads the sessions first and, if the chosen
-                          ones changed, asks again (default 60s)
-      --pooler DSN        a PgBouncer admin console (database pgbouncer, an
-                          admin_users or stats_users role): every pooled backend
-                          is shown with the pooler's client linked to it now
-      --operator NAME     who runs the playbook, recorded with the OS user, host,
-                          terminal and SSH client in the transcript, on every
-                          answer and in the server log line of every signal
-      --require-committed refuse (exit 2, nothing run) a playbook file that is
-                          not committed in a git work tree or has uncommitted
-                          changes; built-in playbooks are always allowed
-      --notify CMD        run CMD (with sh -c) for each intent, action and
-                          run_finished event, the event as one JSON line on its
-                          standard input; one at a time, in order, never
-                          holding up the run; a failure is recorded as a warning
-      --notify-timeout DURATION
-                          kill a --notify command still running after this
-                          (default 5s)
-      --output FORMAT     text (default), or json: every transcript event as
-                          one JSON line on stdout and nothing else there (for
-                          orchestrators); needs --yes or --dry-run
-
-pgrunbook itself connects directly or through a session pooler; through a
+func runCmd() *command {
+	c := &command{
+		name: "run", summary: "run a playbook against a server",
+		usage: "PLAYBOOK [FLAGS]",
+		about: `Runs a playbook: a built-in name (see pgrunbook list) or a path to a YAML file.
+By default it is interactive and asks before every cancel or terminate.`,
+		flagsWhere: "before or after PLAYBOOK",
+		notes: `pgrunbook itself connects directly or through a session pooler; through a
 transaction or statement pooler it refuses (exit 2): give -d a direct DSN.
 
 Without a terminal, give --yes or --dry-run.
@@ -81,14 +37,40 @@ Exit codes: 0 done and verified, or a dry run that finished (it signals
 nothing, and says what a real run would have done); 1 something failed;
 2 bad usage or invalid playbook; 3 aborted by the operator; 130 interrupted
 (Ctrl-C, SIGTERM, or SIGHUP: the terminal hung up, and the run stops rather
-than go on unattended).
-`
+than go on unattended).`,
+		args: argPlaybook,
+	}
+	c.setup = func(fs *pflag.FlagSet) runFunc {
+		var f runFlags
+		dsnFlag(fs, &f.dsn, "connection string or URI, as psql takes it; the libpq variables PGHOST, PGPORT, PGUSER, PGPASSWORD, PGDATABASE, PGSERVICE, PGSSLMODE and PGPASSFILE apply too")
+		fs.BoolVar(&f.dryRun, "dry-run", false, "read the live server and show every action the run would take; signal nothing")
+		yesFlag(fs, &f.yes, `answer every confirmation with "all", for automation; blast-radius limits still apply`)
+		setFlag(fs, &f.sets, "set a playbook parameter (repeatable)")
+		protectFlag(fs, &f.protect, `never target sessions for which EXPR is true, e.g. 'usename == "replicator"' (repeatable)`)
+		maxTargetsFlag(fs, &f.maxTargets, "blast-radius limit for every cancel/terminate step, overriding the playbook's max_targets")
+		fs.StringVar(&f.transcript, "transcript", "", "`FILE` where to write the transcript, a new file whose directory is created if missing (default: a new file in $PGRUNBOOK_TRANSCRIPT_DIR, else $XDG_STATE_HOME/pgrunbook/transcripts, else ~/.local/state/pgrunbook/transcripts)")
+		redactFlag(fs, &f.redact)
+		statementTimeoutFlag(fs, &f.statementTimeout, "bound on each of pgrunbook's own statements; an answer still missing 2s later counts as a lost connection (a dead network), and pgrunbook reconnects")
+		staleAfterFlag(fs, &f.staleAfter, "an answer given later than this after a table was shown re-reads the sessions first and, if the chosen ones changed, asks again")
+		poolerFlag(fs, &f.pooler, "a PgBouncer admin console (database pgbouncer, an admin_users or stats_users role): every pooled backend is shown with the pooler's client linked to it now")
+		operatorFlag(fs, &f.operator, "who runs the playbook, recorded with the OS user, host, terminal and SSH client in the transcript, on every answer and in the server log line of every signal")
+		fs.BoolVar(&f.requireCommitted, "require-committed", false, "refuse (exit 2, nothing run) a playbook file that is not committed in a git work tree or has uncommitted changes; built-in playbooks are always allowed")
+		fs.StringVar(&f.notify, "notify", "", "`CMD` run CMD (with sh -c) for each intent, action and run_finished event, the event as one JSON line on its standard input; one at a time, in order, never holding up the run; a failure is recorded as a warning")
+		fs.DurationVar(&f.notifyTimeout, "notify-timeout", DefaultNotifyTimeout, "`DURATION` kill a --notify command still running after this")
+		f.output = outputFlag(fs, "every transcript event as one JSON line on stdout and nothing else there (for orchestrators); needs --yes or --dry-run")
+		return func(ctx context.Context, pos []string, stdio IO) error {
+			return f.runPlaybook(ctx, c, pos, stdio)
+		}
+	}
+	return c
+}
 
+// runFlags are run's flags; resume and watch use the ones they share.
 type runFlags struct {
 	dsn, transcript  string
 	dryRun, yes      bool
 	redact           bool
-	sets, protect    stringList
+	sets, protect    []string
 	maxTargets       int
 	statementTimeout time.Duration
 	staleAfter       time.Duration
@@ -97,40 +79,55 @@ type runFlags struct {
 	requireCommitted bool
 	notify           string
 	notifyTimeout    time.Duration
-	output           string
+	output           *string
 }
 
-func addDSNFlag(fs *flag.FlagSet, dsn *string) {
-	fs.StringVar(dsn, "dsn", "", "")
-	fs.StringVar(dsn, "d", "", "")
+// The flags run, resume, watch and rehearse share, each defined with the
+// command's own help text.
+
+func dsnFlag(fs *pflag.FlagSet, dsn *string, help string) {
+	fs.StringVarP(dsn, "dsn", "d", "", "`DSN` "+help)
 }
 
-func runCommand(ctx context.Context, args []string, stdio IO) error {
-	var f runFlags
-	fs := flag.NewFlagSet("run", flag.ContinueOnError)
-	addDSNFlag(fs, &f.dsn)
-	fs.BoolVar(&f.dryRun, "dry-run", false, "")
-	fs.BoolVar(&f.yes, "yes", false, "")
-	fs.BoolVar(&f.yes, "y", false, "")
-	fs.Var(&f.sets, "set", "")
-	fs.Var(&f.protect, "protect", "")
-	fs.IntVar(&f.maxTargets, "max-targets", 0, "")
-	fs.StringVar(&f.transcript, "transcript", "", "")
-	fs.BoolVar(&f.redact, "redact-queries", false, "")
-	fs.DurationVar(&f.statementTimeout, "statement-timeout", pg.DefaultStatementTimeout, "")
-	fs.DurationVar(&f.staleAfter, "stale-after", engine.DefaultStaleAfter, "")
-	fs.StringVar(&f.pooler, "pooler", "", "")
-	fs.StringVar(&f.operator, "operator", "", "")
-	fs.BoolVar(&f.requireCommitted, "require-committed", false, "")
-	fs.StringVar(&f.notify, "notify", "", "")
-	fs.DurationVar(&f.notifyTimeout, "notify-timeout", DefaultNotifyTimeout, "")
-	addOutputFlag(fs, &f.output)
-	pos, err := parseInterleaved(fs, args, runUsage, stdio.Out)
-	if err != nil {
-		return err
-	}
+func yesFlag(fs *pflag.FlagSet, yes *bool, help string) {
+	fs.BoolVarP(yes, "yes", "y", false, help)
+}
+
+func setFlag(fs *pflag.FlagSet, sets *[]string, help string) {
+	fs.StringArrayVar(sets, "set", nil, "`NAME=VALUE` "+help)
+}
+
+func protectFlag(fs *pflag.FlagSet, protect *[]string, help string) {
+	fs.StringArrayVar(protect, "protect", nil, "`EXPR` "+help)
+}
+
+func maxTargetsFlag(fs *pflag.FlagSet, n *int, help string) {
+	fs.IntVar(n, "max-targets", 0, "`N` "+help)
+}
+
+func redactFlag(fs *pflag.FlagSet, redact *bool) {
+	fs.BoolVar(redact, "redact-queries", false, `write "<redacted>" instead of query text in the transcript`)
+}
+
+func statementTimeoutFlag(fs *pflag.FlagSet, d *time.Duration, help string) {
+	fs.DurationVar(d, "statement-timeout", pg.DefaultStatementTimeout, "`DURATION` "+help)
+}
+
+func staleAfterFlag(fs *pflag.FlagSet, d *time.Duration, help string) {
+	fs.DurationVar(d, "stale-after", engine.DefaultStaleAfter, "`DURATION` "+help)
+}
+
+func poolerFlag(fs *pflag.FlagSet, dsn *string, help string) {
+	fs.StringVar(dsn, "pooler", "", "`DSN` "+help)
+}
+
+func operatorFlag(fs *pflag.FlagSet, name *string, help string) {
+	fs.StringVar(name, "operator", "", "`NAME` "+help)
+}
+
+func (f *runFlags) runPlaybook(ctx context.Context, c *command, pos []string, stdio IO) error {
 	if len(pos) != 1 {
-		return usageErrorf("run takes one playbook, got %d arguments\n\n%s", len(pos), runUsage)
+		return usageErrorf("run takes one playbook, got %d arguments\n\n%s", len(pos), c.help())
 	}
 	if f.maxTargets < 0 {
 		return usageErrorf("--max-targets must be at least 1")
@@ -138,7 +135,7 @@ func runCommand(ctx context.Context, args []string, stdio IO) error {
 	if f.staleAfter <= 0 || f.statementTimeout <= 0 || f.notifyTimeout <= 0 {
 		return usageErrorf("--stale-after, --statement-timeout and --notify-timeout must be positive durations")
 	}
-	if err := checkJSONRun(f.output, f.dryRun, f.yes); err != nil {
+	if err := checkJSONRun(*f.output, f.dryRun, f.yes); err != nil {
 		return err
 	}
 
@@ -181,15 +178,12 @@ func runCommand(ctx context.Context, args []string, stdio IO) error {
 		staleAfter: f.staleAfter, poolerDSN: f.pooler,
 		operator: currentOperator(f.operator, stdio), provenance: prov,
 		notify: f.notify, notifyTimeout: f.notifyTimeout,
-		jsonOut: f.output == outputJSON,
+		jsonOut: *f.output == outputJSON,
 	}.execute(ctx, stdio)
 	if err != nil {
 		return err
 	}
-	if res.ExitCode != 0 {
-		return &silentExit{code: res.ExitCode}
-	}
-	return nil
+	return resultError(res)
 }
 
 // runMode is how a run answers its confirmations: --dry-run, --yes, or
@@ -252,7 +246,7 @@ func (r playbookRun) execute(ctx context.Context, stdio IO) (engine.Result, erro
 	defer tw.Close()
 	tw.RedactQueries = r.redact
 
-	client, err := pg.Connect(ctx, pg.Options{DSN: r.dsn, StatementTimeout: r.statementTimeout, PoolerDSN: r.poolerDSN})
+	client, err := pg.Connect(ctx, pg.Options{DSN: r.dsn, StatementTimeout: r.statementTimeout, PoolerDSN: r.poolerDSN, FirstSnapshot: true})
 	if err != nil {
 		tw.Close()
 		os.Remove(path)
@@ -327,7 +321,7 @@ func (r playbookRun) execute(ctx context.Context, stdio IO) (engine.Result, erro
 func resolvePlaybook(arg string) (*playbook.Playbook, error) {
 	if looksLikePath(arg) {
 		pb, err := playbook.Load(arg)
-		var list playbook.ErrorList
+		var list position.List
 		if err != nil && !errors.As(err, &list) {
 			return nil, usageErrorf("cannot read playbook: %v", err)
 		}

@@ -2,7 +2,6 @@ package cli_test
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -10,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pgrunbook/pgrunbook/internal/pg/incident"
+	"github.com/pgrunbook/pgrunbook/internal/incident"
 	"github.com/pgrunbook/pgrunbook/internal/pg/pgtest"
 )
 
@@ -97,105 +96,5 @@ func TestReplayAgainstAChangedPlaybook(t *testing.T) {
 	}
 	if r := pgrunbook(t, dir, nil, "replay", path, "--set", "min_runtime=1h"); r.code != 2 {
 		t.Errorf("--set without --against: exit %d", r.code)
-	}
-}
-
-func TestTestCommand(t *testing.T) {
-	t.Parallel()
-	root := absRoot(t)
-	ok := pgrunbook(t, root, nil, "test", "playbooks")
-	if ok.code != 0 || !strings.Contains(ok.stdout, "ok    cancel-long-queries/") || !strings.Contains(ok.stdout, "PASS  ") {
-		t.Errorf("test playbooks: exit %d\n%s%s", ok.code, ok.stdout, ok.stderr)
-	}
-	broken := pgrunbook(t, root, nil, "test", "internal/playbooktest/testdata/broken.test.yaml", "-run", "wrong")
-	if broken.code != 1 || !strings.Contains(broken.stdout, "FAIL  broken/expects the wrong sessions") || !strings.Contains(broken.stdout, "        - [101 103]\n        + [101]\n") {
-		t.Errorf("test broken: exit %d\n%s%s", broken.code, broken.stdout, broken.stderr)
-	}
-	if strings.Contains(broken.stdout, "broken/passes") {
-		t.Errorf("-run did not filter:\n%s", broken.stdout)
-	}
-	if r := pgrunbook(t, root, nil, "test", "no-such-dir"); r.code != 2 {
-		t.Errorf("missing dir: exit %d", r.code)
-	}
-}
-
-func TestValidateFormatJSON(t *testing.T) {
-	t.Parallel()
-	r := pgrunbook(t, absRoot(t), nil, "validate", "--format", "json", "playbooks", "testdata/playbooks/bad/unknown-key.yaml")
-	if r.code != 2 {
-		t.Fatalf("exit %d\n%s%s", r.code, r.stdout, r.stderr)
-	}
-	var report struct {
-		Valid    bool
-		Problems int
-		Files    []struct {
-			File   string
-			Valid  bool
-			Errors []struct {
-				File         string
-				Line, Column int
-				Message      string
-			}
-		}
-	}
-	if err := json.Unmarshal([]byte(r.stdout), &report); err != nil {
-		t.Fatalf("%v\n%s", err, r.stdout)
-	}
-	last := report.Files[len(report.Files)-1]
-	if report.Valid || report.Problems != len(last.Errors) || last.Valid || len(last.Errors) == 0 {
-		t.Fatalf("report %+v", report)
-	}
-	e := last.Errors[0]
-	if e.File != "testdata/playbooks/bad/unknown-key.yaml" || e.Line == 0 || e.Column == 0 || !strings.Contains(e.Message, "unknown key") {
-		t.Errorf("error %+v", e)
-	}
-	for _, f := range report.Files[:len(report.Files)-1] {
-		if !f.Valid || strings.HasSuffix(f.File, ".test.yaml") {
-			t.Errorf("file %+v", f)
-		}
-	}
-	if r.stderr != "" {
-		t.Errorf("json mode wrote to stderr: %s", r.stderr)
-	}
-}
-
-func TestSchemaAndReportCommands(t *testing.T) {
-	t.Parallel()
-	root := absRoot(t)
-	s := pgrunbook(t, root, nil, "schema")
-	want, err := os.ReadFile(filepath.Join(root, "playbooks", "schema.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if s.code != 0 || s.stdout != string(want) {
-		t.Errorf("schema: exit %d, output differs from playbooks/schema.json: %v", s.code, s.stdout != string(want))
-	}
-
-	rep := pgrunbook(t, root, nil, "report", "testdata/report/stubborn-query.jsonl", "--redact-queries")
-	if rep.code != 0 || !strings.HasPrefix(rep.stdout, "# Incident report: cancel-long-queries\n") ||
-		!strings.Contains(rep.stdout, "Hash chain: intact") || strings.Contains(rep.stdout, "pg_sleep") {
-		t.Errorf("report: exit %d\n%s%s", rep.code, rep.stdout, rep.stderr)
-	}
-	data, err := os.ReadFile(filepath.Join(root, "testdata/report/stubborn-query.jsonl"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	tampered := filepath.Join(dir, "tampered.jsonl")
-	if err := os.WriteFile(tampered, []byte(strings.Replace(string(data), `"outcome":"signalled"`, `"outcome":"not_found"`, 1)), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	out := filepath.Join(dir, "report.md")
-	bad := pgrunbook(t, dir, nil, "report", tampered, "-o", out)
-	written, _ := os.ReadFile(out)
-	if bad.code != 1 || !strings.Contains(bad.stderr, "hash chain broken") || !strings.Contains(string(written), "Hash chain: **broken**") {
-		t.Errorf("report of a tampered transcript: exit %d, stderr %q\n%s", bad.code, bad.stderr, written)
-	}
-
-	for _, cmd := range []string{"test", "report", "schema"} {
-		h := pgrunbook(t, "", nil, cmd, "--help")
-		if h.code != 0 || !strings.HasPrefix(h.stdout, "Usage: pgrunbook "+cmd) {
-			t.Errorf("%s --help: exit %d\n%s%s", cmd, h.code, h.stdout, h.stderr)
-		}
 	}
 }

@@ -2,20 +2,18 @@ package cli
 
 import (
 	"context"
-	"flag"
 	"regexp"
 
-	"github.com/pgrunbook/pgrunbook/engine"
+	"github.com/spf13/pflag"
+
 	"github.com/pgrunbook/pgrunbook/internal/playbooktest"
 )
 
-func init() {
-	register(command{"test", "run playbook tests against recorded or hand-written sessions", testUsage, testCommand})
-}
-
-const testUsage = `Usage: pgrunbook test [DIR|FILE...] [FLAGS]
-
-Runs playbook tests: NAME.test.yaml files next to the playbooks, whose cases
+func testCmd() *command {
+	return &command{
+		name: "test", summary: "run playbook tests against recorded or hand-written sessions",
+		usage: "[DIR|FILE...] [FLAGS]",
+		about: `Runs playbook tests: NAME.test.yaml files next to the playbooks, whose cases
 give the sessions of pg_stat_activity (a fixture, or the snapshots of a
 recorded transcript), parameters and a mode, and expect the target sets of
 named steps, the actions, the prompts, the skipped steps and the outcome.
@@ -24,45 +22,44 @@ protections, limits and conditions behave as in a live run, and signals are
 simulated. No server is needed.
 
 A directory is searched for *.test.yaml files (default: the current
-directory); a playbook file stands for the test file next to it.
-
-Flags (before or after the files):
-      -run REGEX   run only the cases whose PLAYBOOK/CASE NAME matches
-      -v           show each case's run as the operator would see it
-      --output FORMAT
-                   text (default), or json: one JSON line per case on stdout
-                   ({"type": "case", "file", "playbook", "case", "line",
-                   "passed", "failures"}; a file that cannot be loaded has
-                   "error") and a last {"type": "summary", "passed",
-                   "failed", "broken", "ok"}
-
-The format is described in docs/runbooks-as-code.md.
+directory); a playbook file stands for the test file next to it.`,
+		flagsWhere: "before or after the files",
+		notes: `The format is described in docs/runbooks-as-code.md.
 Exit codes: 0 every case passed; 1 a case failed; 2 a test file or its
-playbook is invalid, or bad usage.
-`
-
-func testCommand(ctx context.Context, args []string, stdio IO) error {
-	fset := flag.NewFlagSet("test", flag.ContinueOnError)
-	run := fset.String("run", "", "")
-	verbose := fset.Bool("v", false, "")
-	var output string
-	addOutputFlag(fset, &output)
-	pos, err := parseInterleaved(fset, args, testUsage, stdio.Out)
-	if err != nil {
-		return err
+playbook is invalid, or bad usage.`,
+		args: argFileOrDir,
+		setup: func(fs *pflag.FlagSet) runFunc {
+			var f testFlags
+			fs.StringVar(&f.run, "run", "", "`REGEX` run only the cases whose PLAYBOOK/CASE NAME matches")
+			fs.BoolVarP(&f.verbose, "verbose", "v", false, "show each case's run as the operator would see it")
+			f.output = outputFlag(fs, `one JSON line per case on stdout ({"type": "case", "file", "playbook", "case", "line", "passed", "failures"}; a file that cannot be loaded has "error") and a last {"type": "summary", "passed", "failed", "broken", "ok"}`)
+			return f.runTests
+		},
 	}
+}
+
+// testFlags are the test command's flags.
+type testFlags struct {
+	run     string
+	verbose bool
+	output  *string
+}
+
+func (f *testFlags) runTests(ctx context.Context, pos []string, stdio IO) error {
+	output := *f.output
 	if err := checkOutput(output); err != nil {
 		return err
 	}
-	if output == outputJSON && *verbose {
+	if output == outputJSON && f.verbose {
 		return usageErrorf("-v shows the runs as text; it does not go with --output json")
 	}
 	if len(pos) == 0 {
 		pos = []string{"."}
 	}
 	var match *regexp.Regexp
-	if *run != "" {
-		if match, err = regexp.Compile(*run); err != nil {
+	var err error
+	if f.run != "" {
+		if match, err = regexp.Compile(f.run); err != nil {
 			return usageErrorf("-run: %v", err)
 		}
 	}
@@ -76,13 +73,13 @@ func testCommand(ctx context.Context, args []string, stdio IO) error {
 			return err
 		}
 	} else {
-		sum = playbooktest.Run(ctx, files, playbooktest.Options{Out: stdio.Out, Match: match, Verbose: *verbose})
+		sum = playbooktest.Run(ctx, files, playbooktest.Options{Out: stdio.Out, Match: match, Verbose: f.verbose})
 	}
 	switch {
 	case sum.Broken > 0:
-		return &silentExit{code: engine.ExitUsage}
+		return &silentExit{code: ExitUsage}
 	case sum.Failed > 0:
-		return &silentExit{code: engine.ExitFailed}
+		return &silentExit{code: ExitFailed}
 	}
 	return nil
 }

@@ -6,8 +6,8 @@ import (
 	"regexp"
 	"strings"
 
-	"github.com/pgrunbook/pgrunbook/internal/playbook"
 	"github.com/pgrunbook/pgrunbook/internal/playbooktest"
+	"github.com/pgrunbook/pgrunbook/internal/position"
 )
 
 // testCaseLine is one line of test --output json: a case and how it went.
@@ -46,7 +46,7 @@ func testJSON(ctx context.Context, files []string, match *regexp.Regexp, stdio I
 		if err != nil {
 			sum.Broken++
 			msg := err.Error()
-			var list playbook.ErrorList
+			var list position.List
 			if errors.As(err, &list) {
 				msg = list.Detailed()
 			}

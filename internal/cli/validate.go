@@ -4,37 +4,41 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
 
-	"github.com/pgrunbook/pgrunbook/engine"
+	"github.com/spf13/pflag"
+
 	"github.com/pgrunbook/pgrunbook/internal/playbook"
 	"github.com/pgrunbook/pgrunbook/internal/playbooktest"
+	"github.com/pgrunbook/pgrunbook/internal/position"
 )
 
-const validateUsage = `Usage: pgrunbook validate FILE|DIR... [--output text|json]
-
-Checks playbooks without running them: YAML syntax, unknown keys, types,
+func validateCmd() *command {
+	c := &command{
+		name: "validate", summary: "check playbook files and report every problem",
+		usage: "FILE|DIR... [--output text|json]",
+		about: `Checks playbooks without running them: YAML syntax, unknown keys, types,
 step ids and target references, and every expression compiled and
 type-checked. Every problem is reported as file:line:col. A directory is
 searched for *.yaml and *.yml files (playbook tests, *.test.yaml, are left
 to pgrunbook test; a test file named on the command line is checked as one).
-Built-in playbook names work too.
-
-Flags:
-      --format FORMAT   text (default), or json: one JSON document on
-                        stdout with every file and its problems as objects
-                        with file, line, column and message, for CI
-      --output FORMAT   text (default), or json: JSON Lines on stdout, one
-                        line per file, {"file", "ok", "problems": [{"file",
-                        "line", "column", "message"}]}, and nothing on stderr
-
-Exit codes: 0 all valid; 2 a problem was found.
-`
+Built-in playbook names work too.`,
+		notes: "Exit codes: 0 all valid; 2 a problem was found.",
+		args:  argPlaybook,
+	}
+	c.setup = func(fs *pflag.FlagSet) runFunc {
+		format := fs.String("format", "text", "`FORMAT` text, or json: one JSON document on stdout with every file and its problems as objects with file, line, column and message, for CI")
+		output := outputFlag(fs, `JSON Lines on stdout, one line per file, {"file", "ok", "problems": [{"file", "line", "column", "message"}]}, and nothing on stderr`)
+		return func(ctx context.Context, pos []string, stdio IO) error {
+			return validateCommand(ctx, c, pos, *format, *output, stdio)
+		}
+	}
+	return c
+}
 
 // validateReport is validate's output with --format json.
 type validateReport struct {
@@ -46,7 +50,7 @@ type validateReport struct {
 type validateFileReport struct {
 	File   string            `json:"file"`
 	Valid  bool              `json:"valid"`
-	Errors []*playbook.Error `json:"errors"`
+	Errors []*position.Error `json:"errors"`
 }
 
 // validateLine is one line of validate --output json: a file and its
@@ -54,34 +58,26 @@ type validateFileReport struct {
 type validateLine struct {
 	File     string            `json:"file"`
 	OK       bool              `json:"ok"`
-	Problems []*playbook.Error `json:"problems"`
+	Problems []*position.Error `json:"problems"`
 }
 
-func validateCommand(_ context.Context, args []string, stdio IO) error {
-	fset := flag.NewFlagSet("validate", flag.ContinueOnError)
-	format := fset.String("format", "text", "")
-	var output string
-	addOutputFlag(fset, &output)
-	pos, err := parseInterleaved(fset, args, validateUsage, stdio.Out)
-	if err != nil {
-		return err
-	}
-	if *format != "text" && *format != "json" {
-		return usageErrorf("--format %q: use text or json", *format)
+func validateCommand(_ context.Context, c *command, pos []string, format, output string, stdio IO) error {
+	if format != "text" && format != "json" {
+		return usageErrorf("--format %q: use text or json", format)
 	}
 	if err := checkOutput(output); err != nil {
 		return err
 	}
-	if output == outputJSON && *format == "json" {
+	if output == outputJSON && format == "json" {
 		return usageErrorf("give --output json (one line per file) or --format json (one document), not both")
 	}
 	lines := output == outputJSON
 	if lines {
 		// No text either: the report goes out line by line below.
-		*format = "lines"
+		format = "lines"
 	}
 	if len(pos) == 0 {
-		return usageErrorf("validate needs at least one file\n\n%s", validateUsage)
+		return usageErrorf("validate needs at least one file\n\n%s", c.help())
 	}
 	var files []string
 	for _, p := range pos {
@@ -112,17 +108,17 @@ func validateCommand(_ context.Context, args []string, stdio IO) error {
 		default:
 			_, err = playbook.Load(file)
 		}
-		fr := validateFileReport{File: file, Valid: err == nil, Errors: []*playbook.Error{}}
-		var list playbook.ErrorList
+		fr := validateFileReport{File: file, Valid: err == nil, Errors: []*position.Error{}}
+		var list position.List
 		switch {
 		case err == nil:
-			if *format == "text" {
+			if format == "text" {
 				fmt.Fprintf(stdio.Out, "ok    %s\n", file)
 			}
 		case errors.As(err, &list):
 			report.Problems += len(list)
 			fr.Errors = list
-			if *format == "text" {
+			if format == "text" {
 				fmt.Fprintln(stdio.Err, list.Detailed())
 				fmt.Fprintf(stdio.Out, "FAIL  %s (%d problem(s))\n", file, len(list))
 			}
@@ -134,13 +130,13 @@ func validateCommand(_ context.Context, args []string, stdio IO) error {
 				msg = ee.msg
 			}
 			text := file + ": " + msg
-			fr.Errors = []*playbook.Error{{File: file, Message: msg}}
-			var te *playbooktest.Error
-			if errors.As(err, &te) {
-				text = te.Error()
-				fr.Errors = []*playbook.Error{{File: te.File, Line: te.Line, Column: te.Column, Message: te.Message}}
+			fr.Errors = []*position.Error{{File: file, Message: msg}}
+			var pe *position.Error
+			if errors.As(err, &pe) {
+				text = pe.Error()
+				fr.Errors = []*position.Error{pe}
 			}
-			if *format == "text" {
+			if format == "text" {
 				fmt.Fprintln(stdio.Err, text)
 				fmt.Fprintf(stdio.Out, "FAIL  %s\n", file)
 			}
@@ -153,7 +149,7 @@ func validateCommand(_ context.Context, args []string, stdio IO) error {
 			}
 		}
 	}
-	if *format == "json" {
+	if format == "json" {
 		enc := json.NewEncoder(stdio.Out)
 		enc.SetIndent("", "  ")
 		if err := enc.Encode(report); err != nil {
@@ -161,7 +157,7 @@ func validateCommand(_ context.Context, args []string, stdio IO) error {
 		}
 	}
 	if report.Problems > 0 {
-		return &silentExit{code: engine.ExitUsage}
+		return &silentExit{code: ExitUsage}
 	}
 	return nil
 }

@@ -3,13 +3,14 @@ package cli
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/spf13/pflag"
 
 	"github.com/pgrunbook/pgrunbook/engine"
 	"github.com/pgrunbook/pgrunbook/internal/activity"
@@ -21,13 +22,11 @@ import (
 	"github.com/pgrunbook/pgrunbook/internal/watch"
 )
 
-func init() {
-	register(command{"watch", "run a playbook every interval on one connection (dry run unless --yes)", watchUsage, watchCommand})
-}
-
-const watchUsage = `Usage: pgrunbook watch PLAYBOOK [FLAGS]
-
-Runs a playbook again and again, one round every interval, in one process
+func watchCmd() *command {
+	c := &command{
+		name: "watch", summary: "run a playbook every interval on one connection (dry run unless --yes)",
+		usage: "PLAYBOOK [FLAGS]",
+		about: `Runs a playbook again and again, one round every interval, in one process
 on one connection (restored as run restores it). It is a dry run unless
 told otherwise. Each round has its own transcript, round-000001.jsonl and
 so on, in one directory; pgrunbook replay shows any of them. The screen
@@ -40,46 +39,49 @@ unattended guard (--yes) that, for example, ends sessions idle in a
 transaction for more than 10 minutes. A guard has a circuit breaker: when
 the next statement would signal more than --max-signals sessions within
 --per, it is not sent, and the watch stops with exit 1.
-
-Flags (before or after PLAYBOOK):
-      --every DURATION    time from the start of one round to the start of
-                          the next (default 5s); 0 runs rounds back to back
-      --rounds N          stop after N rounds (default: until stopped)
-      --dry-run           signal nothing (the default)
-  -y, --yes               answer every confirmation with "all" and signal;
-                          blast-radius limits and the circuit breaker apply
-      --interactive       ask at every confirmation, as run does (a terminal)
-      --max-signals N     circuit breaker: at most N sessions signalled
-                          within --per (default 10)
-      --per DURATION      the circuit breaker's sliding window (default 1h)
-      --transcript-dir DIR
-                          where the rounds' transcripts go, a new directory
-                          (default: a new directory in the place run writes
-                          its transcripts)
-      --keep-quiet N      keep the transcripts of only the last N quiet rounds
-                          (nothing targeted, nothing warned, ended done);
-                          -1 keeps them all (default 100). Rounds that found
-                          or did something are always kept.
-  -d, --dsn DSN           connection string or URI, as for run
-      --set NAME=VALUE    set a playbook parameter (repeatable)
-      --protect EXPR      never target sessions for which EXPR is true (repeatable)
-      --max-targets N     blast-radius limit for every cancel/terminate step
-      --redact-queries    write "<redacted>" instead of query text in transcripts
-      --statement-timeout DURATION
-                          bound on each of pgrunbook's own statements (default 10s)
-      --stale-after DURATION
-                          with --interactive: as for run (default 60s)
-      --pooler DSN        a PgBouncer admin console, as for run
-      --operator NAME     who runs the watch, recorded in every round and in
-                          the server log line of each signal
-
-SIGINT (Ctrl-C) or SIGTERM stops the watch between rounds or inside one;
+`,
+		flagsWhere: "before or after PLAYBOOK",
+		notes: `SIGINT (Ctrl-C) or SIGTERM stops the watch between rounds or inside one;
 a round interrupted is recorded as interrupted.
 Exit codes: 0 the rounds asked for all ended done; 1 the circuit breaker
 stopped the watch, or a round did not end done; 2 bad usage, an invalid
 playbook or a server the playbook refuses; 3 aborted by the operator;
-130 stopped by SIGINT or SIGTERM.
-`
+130 stopped by SIGINT or SIGTERM.`,
+		args: argPlaybook,
+	}
+	c.setup = func(fs *pflag.FlagSet) runFunc {
+		var f watchFlags
+		fs.DurationVar(&f.every, "every", DefaultWatchEvery, "`DURATION` time from the start of one round to the start of the next; 0 runs rounds back to back")
+		fs.IntVar(&f.rounds, "rounds", 0, "`N` stop after N rounds (default: until stopped)")
+		fs.BoolVar(&f.dryRun, "dry-run", false, "signal nothing (the default)")
+		yesFlag(fs, &f.yes, `answer every confirmation with "all" and signal; blast-radius limits and the circuit breaker apply`)
+		fs.BoolVar(&f.interactive, "interactive", false, "ask at every confirmation, as run does (a terminal)")
+		fs.IntVar(&f.maxSignals, "max-signals", DefaultWatchMaxSignals, "`N` circuit breaker: at most N sessions signalled within --per")
+		fs.DurationVar(&f.per, "per", DefaultWatchPer, "`DURATION` the circuit breaker's sliding window")
+		fs.StringVar(&f.dir, "transcript-dir", "", "`DIR` where the rounds' transcripts go, a new directory (default: a new directory in the place run writes its transcripts)")
+		fs.IntVar(&f.keepQuiet, "keep-quiet", DefaultWatchKeepQuiet, "`N` keep the transcripts of only the last N quiet rounds (nothing targeted, nothing warned, ended done); -1 keeps them all. Rounds that found or did something are always kept.")
+		dsnFlag(fs, &f.dsn, "connection string or URI, as for run")
+		setFlag(fs, &f.sets, "set a playbook parameter (repeatable)")
+		protectFlag(fs, &f.protect, "never target sessions for which EXPR is true (repeatable)")
+		maxTargetsFlag(fs, &f.maxTargets, "blast-radius limit for every cancel/terminate step")
+		fs.BoolVar(&f.redact, "redact-queries", false, `write "<redacted>" instead of query text in transcripts`)
+		statementTimeoutFlag(fs, &f.statementTimeout, "bound on each of pgrunbook's own statements")
+		staleAfterFlag(fs, &f.staleAfter, "with --interactive: as for run")
+		poolerFlag(fs, &f.pooler, "a PgBouncer admin console, as for run")
+		operatorFlag(fs, &f.operator, "who runs the watch, recorded in every round and in the server log line of each signal")
+		return func(ctx context.Context, pos []string, stdio IO) error {
+			return f.watch(ctx, c, pos, stdio)
+		}
+	}
+	return c
+}
+
+// Defaults of watch's flags.
+const (
+	DefaultWatchMaxSignals = 10
+	DefaultWatchPer        = time.Hour
+	DefaultWatchKeepQuiet  = 100
+)
 
 // DefaultWatchEvery is the default interval between rounds.
 const DefaultWatchEvery = 5 * time.Second
@@ -95,34 +97,9 @@ type watchFlags struct {
 	keepQuiet   int
 }
 
-func watchCommand(ctx context.Context, args []string, stdio IO) error {
-	var f watchFlags
-	fs := flag.NewFlagSet("watch", flag.ContinueOnError)
-	addDSNFlag(fs, &f.dsn)
-	fs.BoolVar(&f.dryRun, "dry-run", false, "")
-	fs.BoolVar(&f.yes, "yes", false, "")
-	fs.BoolVar(&f.yes, "y", false, "")
-	fs.BoolVar(&f.interactive, "interactive", false, "")
-	fs.Var(&f.sets, "set", "")
-	fs.Var(&f.protect, "protect", "")
-	fs.IntVar(&f.maxTargets, "max-targets", 0, "")
-	fs.BoolVar(&f.redact, "redact-queries", false, "")
-	fs.DurationVar(&f.statementTimeout, "statement-timeout", pg.DefaultStatementTimeout, "")
-	fs.DurationVar(&f.staleAfter, "stale-after", engine.DefaultStaleAfter, "")
-	fs.StringVar(&f.pooler, "pooler", "", "")
-	fs.DurationVar(&f.every, "every", DefaultWatchEvery, "")
-	fs.IntVar(&f.rounds, "rounds", 0, "")
-	fs.IntVar(&f.maxSignals, "max-signals", 10, "")
-	fs.DurationVar(&f.per, "per", time.Hour, "")
-	fs.StringVar(&f.dir, "transcript-dir", "", "")
-	fs.IntVar(&f.keepQuiet, "keep-quiet", 100, "")
-	fs.StringVar(&f.operator, "operator", "", "")
-	pos, err := parseInterleaved(fs, args, watchUsage, stdio.Out)
-	if err != nil {
-		return err
-	}
+func (f *watchFlags) watch(ctx context.Context, c *command, pos []string, stdio IO) error {
 	if len(pos) != 1 {
-		return usageErrorf("watch takes one playbook, got %d arguments\n\n%s", len(pos), watchUsage)
+		return usageErrorf("watch takes one playbook, got %d arguments\n\n%s", len(pos), c.help())
 	}
 	switch {
 	case f.maxTargets < 0:
@@ -136,7 +113,7 @@ func watchCommand(ctx context.Context, args []string, stdio IO) error {
 	case f.keepQuiet < -1:
 		return usageErrorf("--keep-quiet is a count, or -1 to keep every round")
 	}
-	mode, err := watchMode(f, stdio)
+	mode, err := watchMode(*f, stdio)
 	if err != nil {
 		return err
 	}
@@ -168,7 +145,7 @@ func watchCommand(ctx context.Context, args []string, stdio IO) error {
 		return failf("cannot create the transcripts' directory: %v; nothing was done", err)
 	}
 
-	client, err := pg.Connect(ctx, pg.Options{DSN: f.dsn, StatementTimeout: f.statementTimeout, PoolerDSN: f.pooler})
+	client, err := pg.Connect(ctx, pg.Options{DSN: f.dsn, StatementTimeout: f.statementTimeout, PoolerDSN: f.pooler, FirstSnapshot: true})
 	if err != nil {
 		os.Remove(dir)
 		var refused *pg.PoolingRefusedError
@@ -185,7 +162,7 @@ func watchCommand(ctx context.Context, args []string, stdio IO) error {
 	// the watch by its transcripts' directory.
 	client.SetAudit(pg.Audit{Run: auditRunName(dir), Operator: auditOperator(operator), Playbook: pb.Name})
 	w := &watcher{
-		out: stdio.Out, width: terminalWidth(stdio.OutFile), dir: dir, flags: f, mode: mode,
+		out: stdio.Out, width: terminalWidth(stdio.OutFile), dir: dir, flags: *f, mode: mode,
 		breaker: &watch.Breaker{Max: f.maxSignals, Per: f.per},
 	}
 	w.opts = engine.Options{
@@ -351,7 +328,7 @@ func (w *watcher) loop(ctx context.Context) error {
 		case res.Outcome == engine.OutcomeAborted:
 			fmt.Fprintf(w.out, "watch aborted at round %d: %s\n", n, res.Message)
 			return &silentExit{code: res.ExitCode}
-		case res.Outcome == engine.OutcomeRefused && res.ExitCode == engine.ExitUsage:
+		case res.Outcome == engine.OutcomeRefused && res.ExitCode == ExitUsage:
 			return usageErrorf("%s (the watch stopped)", res.Message)
 		}
 		if err := sleepUntil(ctx, began.Add(w.flags.every)); err != nil {
@@ -359,12 +336,12 @@ func (w *watcher) loop(ctx context.Context) error {
 		}
 	}
 	if ctx.Err() != nil {
-		return w.stopped(ctx, n, engine.ExitInterrupted)
+		return w.stopped(ctx, n, ExitInterrupted)
 	}
 	fmt.Fprintf(w.out, "watch done: %d round(s), %d session(s) signalled; transcripts in %s\n", n, w.signalled, w.dir)
 	if notDone > 0 {
 		fmt.Fprintf(w.out, "%d round(s) did not end done\n", notDone)
-		return &silentExit{code: engine.ExitFailed}
+		return &silentExit{code: ExitFailed}
 	}
 	return nil
 }
@@ -394,7 +371,7 @@ func (w *watcher) stopped(ctx context.Context, rounds, code int) error {
 	fmt.Fprintf(w.out, "watch stopped (%s) after %d round(s), %d session(s) signalled; transcripts in %s\n",
 		stopCause(ctx), rounds, w.signalled, w.dir)
 	if code == 0 {
-		code = engine.ExitInterrupted
+		code = ExitInterrupted
 	}
 	return &silentExit{code: code}
 }

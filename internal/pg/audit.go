@@ -1,7 +1,6 @@
 package pg
 
 import (
-	"context"
 	"fmt"
 	"strconv"
 
@@ -78,29 +77,23 @@ BEGIN
 END
 $$`
 
-// writeAudit writes the lines of the statement that signalled results to
-// the server log. A failure does not undo or hide the signals: it is kept
-// for TakeAuditProblem.
-func (c *Client) writeAudit(ctx context.Context, results []activity.SignalResult) {
+// noteAudit keeps, for TakeAuditProblem, why the server log lines of the
+// signals in results could not be written (err is the audit block's
+// outcome). Nothing to write when nothing was signalled. The signals'
+// outcomes stand either way.
+func (c *Client) noteAudit(results []activity.SignalResult, err error) {
 	signalled := 0
 	for _, r := range results {
 		if r.Outcome == activity.Signalled {
 			signalled++
 		}
 	}
-	if signalled == 0 {
+	if signalled == 0 || err == nil {
 		return
 	}
-	rows, err := c.query(ctx, auditLogSQL)
-	if err == nil {
-		rows.Close()
-		err = rows.Err()
+	msg := fmt.Sprintf("the server log line of %d signal(s) could not be written: %s", signalled, oneLine(err))
+	if c.audit.problem != "" {
+		msg = c.audit.problem + "; " + msg
 	}
-	if err != nil {
-		msg := fmt.Sprintf("the server log line of %d signal(s) could not be written: %s", signalled, oneLine(err))
-		if c.audit.problem != "" {
-			msg = c.audit.problem + "; " + msg
-		}
-		c.audit.problem = msg
-	}
+	c.audit.problem = msg
 }

@@ -7,8 +7,8 @@ import (
 	"github.com/pgrunbook/pgrunbook/internal/pg/pgtest"
 )
 
-// snapshotRows is the size of the snapshot BenchmarkSnapshot decodes.
-const snapshotRows = 2000
+// benchSnapshotRows is the size of the snapshot BenchmarkSnapshot decodes.
+const benchSnapshotRows = 2000
 
 // syntheticSnapshotSQL returns 2,000 rows with the columns and types of the
 // snapshot statement, shaped like a busy server in an incident: 200
@@ -92,8 +92,8 @@ func BenchmarkSnapshot(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			if len(snap.Rows) != snapshotRows {
-				b.Fatalf("%d rows, want %d", len(snap.Rows), snapshotRows)
+			if len(snap.Rows) != benchSnapshotRows {
+				b.Fatalf("%d rows, want %d", len(snap.Rows), benchSnapshotRows)
 			}
 		}
 	})
@@ -112,8 +112,8 @@ func BenchmarkSnapshot(b *testing.B) {
 			if err := rows.Err(); err != nil {
 				b.Fatal(err)
 			}
-			if n != snapshotRows {
-				b.Fatalf("%d rows, want %d", n, snapshotRows)
+			if n != benchSnapshotRows {
+				b.Fatalf("%d rows, want %d", n, benchSnapshotRows)
 			}
 		}
 	})

@@ -41,6 +41,12 @@ type Options struct {
 	// pgbouncer): every snapshot maps each pooled backend to the client
 	// the pooler has linked to it now.
 	PoolerDSN string
+	// FirstSnapshot sends the snapshot statement in the set-up's round
+	// trip: the first Snapshot call, if it comes within half a second of
+	// connecting, returns those rows instead of reading again. For a
+	// caller whose first statement is a snapshot (a run's first step);
+	// ignored with a PoolerDSN and through a pooler (prefetch.go).
+	FirstSnapshot bool
 }
 
 // Client is pgrunbook's connection to one server.
@@ -61,6 +67,11 @@ type Client struct {
 	// audit names the run in the server log line of each signal
 	// (audit.go).
 	audit auditState
+	// prefetch is the snapshot read with the set-up statement, until the
+	// first Snapshot call takes it; prefetchNext asks the next open (the
+	// first, never a reconnect) to read one (prefetch.go).
+	prefetch     *prefetched
+	prefetchNext bool
 }
 
 // ServerInfo describes the server and the role pgrunbook is connected as.
@@ -157,7 +168,7 @@ func Connect(ctx context.Context, opts Options) (*Client, error) {
 		target = fmt.Sprintf("socket %s (port %d)/%s", cfg.Host, cfg.Port, cfg.Database)
 	}
 
-	c := &Client{cfg: cfg, target: target, want: want, link: lk}
+	c := &Client{cfg: cfg, target: target, want: want, link: lk, prefetchNext: opts.FirstSnapshot}
 	if opts.PoolerDSN != "" {
 		// First, so that a pooler on the way can be told by its console.
 		console, err := OpenConsole(ctx, opts.PoolerDSN, st)
@@ -189,7 +200,7 @@ func (c *Client) open(ctx context.Context) error {
 	// that dies right after connecting does not hang the run.
 	setupCtx, cancel := context.WithTimeout(ctx, c.link.statementBound()+2*probeTimeout)
 	defer cancel()
-	info, err := c.setUp(setupCtx, conn)
+	info, pre, err := c.setUp(setupCtx, conn)
 	if err != nil {
 		closeCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
 		defer cancel()
@@ -197,7 +208,7 @@ func (c *Client) open(ctx context.Context) error {
 		return err
 	}
 	info.Console = c.info.Console
-	c.conn, c.info = conn, info
+	c.conn, c.info, c.prefetch = conn, info, pre
 	c.sql = buildSnapshotSQL(info.VersionNum)
 	return nil
 }

@@ -17,7 +17,7 @@ import (
 
 func TestConnectInfoAndApplicationName(t *testing.T) {
 	t.Parallel()
-	ctx := testCtx(t)
+	ctx := pgtest.Context(t)
 	db := newDB(t, "pg_connect_info")
 	// The DSN's own application_name must not win over pgrunbook's.
 	cfg, err := pgx.ParseConfig(db.dsn)
@@ -74,7 +74,7 @@ func show(t *testing.T, ctx context.Context, c *Client, name string) string {
 
 func TestConnectSessionSettings(t *testing.T) {
 	t.Parallel()
-	ctx := testCtx(t)
+	ctx := pgtest.Context(t)
 	db := newDB(t, "pg_connect_settings")
 
 	t.Run("defaults", func(t *testing.T) {
@@ -148,7 +148,7 @@ func TestConnectErrors(t *testing.T) {
 
 	t.Run("missing_database", func(t *testing.T) {
 		t.Parallel()
-		ctx := testCtx(t)
+		ctx := pgtest.Context(t)
 		name := "pgrb_no_such_db_" + randomHex(4)
 		_, err := Connect(ctx, Options{DSN: pgtest.DSNFor(name)})
 		ce := asConnectError(t, err)
@@ -165,7 +165,7 @@ func TestConnectErrors(t *testing.T) {
 
 	t.Run("connection_refused", func(t *testing.T) {
 		t.Parallel()
-		ctx := testCtx(t)
+		ctx := pgtest.Context(t)
 		port := freePort(t)
 		_, err := Connect(ctx, Options{DSN: fmt.Sprintf("host=127.0.0.1 port=%d user=nobody dbname=postgres sslmode=disable connect_timeout=10", port)})
 		ce := asConnectError(t, err)
@@ -182,7 +182,7 @@ func TestConnectErrors(t *testing.T) {
 
 	t.Run("missing_role", func(t *testing.T) {
 		t.Parallel()
-		ctx := testCtx(t)
+		ctx := pgtest.Context(t)
 		role := testRole{name: "pgrb_no_such_role_" + randomHex(4), password: "x"}
 		_, err := Connect(ctx, Options{DSN: role.dsn("postgres")})
 		asConnectError(t, err)
@@ -201,7 +201,7 @@ func TestConnectErrors(t *testing.T) {
 
 	t.Run("bad_dsn_hides_password", func(t *testing.T) {
 		t.Parallel()
-		ctx := testCtx(t)
+		ctx := pgtest.Context(t)
 		for _, dsn := range []string{
 			"host=127.0.0.1 port=notaport user=u password=hunter2secret",
 			"postgres://u:hunter2secret@127.0.0.1:notaport/db",

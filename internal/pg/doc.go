@@ -18,4 +18,11 @@
 // (link.go). Each statement costs one round trip, its first use included
 // (query.go). Nothing from a playbook or a parameter is ever part of SQL
 // text: targets travel as array parameters.
+//
+// Its subpackages are the rest of that door: pgsession opens plain
+// sessions of their own, on which internal/incident stages misbehaving
+// clients for tests and rehearsals, and pgtest starts a private server for
+// a test binary. Outside this tree only internal/bench, which opens raw
+// protocol connections on purpose, imports the driver; internal/arch's
+// test reads the import graph and fails otherwise.
 package pg

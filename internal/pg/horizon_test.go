@@ -22,7 +22,7 @@ import (
 // The test cluster allows this because the sandbox starts it with
 // max_prepared_transactions = 10 and wal_level = logical.
 func TestHorizonReadsSlotsAndPreparedTransactions(t *testing.T) {
-	ctx := testCtx(t)
+	ctx := pgtest.Context(t)
 	db := newDB(t, "horizon")
 	slot := strings.ReplaceAll(db.name, "-", "_") + "_logical"
 	physical := strings.ReplaceAll(db.name, "-", "_") + "_physical"

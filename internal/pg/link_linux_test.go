@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/pgrunbook/pgrunbook/internal/pg/pgtest"
 )
 
 // TestSocketOptions reads back, from the kernel, the options pgrunbook's
@@ -14,7 +16,7 @@ import (
 // derived from the statement timeout.
 func TestSocketOptions(t *testing.T) {
 	t.Parallel()
-	ctx := testCtx(t)
+	ctx := pgtest.Context(t)
 	const st = 4 * time.Second // bound 6s: keepalive every 1.5s (the kernel counts whole seconds)
 	c := connectClient(t, ctx, Options{DSN: newDB(t, "pg_link_sockopt").dsn, StatementTimeout: st})
 	nc := c.conn.PgConn().Conn()

@@ -39,7 +39,7 @@ func wantNoAnswer(t *testing.T, ctx context.Context, what string, err error) {
 // link ends at the connect timeout; once the link is back, it succeeds.
 func TestDeadLinkEndsEveryStatement(t *testing.T) {
 	t.Parallel()
-	ctx := testCtx(t)
+	ctx := pgtest.Context(t)
 	db := newDB(t, "pg_link_dead")
 	hole := pgtest.StartBlackHole(t, db.dsn)
 	dsn := hole.DSN(t, db.dsn) + " connect_timeout=2"

@@ -9,7 +9,8 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/pgrunbook/pgrunbook/internal/activity"
-	"github.com/pgrunbook/pgrunbook/internal/pg/incident"
+	"github.com/pgrunbook/pgrunbook/internal/incident"
+	"github.com/pgrunbook/pgrunbook/internal/pg/pgtest"
 )
 
 // The lock queue behind DDL (incident catalogue §1): a backup's
@@ -20,7 +21,7 @@ import (
 // the backup's tree.
 func TestSnapshotLockQueueBehindDDL(t *testing.T) {
 	t.Parallel()
-	ctx := testCtx(t)
+	ctx := pgtest.Context(t)
 	db := newDB(t, "pg_facts_ddl")
 	for _, q := range []string{
 		"CREATE TABLE orders (id int PRIMARY KEY, total int)",
@@ -105,14 +106,14 @@ func TestSnapshotLockQueueBehindDDL(t *testing.T) {
 // behind the first on the same row.
 func TestSnapshotRowLockChain(t *testing.T) {
 	t.Parallel()
-	ctx := testCtx(t)
+	ctx := pgtest.Context(t)
 	db := newDB(t, "pg_facts_rows")
 	if err := incident.CreateLockTable(ctx, db.dsn, "Accounts", 1); err != nil {
 		t.Fatal(err)
 	}
-	holder := staged(t)(incident.IdleInTransaction(ctx, db.dsn, "pgrb-holder", "Accounts", 1))
-	writer := staged(t)(incident.Writer(ctx, db.dsn, "pgrb-writer", "Accounts", 1))
-	writer2 := staged(t)(incident.Writer(ctx, db.dsn, "pgrb-writer2", "Accounts", 1))
+	holder := pgtest.Staged[*incident.Session](t)(incident.IdleInTransaction(ctx, db.dsn, "pgrb-holder", "Accounts", 1))
+	writer := pgtest.Staged[*incident.Session](t)(incident.Writer(ctx, db.dsn, "pgrb-writer", "Accounts", 1))
+	writer2 := pgtest.Staged[*incident.Session](t)(incident.Writer(ctx, db.dsn, "pgrb-writer2", "Accounts", 1))
 	c := connectClient(t, ctx, Options{DSN: db.dsn})
 
 	snap := snapshot(t, ctx, c)
@@ -163,7 +164,7 @@ func TestSnapshotRowLockChain(t *testing.T) {
 // others commit (catalogue §3).
 func TestSnapshotHorizonAges(t *testing.T) {
 	t.Parallel()
-	ctx := testCtx(t)
+	ctx := pgtest.Context(t)
 	db := newDB(t, "pg_facts_xmin")
 	holder := openSession(t, ctx, db.dsn, "pgrb-old-snapshot", "BEGIN ISOLATION LEVEL REPEATABLE READ", "SELECT txid_current()")
 	reader := openSession(t, ctx, db.dsn, "pgrb-reader", "BEGIN ISOLATION LEVEL REPEATABLE READ", "SELECT 1")
@@ -301,12 +302,12 @@ func (n planNode) loopsOf(fn string) (loops int, found bool) {
 // not parallel: the server's sessions are those of this test (and the
 // server's own processes) while it runs.
 func TestSnapshotSkipsPgLocksWhenNobodyWaits(t *testing.T) {
-	ctx := testCtx(t)
+	ctx := pgtest.Context(t)
 	db := newDB(t, "pg_facts_quiet")
 	if err := incident.CreateLockTable(ctx, db.dsn, "quiet", 1); err != nil {
 		t.Fatal(err)
 	}
-	holder := staged(t)(incident.IdleInTransaction(ctx, db.dsn, "pgrb-quiet-holder", "quiet", 1))
+	holder := pgtest.Staged[*incident.Session](t)(incident.IdleInTransaction(ctx, db.dsn, "pgrb-quiet-holder", "quiet", 1))
 	c := connectClient(t, ctx, Options{DSN: db.dsn})
 
 	snap := snapshot(t, ctx, c)
@@ -323,7 +324,7 @@ func TestSnapshotSkipsPgLocksWhenNobodyWaits(t *testing.T) {
 	}
 
 	// The control: once a session waits, pg_locks is read, once.
-	writer := staged(t)(incident.Writer(ctx, db.dsn, "pgrb-quiet-writer", "quiet", 1))
+	writer := pgtest.Staged[*incident.Session](t)(incident.Writer(ctx, db.dsn, "pgrb-quiet-writer", "quiet", 1))
 	if loops := pgLockStatusLoops(t, ctx, db.ctl, c); loops != 1 {
 		t.Errorf("a session waits, and the snapshot ran pg_lock_status %d times, want 1", loops)
 	}

@@ -19,7 +19,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/pgrunbook/pgrunbook/internal/activity"
-	"github.com/pgrunbook/pgrunbook/internal/pg/incident"
+	"github.com/pgrunbook/pgrunbook/internal/incident"
 	"github.com/pgrunbook/pgrunbook/internal/pg/pgtest"
 )
 
@@ -31,14 +31,6 @@ const longQuery = 2 * time.Minute
 
 // missingPID is a pid no process can have (Linux pid_max is at most 2^22).
 const missingPID = 2147483647
-
-// testCtx bounds one test's database work.
-func testCtx(t *testing.T) context.Context {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 45*time.Second)
-	t.Cleanup(cancel)
-	return ctx
-}
 
 // testDB is a database of one test: its name, a superuser DSN for it and
 // a superuser control connection to it.
@@ -63,21 +55,6 @@ func connectClient(t *testing.T, ctx context.Context, opts Options) *Client {
 	}
 	t.Cleanup(func() { c.Close(context.Background()) })
 	return c
-}
-
-// staged returns a function that fails the test if staging a session
-// failed and closes the session when the test ends:
-//
-//	s := staged(t)(incident.LongQuery(ctx, dsn, app, d))
-func staged(t *testing.T) func(*incident.Session, error) *incident.Session {
-	return func(s *incident.Session, err error) *incident.Session {
-		t.Helper()
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(s.Close)
-		return s
-	}
 }
 
 func snapshot(t *testing.T, ctx context.Context, c *Client) *activity.Snapshot {
@@ -147,16 +124,6 @@ func wantOutcome(t *testing.T, what string, got activity.SignalResult, pid int, 
 	}
 }
 
-// waitDone waits for a staged session's background statement to end.
-func waitDone(t *testing.T, s *incident.Session) {
-	t.Helper()
-	select {
-	case <-s.Done():
-	case <-time.After(30 * time.Second):
-		t.Fatalf("%s session (pid %d): statement still running", s.App, s.PID)
-	}
-}
-
 // stillRunning checks that a staged statement was not ended: its
 // background statement is not done and a fresh snapshot shows the same
 // statement active.
@@ -172,25 +139,6 @@ func stillRunning(t *testing.T, ctx context.Context, c *Client, s *incident.Sess
 	if !r.BackendStart.Equal(s.BackendStart) || r.State != "active" || !r.QueryStart.Equal(queryStart) {
 		t.Errorf("%s session (pid %d) changed: state %q backend_start %v query_start %v, want active, %v, %v",
 			s.App, s.PID, r.State, r.BackendStart, r.QueryStart, s.BackendStart, queryStart)
-	}
-}
-
-// waitGone polls pg_stat_activity from ctl until pid has left it.
-func waitGone(t *testing.T, ctx context.Context, ctl *pgx.Conn, pid int) {
-	t.Helper()
-	for {
-		var n int
-		if err := ctl.QueryRow(ctx, "SELECT count(*) FROM pg_stat_activity WHERE pid = $1", pid).Scan(&n); err != nil {
-			t.Fatalf("waiting for pid %d to exit: %v", pid, err)
-		}
-		if n == 0 {
-			return
-		}
-		select {
-		case <-ctx.Done():
-			t.Fatalf("pid %d still in pg_stat_activity: %v", pid, ctx.Err())
-		case <-time.After(10 * time.Millisecond):
-		}
 	}
 }
 

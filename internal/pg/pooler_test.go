@@ -48,7 +48,7 @@ func localPort(t *testing.T, conn *pgx.Conn) int {
 // now connects, records the server's pid, and its settings hold.
 func TestConnectThroughSessionPooler(t *testing.T) {
 	t.Parallel()
-	ctx := testCtx(t)
+	ctx := pgtest.Context(t)
 	db := newDB(t, "pg_pooler_session")
 	b := pgtest.StartPgBouncer(t, pgtest.PgBouncerOptions{PoolMode: pgtest.SessionPooling})
 	c := connectClient(t, ctx, Options{DSN: b.DSN(db.name), StatementTimeout: 7 * time.Second})
@@ -97,7 +97,7 @@ func TestConnectThroughSessionPooler(t *testing.T) {
 // explained in one line, not passed on as a raw protocol error.
 func TestConnectExplainsAStartupParameterThePoolerRefuses(t *testing.T) {
 	t.Parallel()
-	ctx := testCtx(t)
+	ctx := pgtest.Context(t)
 	b := pgtest.StartPgBouncer(t, pgtest.PgBouncerOptions{})
 	_, err := Connect(ctx, Options{DSN: b.DSN("postgres") + " search_path=public"})
 	ce := asConnectError(t, err)
@@ -123,7 +123,7 @@ func TestConnectRefusesTransactionAndStatementPooling(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			ctx := testCtx(t)
+			ctx := pgtest.Context(t)
 			db := newDB(t, "pg_pooler_refuse")
 			b := pgtest.StartPgBouncer(t, pgtest.PgBouncerOptions{PoolMode: tc.mode, DefaultPoolSize: tc.size, Settings: tc.settings})
 			c, err := Connect(ctx, Options{DSN: b.DSN(db.name)})
@@ -158,7 +158,7 @@ func TestConnectRefusesTransactionAndStatementPooling(t *testing.T) {
 // statement checks query_start.
 func TestCancelThroughTransactionPoolNeverHitsNextClient(t *testing.T) {
 	t.Parallel()
-	ctx := testCtx(t)
+	ctx := pgtest.Context(t)
 	db := newDB(t, "pg_pooler_cancel")
 	b := pgtest.StartPgBouncer(t, pgtest.PgBouncerOptions{PoolMode: pgtest.TransactionPooling, DefaultPoolSize: 1})
 	c := connectClient(t, ctx, Options{DSN: db.dsn})
@@ -225,7 +225,7 @@ func waitForQuery(t *testing.T, ctx context.Context, c *Client, dbname, marker s
 
 func TestSnapshotMapsPooledBackendsToClients(t *testing.T) {
 	t.Parallel()
-	ctx := testCtx(t)
+	ctx := pgtest.Context(t)
 	db := newDB(t, "pg_pooler_map")
 	b := pgtest.StartPgBouncer(t, pgtest.PgBouncerOptions{PoolMode: pgtest.TransactionPooling, DefaultPoolSize: 2})
 	c := connectClient(t, ctx, Options{DSN: db.dsn, PoolerDSN: b.AdminDSN()})
@@ -325,7 +325,7 @@ func TestSettingsThatDidNotHold(t *testing.T) {
 // pooler's stand-in.
 func TestReconnectThroughSessionPoolerRecordsServerPID(t *testing.T) {
 	t.Parallel()
-	ctx := testCtx(t)
+	ctx := pgtest.Context(t)
 	db := newDB(t, "pg_pooler_reconnect")
 	b := pgtest.StartPgBouncer(t, pgtest.PgBouncerOptions{PoolMode: pgtest.SessionPooling})
 	c := connectClient(t, ctx, Options{DSN: b.DSN(db.name)})

@@ -5,7 +5,8 @@ import (
 	"testing"
 
 	"github.com/pgrunbook/pgrunbook/internal/activity"
-	"github.com/pgrunbook/pgrunbook/internal/pg/incident"
+	"github.com/pgrunbook/pgrunbook/internal/incident"
+	"github.com/pgrunbook/pgrunbook/internal/pg/pgtest"
 )
 
 // TestPrivilegesPlainRole: a role with no predefined roles sees other
@@ -13,11 +14,11 @@ import (
 // signals a session it cannot identify.
 func TestPrivilegesPlainRole(t *testing.T) {
 	t.Parallel()
-	ctx := testCtx(t)
+	ctx := pgtest.Context(t)
 	db := newDB(t, "pg_priv_plain")
 	role := createRole(t, ctx)
-	super := staged(t)(incident.LongQuery(ctx, db.dsn, "pgrb-plain-super", longQuery))
-	own := staged(t)(incident.LongQuery(ctx, role.dsn(db.name), "pgrb-plain-own", longQuery))
+	super := pgtest.Staged[*incident.Session](t)(incident.LongQuery(ctx, db.dsn, "pgrb-plain-super", longQuery))
+	own := pgtest.Staged[*incident.Session](t)(incident.LongQuery(ctx, role.dsn(db.name), "pgrb-plain-own", longQuery))
 	admin := connectClient(t, ctx, Options{DSN: db.dsn})
 	c := connectClient(t, ctx, Options{DSN: role.dsn(db.name)})
 
@@ -50,7 +51,7 @@ func TestPrivilegesPlainRole(t *testing.T) {
 		t.Errorf("cancel of an unidentifiable superuser session: %+v, want changed or denied", res[0])
 	}
 	wantOutcome(t, "own role's session", res[1], own.PID, activity.Signalled)
-	waitDone(t, own)
+	pgtest.WaitDone(t, own, own.App)
 	if got := SQLState(own.Err()); got != "57014" {
 		t.Errorf("own role's query ended with %v (SQLSTATE %q), want 57014", own.Err(), got)
 	}
@@ -64,12 +65,12 @@ func TestPrivilegesPlainRole(t *testing.T) {
 // server process.
 func TestPrivilegesReadAllStatsThenSignalBackend(t *testing.T) {
 	t.Parallel()
-	ctx := testCtx(t)
+	ctx := pgtest.Context(t)
 	db := newDB(t, "pg_priv_signal")
 	role := createRole(t, ctx, "pg_read_all_stats")
 	other := createRole(t, ctx)
-	super := staged(t)(incident.LongQuery(ctx, db.dsn, "pgrb-priv-super", longQuery))
-	theirs := staged(t)(incident.LongQuery(ctx, other.dsn(db.name), "pgrb-priv-other", longQuery))
+	super := pgtest.Staged[*incident.Session](t)(incident.LongQuery(ctx, db.dsn, "pgrb-priv-super", longQuery))
+	theirs := pgtest.Staged[*incident.Session](t)(incident.LongQuery(ctx, other.dsn(db.name), "pgrb-priv-other", longQuery))
 
 	c := connectClient(t, ctx, Options{DSN: role.dsn(db.name)})
 	if p := c.Info().Privileges; p != (Privileges{ReadAllStats: true}) {
@@ -115,7 +116,7 @@ func TestPrivilegesReadAllStatsThenSignalBackend(t *testing.T) {
 	wantOutcome(t, "superuser's session with pg_signal_backend", res[0], super.PID, activity.Denied)
 	wantOutcome(t, "other role's session with pg_signal_backend", res[1], theirs.PID, activity.Signalled)
 	wantOutcome(t, "checkpointer with pg_signal_backend", res[2], ckpt.PID, activity.Denied)
-	waitDone(t, theirs)
+	pgtest.WaitDone(t, theirs, theirs.App)
 	if got := SQLState(theirs.Err()); got != "57014" {
 		t.Errorf("other role's query ended with %v (SQLSTATE %q), want 57014", theirs.Err(), got)
 	}
@@ -131,11 +132,11 @@ func TestPrivilegesReadAllStatsThenSignalBackend(t *testing.T) {
 // not signal.
 func TestPrivilegesSignalBackendWithoutReadAllStats(t *testing.T) {
 	t.Parallel()
-	ctx := testCtx(t)
+	ctx := pgtest.Context(t)
 	db := newDB(t, "pg_priv_blind")
 	role := createRole(t, ctx, "pg_signal_backend")
 	other := createRole(t, ctx)
-	theirs := staged(t)(incident.LongQuery(ctx, other.dsn(db.name), "pgrb-blind-other", longQuery))
+	theirs := pgtest.Staged[*incident.Session](t)(incident.LongQuery(ctx, other.dsn(db.name), "pgrb-blind-other", longQuery))
 	admin := connectClient(t, ctx, Options{DSN: db.dsn})
 	c := connectClient(t, ctx, Options{DSN: role.dsn(db.name)})
 	if p := c.Info().Privileges; p != (Privileges{SignalBackend: true}) {

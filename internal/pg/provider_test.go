@@ -10,8 +10,8 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/pgrunbook/pgrunbook/internal/activity"
+	"github.com/pgrunbook/pgrunbook/internal/incident"
 	"github.com/pgrunbook/pgrunbook/internal/managed"
-	"github.com/pgrunbook/pgrunbook/internal/pg/incident"
 	"github.com/pgrunbook/pgrunbook/internal/pg/pgtest"
 )
 
@@ -80,7 +80,7 @@ func reserve(info ServerInfo, setting string) *managed.ReservedSlots {
 // superusers'; the signalling statement refuses rdsadmin's session and
 // signals the application's.
 func TestProviderRDSRecognisedWithReservedSlots(t *testing.T) {
-	ctx := testCtx(t)
+	ctx := pgtest.Context(t)
 	db := newDB(t, "pg_provider_rds")
 	providerRole(t, ctx, "rds_superuser", "NOLOGIN NOSUPERUSER", "pg_signal_backend", "pg_monitor")
 	providerRole(t, ctx, "rdsadmin", "LOGIN SUPERUSER")
@@ -141,8 +141,8 @@ func TestProviderRDSRecognisedWithReservedSlots(t *testing.T) {
 
 	// What the engine predicts at selection, the statement predicts too:
 	// rdsadmin's session is refused without a signal, the app's is not.
-	admin := staged(t)(incident.LongQuery(ctx, db.dsn+" user=rdsadmin", "rds-monitor", longQuery))
-	app := staged(t)(incident.LongQuery(ctx, plain.dsn(db.name), "app-report", longQuery))
+	admin := pgtest.Staged[*incident.Session](t)(incident.LongQuery(ctx, db.dsn+" user=rdsadmin", "rds-monitor", longQuery))
+	app := pgtest.Staged[*incident.Session](t)(incident.LongQuery(ctx, plain.dsn(db.name), "app-report", longQuery))
 	snap := snapshot(t, ctx, c)
 	a, o := mustRow(t, snap, admin.PID, "rdsadmin"), mustRow(t, snap, app.PID, "app")
 	if a.Usename != "rdsadmin" || !p.IsSuperuserRole(a.Usename) {
@@ -151,7 +151,7 @@ func TestProviderRDSRecognisedWithReservedSlots(t *testing.T) {
 	res := signal(t, ctx, c, activity.Cancel, []activity.SignalTarget{target(a, true), target(o, true)})
 	wantOutcome(t, "rdsadmin's session", res[0], admin.PID, activity.Denied)
 	wantOutcome(t, "app session", res[1], app.PID, activity.Signalled)
-	waitDone(t, app)
+	pgtest.WaitDone(t, app, app.App)
 	stillRunning(t, ctx, c, admin, a.QueryStart)
 }
 
@@ -162,7 +162,7 @@ func TestProviderMarkersOfEachService(t *testing.T) {
 	supers := map[string]string{"rds": "rdsadmin", "cloudsql": "cloudsqladmin", "azure": "azuresu", "supabase": "supabase_admin", "neon": "cloud_admin"}
 	for _, k := range managed.Providers {
 		t.Run(k.ID, func(t *testing.T) {
-			ctx := testCtx(t)
+			ctx := pgtest.Context(t)
 			db := newDB(t, "pg_provider_"+k.ID)
 			viewer := createRole(t, ctx)
 			if p := connectClient(t, ctx, Options{DSN: viewer.dsn(db.name)}).Info().Provider; p != nil {

@@ -52,6 +52,26 @@ func (s *statements) name() string { return fmt.Sprintf("pgrunbook_%d", len(s.by
 // is bounded by statementContext; when that bound ends it, the connection
 // is closed and the error says so (noAnswerError).
 func (c *Client) query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
+	return c.send(ctx, sql, "", args)
+}
+
+// queryThen is query with a second statement, then, sent in the same
+// pipeline right behind the first (unnamed, without arguments, its rows
+// discarded): two statements, one round trip. Then's outcome is kept
+// apart from the first statement's: once the first statement has
+// completed, nothing that happens to then or to the rest of the pipeline
+// shows in the rows' Err; it is in ThenErr after Close. The server skips
+// then when the first statement fails. The two run in one implicit
+// transaction, so then sees what the first statement did.
+func (c *Client) queryThen(ctx context.Context, sql, then string, args ...any) (*boundedRows, error) {
+	rows, err := c.send(ctx, sql, then, args)
+	if err != nil {
+		return nil, err
+	}
+	return rows.(*boundedRows), nil
+}
+
+func (c *Client) send(ctx context.Context, sql, then string, args []any) (pgx.Rows, error) {
 	sctx, cancel := c.statementContext(ctx)
 	r := &boundedRows{parent: ctx, ctx: sctx, cancel: cancel, bound: c.link}
 	values, oids, err := encodeArgs(c.conn.TypeMap(), args)
@@ -60,14 +80,24 @@ func (c *Client) query(ctx context.Context, sql string, args ...any) (pgx.Rows, 
 		return nil, err
 	}
 	pc := c.conn.PgConn()
-	if sd := c.link.statements.prepared(pc, sql); sd != nil {
+	sd := c.link.statements.prepared(pc, sql)
+	if sd != nil && then == "" {
 		r.Rows = pgx.RowsFromResultReader(c.conn.TypeMap(), pc.ExecStatement(sctx, sd, values, binaryResults, binaryResults))
 		return r, nil
 	}
-	name := c.link.statements.name()
 	p := pc.StartPipeline(sctx)
-	p.SendPrepare(name, sql, oids)
-	p.SendQueryPrepared(name, values, binaryResults, binaryResults)
+	var name string
+	if sd != nil {
+		p.SendQueryStatement(sd, values, binaryResults, binaryResults)
+	} else {
+		name = c.link.statements.name()
+		p.SendPrepare(name, sql, oids)
+		p.SendQueryPrepared(name, values, binaryResults, binaryResults)
+	}
+	if then != "" {
+		p.SendQueryParams(then, nil, nil, nil, nil)
+		r.then = true
+	}
 	fail := func(err error) (pgx.Rows, error) {
 		_ = p.Close()
 		cancel()
@@ -76,17 +106,20 @@ func (c *Client) query(ctx context.Context, sql string, args ...any) (pgx.Rows, 
 	if err := p.Sync(); err != nil {
 		return fail(err)
 	}
+	if sd == nil {
+		res, err := p.GetResults()
+		if err != nil {
+			return fail(err)
+		}
+		prep, ok := res.(*pgconn.StatementDescription)
+		if !ok {
+			return fail(fmt.Errorf("preparing a statement: unexpected %T", res))
+		}
+		prep.Name, prep.SQL = name, sql
+		c.link.statements.add(prep)
+	}
 	res, err := p.GetResults()
 	if err != nil {
-		return fail(err)
-	}
-	sd, ok := res.(*pgconn.StatementDescription)
-	if !ok {
-		return fail(fmt.Errorf("preparing a statement: unexpected %T", res))
-	}
-	sd.Name, sd.SQL = name, sql
-	c.link.statements.add(sd)
-	if res, err = p.GetResults(); err != nil {
 		return fail(err)
 	}
 	rr, ok := res.(*pgconn.ResultReader)
@@ -130,12 +163,17 @@ func encodeArgs(m *pgtype.Map, args []any) ([][]byte, []uint32, error) {
 }
 
 // boundedRows are the rows of a bounded statement: closing them ends the
-// statement (and the pipeline of its first use) and releases the bound;
-// an error caused by the bound says so.
+// statement (and the pipeline it was sent in) and releases the bound; an
+// error caused by the bound says so.
 type boundedRows struct {
 	pgx.Rows
-	// pipeline, on a statement's first use, still holds the Sync.
-	pipeline    *pgconn.Pipeline
+	// pipeline, on a statement's first use or with a then statement,
+	// still holds the Sync.
+	pipeline *pgconn.Pipeline
+	// then says a second statement follows in the pipeline (queryThen);
+	// thenErr is its outcome, known after Close.
+	then        bool
+	thenErr     error
 	parent, ctx context.Context
 	cancel      context.CancelFunc
 	bound       *link
@@ -150,9 +188,48 @@ func (r *boundedRows) Close() {
 	r.closed = true
 	r.Rows.Close()
 	if r.pipeline != nil {
-		r.closeErr = r.pipeline.Close()
+		completed := r.Rows.Err() == nil
+		if r.then && completed {
+			r.thenErr = discardNext(r.pipeline)
+		}
+		err := r.pipeline.Close()
+		switch {
+		case r.then && completed:
+			// The statement completed and its rows are read: what fails
+			// after it (the then statement, the Sync, the link) is not
+			// its failure.
+			if r.thenErr == nil {
+				r.thenErr = r.explain(err)
+			}
+		default:
+			r.closeErr = err
+		}
 	}
 	r.cancel()
+}
+
+// ThenErr is the outcome of queryThen's second statement, after Close:
+// nil when it ran, else why it did not (its own error, the link's, or the
+// first statement's failure, which made the server skip it).
+func (r *boundedRows) ThenErr() error {
+	if err := r.Rows.Err(); err != nil {
+		return fmt.Errorf("not run: the statement before it failed: %w", err)
+	}
+	return r.thenErr
+}
+
+// discardNext reads the next result of p and discards its rows.
+func discardNext(p *pgconn.Pipeline) error {
+	res, err := p.GetResults()
+	if err != nil {
+		return err
+	}
+	rr, ok := res.(*pgconn.ResultReader)
+	if !ok {
+		return fmt.Errorf("running a statement: unexpected %T", res)
+	}
+	_, err = rr.Close()
+	return err
 }
 
 func (r *boundedRows) Next() bool {

@@ -4,6 +4,8 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/pgrunbook/pgrunbook/internal/pg/pgtest"
 )
 
 // TestStatementParametersTravelExactly: the signalling statement's
@@ -12,7 +14,7 @@ import (
 // and when it is run again by name.
 func TestStatementParametersTravelExactly(t *testing.T) {
 	t.Parallel()
-	ctx := testCtx(t)
+	ctx := pgtest.Context(t)
 	c := connectClient(t, ctx, Options{DSN: newDB(t, "pg_link_params").dsn})
 	t1 := time.Date(2026, 3, 1, 2, 3, 4, 123456000, time.UTC)
 	t2 := time.Date(1999, 12, 31, 23, 59, 59, 999999000, time.FixedZone("x", 5*3600+1800))

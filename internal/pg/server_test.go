@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/pgrunbook/pgrunbook/internal/activity"
-	"github.com/pgrunbook/pgrunbook/internal/pg/incident"
+	"github.com/pgrunbook/pgrunbook/internal/incident"
 	"github.com/pgrunbook/pgrunbook/internal/pg/pgtest"
 	"github.com/pgrunbook/pgrunbook/internal/sandbox"
 )
@@ -19,10 +19,10 @@ import (
 // what the server says. It is not parallel, so that the client backends
 // counted are this test's and stay put while it counts them.
 func TestSnapshotServerFacts(t *testing.T) {
-	ctx := testCtx(t)
+	ctx := pgtest.Context(t)
 	db := newDB(t, "pg_server_facts")
 	for range 3 {
-		staged(t)(incident.Idle(ctx, db.dsn, "pgrb-slot"))
+		pgtest.Staged[*incident.Session](t)(incident.Idle(ctx, db.dsn, "pgrb-slot"))
 	}
 	c := connectClient(t, ctx, Options{DSN: db.dsn})
 

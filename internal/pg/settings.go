@@ -69,11 +69,14 @@ func readBackSQL(n int) string {
 // setUp applies pgrunbook's session settings on a new connection, reads
 // the server's version and the role's privileges, reads the settings back
 // in a second transaction and looks for a pooler in between (pooler.go).
-// Both statements use the simple query protocol, which every pooler
-// passes on (no prepared statement is left behind on a server session a
-// pooler may give to someone else). Two round trips in all, or one when
-// the connection is plainly direct (directConnection).
-func (c *Client) setUp(ctx context.Context, conn *pgx.Conn) (ServerInfo, error) {
+// Both statements are unnamed, which every pooler passes on (no prepared
+// statement is left behind on a server session a pooler may give to
+// someone else). Two round trips in all, or one when the connection is
+// plainly direct (directConnection). On the first connect, when asked
+// (Options.FirstSnapshot) and no --pooler console is to be read with it,
+// the first snapshot travels with the set-up statement (prefetch.go); it
+// is kept for a direct connection only.
+func (c *Client) setUp(ctx context.Context, conn *pgx.Conn) (ServerInfo, *prefetched, error) {
 	info := ServerInfo{Host: c.cfg.Host, Port: int(c.cfg.Port)}
 	args := make([]any, 0, 2*len(c.want))
 	names := make([]any, len(c.want))
@@ -94,9 +97,14 @@ func (c *Client) setUp(ctx context.Context, conn *pgx.Conn) (ServerInfo, error) 
 	var provider providerFacts
 	dest = append(dest, provider.dest()...)
 	args = append(args, providerArgs()...)
-	err := conn.QueryRow(ctx, setupSQL(len(c.want)), append([]any{pgx.QueryExecModeSimpleProtocol}, args...)...).Scan(dest...)
+	var snapSQL snapshotSQL
+	if c.prefetchNext && c.console == nil {
+		snapSQL = startupSnapshotSQL(conn)
+	}
+	c.prefetchNext = false
+	pre, err := setUpStatement(ctx, conn, snapSQL, setupSQL(len(c.want)), args, dest)
 	if err != nil {
-		return info, &ConnectError{Target: c.target, Err: err,
+		return info, nil, &ConnectError{Target: c.target, Err: err,
 			Reason: "connected, but could not set up pgrunbook's session (settings, the server's version, the role's privileges): " + oneLine(err)}
 	}
 	provider.apply(&info)
@@ -118,7 +126,7 @@ func (c *Client) setUp(ctx context.Context, conn *pgx.Conn) (ServerInfo, error) 
 		}
 		err = conn.QueryRow(ctx, readBackSQL(len(c.want)), append([]any{pgx.QueryExecModeSimpleProtocol}, names...)...).Scan(dest...)
 		if err != nil {
-			return info, &ConnectError{Target: c.target, Err: err,
+			return info, nil, &ConnectError{Target: c.target, Err: err,
 				Reason: "connected, but could not read pgrunbook's session settings back: " + oneLine(err)}
 		}
 	}
@@ -126,20 +134,25 @@ func (c *Client) setUp(ctx context.Context, conn *pgx.Conn) (ServerInfo, error) 
 
 	pooler, err := c.detectPooler(ctx, conn, own, pid2)
 	if err != nil {
-		return info, err
+		return info, nil, err
 	}
 	info.Pooler = pooler
+	if pooler != nil {
+		// Through a pooler the first snapshot is read once the session
+		// is known to be pgrunbook's own.
+		pre = nil
+	}
 
 	info.Settings = make(map[string]string, len(c.want))
 	for i, s := range c.want {
 		info.Settings[s.name] = readBack[i]
 	}
 	if wrong := settingsThatDidNotHold(c.want, applied, readBack, readOnly); len(wrong) > 0 {
-		return info, &ConnectError{Target: c.target,
+		return info, nil, &ConnectError{Target: c.target,
 			Reason: "connected, but pgrunbook's session settings did not hold (" + strings.Join(wrong, "; ") +
 				"): it does not run without its read-only transactions and timeouts; is something between it and the server resetting sessions?"}
 	}
-	return info, nil
+	return info, pre, nil
 }
 
 // settingsThatDidNotHold compares each setting as set_config reported it

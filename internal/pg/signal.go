@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/pgrunbook/pgrunbook/internal/activity"
+	"github.com/pgrunbook/pgrunbook/internal/pg/pgsession"
 )
 
 // signalSQL signals a batch of targets in one statement. For each target
@@ -155,8 +156,11 @@ func (c *Client) Signal(ctx context.Context, fn activity.Function, targets []act
 	return results, nil
 }
 
-// signalBatch signals targets with one statement and then writes the
-// server log lines of the signals it sent (writeAudit).
+// signalBatch signals targets with one statement, followed in the same
+// round trip by the block that writes the server log lines of the signals
+// it sent. Once the statement's rows are read, the outcomes stand: a
+// failure of the block, or of the link after the rows, is an audit
+// problem (noteAudit), never an unknown outcome.
 func (c *Client) signalBatch(ctx context.Context, fn activity.Function, query string, targets []activity.SignalTarget, backendTypes []string) ([]activity.SignalResult, error) {
 	pids := make([]int32, len(targets))
 	starts := make([]time.Time, len(targets))
@@ -176,7 +180,9 @@ func (c *Client) signalBatch(ctx context.Context, fn activity.Function, query st
 			xactStarts[i] = &t.XactStart
 		}
 	}
-	rows, err := c.query(ctx, query, pids, starts, queryStarts, backendTypes, xactStarts, waits, c.audit.header, string(fn))
+	// The block that writes the signals' server log lines travels in the
+	// same round trip, right behind the statement (audit.go).
+	rows, err := c.queryThen(ctx, query, auditLogSQL, pids, starts, queryStarts, backendTypes, xactStarts, waits, c.audit.header, string(fn))
 	if err != nil {
 		return nil, err
 	}
@@ -209,18 +215,12 @@ func (c *Client) signalBatch(ctx context.Context, fn activity.Function, query st
 		}
 		results[i] = r
 	}
-	c.writeAudit(ctx, results)
+	c.noteAudit(results, rows.ThenErr())
 	return results, nil
 }
 
 // SQLState returns the SQLSTATE of a server error, or "".
-func SQLState(err error) string {
-	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) {
-		return pgErr.Code
-	}
-	return ""
-}
+func SQLState(err error) string { return pgsession.SQLState(err) }
 
 func serverMessage(err error) string {
 	var pgErr *pgconn.PgError

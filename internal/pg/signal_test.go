@@ -6,21 +6,22 @@ import (
 	"time"
 
 	"github.com/pgrunbook/pgrunbook/internal/activity"
-	"github.com/pgrunbook/pgrunbook/internal/pg/incident"
+	"github.com/pgrunbook/pgrunbook/internal/incident"
+	"github.com/pgrunbook/pgrunbook/internal/pg/pgtest"
 )
 
 func TestSignalCancelRightIdentity(t *testing.T) {
 	t.Parallel()
-	ctx := testCtx(t)
+	ctx := pgtest.Context(t)
 	db := newDB(t, "pg_sig_cancel")
-	lq := staged(t)(incident.LongQuery(ctx, db.dsn, "pgrb-cancel-me", longQuery))
+	lq := pgtest.Staged[*incident.Session](t)(incident.LongQuery(ctx, db.dsn, "pgrb-cancel-me", longQuery))
 	c := connectClient(t, ctx, Options{DSN: db.dsn})
 
 	r := mustRow(t, snapshot(t, ctx, c), lq.PID, "the long query")
 	res := signal(t, ctx, c, activity.Cancel, []activity.SignalTarget{target(r, true)})
 	wantOutcome(t, "cancel with the right identity", res[0], lq.PID, activity.Signalled)
 
-	waitDone(t, lq)
+	pgtest.WaitDone(t, lq, lq.App)
 	if got := SQLState(lq.Err()); got != "57014" {
 		t.Fatalf("cancelled query ended with %v (SQLSTATE %q), want query_canceled 57014", lq.Err(), got)
 	}
@@ -35,9 +36,9 @@ func TestSignalCancelRightIdentity(t *testing.T) {
 
 func TestSignalIdentityMismatch(t *testing.T) {
 	t.Parallel()
-	ctx := testCtx(t)
+	ctx := pgtest.Context(t)
 	db := newDB(t, "pg_sig_mismatch")
-	lq := staged(t)(incident.LongQuery(ctx, db.dsn, "pgrb-keep-running", longQuery))
+	lq := pgtest.Staged[*incident.Session](t)(incident.LongQuery(ctx, db.dsn, "pgrb-keep-running", longQuery))
 	c := connectClient(t, ctx, Options{DSN: db.dsn})
 	r := mustRow(t, snapshot(t, ctx, c), lq.PID, "the long query")
 
@@ -79,7 +80,7 @@ func TestSignalIdentityMismatch(t *testing.T) {
 	tgt.QueryStart = tgt.QueryStart.Add(-time.Hour)
 	res := signal(t, ctx, c, activity.Cancel, []activity.SignalTarget{tgt})
 	wantOutcome(t, "cancel without CheckQuery", res[0], lq.PID, activity.Signalled)
-	waitDone(t, lq)
+	pgtest.WaitDone(t, lq, lq.App)
 	if got := SQLState(lq.Err()); got != "57014" {
 		t.Fatalf("query ended with %v (SQLSTATE %q), want 57014", lq.Err(), got)
 	}
@@ -87,7 +88,7 @@ func TestSignalIdentityMismatch(t *testing.T) {
 
 func TestSignalNeverOwnOrNonClientBackend(t *testing.T) {
 	t.Parallel()
-	ctx := testCtx(t)
+	ctx := pgtest.Context(t)
 	db := newDB(t, "pg_sig_self")
 	c := connectClient(t, ctx, Options{DSN: db.dsn})
 	snap := snapshot(t, ctx, c)
@@ -138,15 +139,15 @@ func TestSignalNeverOwnOrNonClientBackend(t *testing.T) {
 
 func TestSignalNotFound(t *testing.T) {
 	t.Parallel()
-	ctx := testCtx(t)
+	ctx := pgtest.Context(t)
 	db := newDB(t, "pg_sig_notfound")
-	ended := staged(t)(incident.Idle(ctx, db.dsn, "pgrb-ended"))
+	ended := pgtest.Staged[*incident.Session](t)(incident.Idle(ctx, db.dsn, "pgrb-ended"))
 	c := connectClient(t, ctx, Options{DSN: db.dsn})
 	r := mustRow(t, snapshot(t, ctx, c), ended.PID, "the idle session")
 	if _, err := db.ctl.Exec(ctx, "SELECT pg_terminate_backend($1)", ended.PID); err != nil {
 		t.Fatal(err)
 	}
-	waitGone(t, ctx, db.ctl, ended.PID)
+	pgtest.WaitGone(t, ctx, db.ctl, ended.PID)
 
 	for _, fn := range []activity.Function{activity.Cancel, activity.Terminate} {
 		res := signal(t, ctx, c, fn, []activity.SignalTarget{
@@ -160,10 +161,10 @@ func TestSignalNotFound(t *testing.T) {
 
 func TestSignalTerminate(t *testing.T) {
 	t.Parallel()
-	ctx := testCtx(t)
+	ctx := pgtest.Context(t)
 	db := newDB(t, "pg_sig_terminate")
-	lq := staged(t)(incident.LongQuery(ctx, db.dsn, "pgrb-terminate-me", longQuery))
-	holder := staged(t)(incident.Idle(ctx, db.dsn, "pgrb-terminate-idle"))
+	lq := pgtest.Staged[*incident.Session](t)(incident.LongQuery(ctx, db.dsn, "pgrb-terminate-me", longQuery))
+	holder := pgtest.Staged[*incident.Session](t)(incident.Idle(ctx, db.dsn, "pgrb-terminate-idle"))
 	c := connectClient(t, ctx, Options{DSN: db.dsn})
 	snap := snapshot(t, ctx, c)
 	r := mustRow(t, snap, lq.PID, "the long query")
@@ -173,15 +174,15 @@ func TestSignalTerminate(t *testing.T) {
 	wantOutcome(t, "terminate long query", res[0], lq.PID, activity.Signalled)
 	wantOutcome(t, "terminate idle session", res[1], holder.PID, activity.Signalled)
 
-	waitDone(t, lq)
+	pgtest.WaitDone(t, lq, lq.App)
 	if got := SQLState(lq.Err()); got != "57P01" {
 		t.Fatalf("terminated query ended with %v (SQLSTATE %q), want admin_shutdown 57P01", lq.Err(), got)
 	}
 	if lq.Alive(ctx) {
 		t.Error("the session is still alive after terminate")
 	}
-	waitGone(t, ctx, db.ctl, lq.PID)
-	waitGone(t, ctx, db.ctl, holder.PID)
+	pgtest.WaitGone(t, ctx, db.ctl, lq.PID)
+	pgtest.WaitGone(t, ctx, db.ctl, holder.PID)
 	after := snapshot(t, ctx, c)
 	if row(after, lq.PID) != nil || row(after, holder.PID) != nil {
 		t.Error("a fresh snapshot still shows a terminated session")
@@ -194,12 +195,12 @@ func TestSignalTerminate(t *testing.T) {
 
 func TestSignalBatchInTargetOrder(t *testing.T) {
 	t.Parallel()
-	ctx := testCtx(t)
+	ctx := pgtest.Context(t)
 	db := newDB(t, "pg_sig_batch")
-	wrongStart := staged(t)(incident.LongQuery(ctx, db.dsn, "pgrb-batch-wrong-start", longQuery))
-	right := staged(t)(incident.LongQuery(ctx, db.dsn, "pgrb-batch-right", longQuery))
-	wrongQuery := staged(t)(incident.LongQuery(ctx, db.dsn, "pgrb-batch-wrong-query", longQuery))
-	right2 := staged(t)(incident.LongQuery(ctx, db.dsn, "pgrb-batch-right2", longQuery))
+	wrongStart := pgtest.Staged[*incident.Session](t)(incident.LongQuery(ctx, db.dsn, "pgrb-batch-wrong-start", longQuery))
+	right := pgtest.Staged[*incident.Session](t)(incident.LongQuery(ctx, db.dsn, "pgrb-batch-right", longQuery))
+	wrongQuery := pgtest.Staged[*incident.Session](t)(incident.LongQuery(ctx, db.dsn, "pgrb-batch-wrong-query", longQuery))
+	right2 := pgtest.Staged[*incident.Session](t)(incident.LongQuery(ctx, db.dsn, "pgrb-batch-right2", longQuery))
 	c := connectClient(t, ctx, Options{DSN: db.dsn})
 	snap := snapshot(t, ctx, c)
 
@@ -244,7 +245,7 @@ func TestSignalBatchInTargetOrder(t *testing.T) {
 	}
 
 	for _, s := range []*incident.Session{right, right2} {
-		waitDone(t, s)
+		pgtest.WaitDone(t, s, s.App)
 		if got := SQLState(s.Err()); got != "57014" {
 			t.Errorf("%s ended with %v (SQLSTATE %q), want 57014", s.App, s.Err(), got)
 		}
@@ -255,7 +256,7 @@ func TestSignalBatchInTargetOrder(t *testing.T) {
 
 func TestSignalArguments(t *testing.T) {
 	t.Parallel()
-	ctx := testCtx(t)
+	ctx := pgtest.Context(t)
 	c := connectClient(t, ctx, Options{DSN: newDB(t, "pg_sig_args").dsn})
 	res, err := c.Signal(ctx, activity.Cancel, nil, nil)
 	if err != nil || len(res) != 0 {
@@ -275,11 +276,11 @@ func TestSignalArguments(t *testing.T) {
 // duration. It is not parallel: no other test runs while the package
 // variable is replaced.
 func TestSignalFallbackOnPermissionError(t *testing.T) {
-	ctx := testCtx(t)
+	ctx := pgtest.Context(t)
 	db := newDB(t, "pg_sig_fallback")
 	role := createRole(t, ctx, "pg_read_all_stats")
-	super := staged(t)(incident.LongQuery(ctx, db.dsn, "pgrb-fallback-super", longQuery))
-	own := staged(t)(incident.LongQuery(ctx, role.dsn(db.name), "pgrb-fallback-own", longQuery))
+	super := pgtest.Staged[*incident.Session](t)(incident.LongQuery(ctx, db.dsn, "pgrb-fallback-super", longQuery))
+	own := pgtest.Staged[*incident.Session](t)(incident.LongQuery(ctx, role.dsn(db.name), "pgrb-fallback-own", longQuery))
 	c := connectClient(t, ctx, Options{DSN: role.dsn(db.name)})
 	snap := snapshot(t, ctx, c)
 	s := mustRow(t, snap, super.PID, "superuser's query")
@@ -305,7 +306,7 @@ WHERE $4::text[] IS NOT NULL AND $5::timestamptz[] IS NOT NULL AND $6::bigint[] 
 	wantOutcome(t, "own role's session", res[1], own.PID, activity.Signalled)
 	wantOutcome(t, "missing pid", res[2], missingPID, activity.NotFound)
 
-	waitDone(t, own)
+	pgtest.WaitDone(t, own, own.App)
 	if got := SQLState(own.Err()); got != "57014" {
 		t.Errorf("own role's query ended with %v (SQLSTATE %q), want 57014", own.Err(), got)
 	}
@@ -319,9 +320,9 @@ WHERE $4::text[] IS NOT NULL AND $5::timestamptz[] IS NOT NULL AND $6::bigint[] 
 // `changed`. Signal now always allows client backends.
 func TestSignalOptInTypesKeepClientBackends(t *testing.T) {
 	t.Parallel()
-	ctx := testCtx(t)
+	ctx := pgtest.Context(t)
 	db := newDB(t, "pg_sig_optin")
-	lq := staged(t)(incident.LongQuery(ctx, db.dsn, "pgrb-optin", longQuery))
+	lq := pgtest.Staged[*incident.Session](t)(incident.LongQuery(ctx, db.dsn, "pgrb-optin", longQuery))
 	c := connectClient(t, ctx, Options{DSN: db.dsn})
 	r := mustRow(t, snapshot(t, ctx, c), lq.PID, "the long query")
 
@@ -329,7 +330,7 @@ func TestSignalOptInTypesKeepClientBackends(t *testing.T) {
 	if res[0].Outcome != activity.Signalled {
 		t.Fatalf("cancel of a client backend with backend_types [autovacuum worker] opted in: %+v, want signalled", res[0])
 	}
-	waitDone(t, lq)
+	pgtest.WaitDone(t, lq, lq.App)
 	if got := SQLState(lq.Err()); got != "57014" {
 		t.Errorf("query ended with %v (SQLSTATE %q), want 57014", lq.Err(), got)
 	}
@@ -340,12 +341,12 @@ func TestSignalOptInTypesKeepClientBackends(t *testing.T) {
 // reason to end the session went with it, and the target is `changed`.
 func TestSignalTerminateChecksTransaction(t *testing.T) {
 	t.Parallel()
-	ctx := testCtx(t)
+	ctx := pgtest.Context(t)
 	db := newDB(t, "pg_sig_xact")
 	if err := incident.CreateLockTable(ctx, db.dsn, "xact_rows", 1); err != nil {
 		t.Fatal(err)
 	}
-	idle := staged(t)(incident.IdleInTransaction(ctx, db.dsn, "pgrb-xact", "xact_rows", 1))
+	idle := pgtest.Staged[*incident.Session](t)(incident.IdleInTransaction(ctx, db.dsn, "pgrb-xact", "xact_rows", 1))
 	c := connectClient(t, ctx, Options{DSN: db.dsn})
 	r := mustRow(t, snapshot(t, ctx, c), idle.PID, "the idle transaction")
 	if r.XactStart.IsZero() {

@@ -14,7 +14,8 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/pgrunbook/pgrunbook/internal/activity"
-	"github.com/pgrunbook/pgrunbook/internal/pg/incident"
+	"github.com/pgrunbook/pgrunbook/internal/incident"
+	"github.com/pgrunbook/pgrunbook/internal/pg/pgtest"
 	"github.com/pgrunbook/pgrunbook/internal/sandbox"
 )
 
@@ -39,7 +40,7 @@ FROM (VALUES ($1::text, $2::oid)) AS a(backend_type, usesysid)`
 // autovacuum workers (which have no role), never the launcher.
 func TestPermissionPredictionByVersion(t *testing.T) {
 	t.Parallel()
-	ctx := testCtx(t)
+	ctx := pgtest.Context(t)
 	db := newDB(t, "pg_perm_predict")
 	v := serverVersionNum(t, ctx, db.ctl)
 	var hasAutovacRole bool
@@ -129,7 +130,7 @@ func connectRole(t *testing.T, ctx context.Context, r testRole, db string) *pgx.
 // records both texts as denied. Not parallel: it replaces the package's
 // statements for its duration.
 func TestServerRefusalTextsByVersion(t *testing.T) {
-	ctx := testCtx(t)
+	ctx := pgtest.Context(t)
 	db := newDB(t, "pg_refusal_texts")
 	v := serverVersionNum(t, ctx, db.ctl)
 	role := createRole(t, ctx, "pg_read_all_stats")
@@ -151,7 +152,7 @@ WHERE $4::text[] IS NOT NULL AND $5::timestamptz[] IS NOT NULL AND $6::bigint[] 
 		{activity.Cancel, "must be a superuser to cancel superuser query", "permission denied to cancel query"},
 		{activity.Terminate, "must be a superuser to terminate superuser process", "permission denied to terminate process"},
 	} {
-		super := staged(t)(incident.LongQuery(ctx, db.dsn, "pgrb-texts-"+string(tc.fn), longQuery))
+		super := pgtest.Staged[*incident.Session](t)(incident.LongQuery(ctx, db.dsn, "pgrb-texts-"+string(tc.fn), longQuery))
 		s := mustRow(t, snapshot(t, ctx, c), super.PID, "superuser's query")
 
 		// Directly, as the server says it.
@@ -187,7 +188,7 @@ WHERE $4::text[] IS NOT NULL AND $5::timestamptz[] IS NOT NULL AND $6::bigint[] 
 // the role does not exist, the worker is denied and keeps running.
 func TestSignalAutovacuumWorkerLive(t *testing.T) {
 	t.Parallel()
-	ctx := testCtx(t)
+	ctx := pgtest.Context(t)
 	startCtx, cancel := context.WithTimeout(ctx, 40*time.Second)
 	defer cancel()
 	cl, err := sandbox.Start(startCtx, sandbox.Options{Settings: map[string]string{

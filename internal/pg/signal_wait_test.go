@@ -11,7 +11,8 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/pgrunbook/pgrunbook/internal/activity"
-	"github.com/pgrunbook/pgrunbook/internal/pg/incident"
+	"github.com/pgrunbook/pgrunbook/internal/incident"
+	"github.com/pgrunbook/pgrunbook/internal/pg/pgtest"
 )
 
 // A terminate with WaitFor returns, on PostgreSQL 14 and later, only once
@@ -19,10 +20,10 @@ import (
 // Signal returns, without polling. On 13 WaitFor is ignored.
 func TestSignalTerminateWaitsForExit(t *testing.T) {
 	t.Parallel()
-	ctx := testCtx(t)
+	ctx := pgtest.Context(t)
 	db := newDB(t, "pg_sig_waitfor")
-	lq := staged(t)(incident.LongQuery(ctx, db.dsn, "pgrb-wait-for-me", longQuery))
-	idle := staged(t)(incident.Idle(ctx, db.dsn, "pgrb-wait-for-me-idle"))
+	lq := pgtest.Staged[*incident.Session](t)(incident.LongQuery(ctx, db.dsn, "pgrb-wait-for-me", longQuery))
+	idle := pgtest.Staged[*incident.Session](t)(incident.Idle(ctx, db.dsn, "pgrb-wait-for-me-idle"))
 	c := connectClient(t, ctx, Options{DSN: db.dsn})
 	snap := snapshot(t, ctx, c)
 	var targets []activity.SignalTarget
@@ -36,8 +37,8 @@ func TestSignalTerminateWaitsForExit(t *testing.T) {
 	wantOutcome(t, "terminate the long query with a wait", res[0], lq.PID, activity.Signalled)
 	wantOutcome(t, "terminate the idle session with a wait", res[1], idle.PID, activity.Signalled)
 	if c.Info().VersionNum < 140000 {
-		waitGone(t, ctx, db.ctl, lq.PID)
-		waitGone(t, ctx, db.ctl, idle.PID)
+		pgtest.WaitGone(t, ctx, db.ctl, lq.PID)
+		pgtest.WaitGone(t, ctx, db.ctl, idle.PID)
 		return
 	}
 	for _, r := range res {
@@ -97,7 +98,7 @@ func stageStuck(t *testing.T, ctx context.Context, db testDB, d time.Duration) *
 // with a message, and the backend is still there.
 func TestSignalTerminateWaitRunsOut(t *testing.T) {
 	t.Parallel()
-	ctx := testCtx(t)
+	ctx := pgtest.Context(t)
 	db := newDB(t, "pg_sig_waitout")
 	stuck := stageStuck(t, ctx, db, 5*time.Second)
 	c := connectClient(t, ctx, Options{DSN: db.dsn})
@@ -114,7 +115,7 @@ func TestSignalTerminateWaitRunsOut(t *testing.T) {
 			t.Error("the stuck backend is gone, so the wait did not run out: the test proves nothing")
 		}
 	}
-	waitGone(t, ctx, db.ctl, stuck.pid)
+	pgtest.WaitGone(t, ctx, db.ctl, stuck.pid)
 }
 
 // The waits of one statement never take more than half its
@@ -122,7 +123,7 @@ func TestSignalTerminateWaitRunsOut(t *testing.T) {
 // statement failing after it has signalled.
 func TestSignalTerminateWaitBoundedByStatementTimeout(t *testing.T) {
 	t.Parallel()
-	ctx := testCtx(t)
+	ctx := pgtest.Context(t)
 	db := newDB(t, "pg_sig_waitcap")
 	stuck := stageStuck(t, ctx, db, 5*time.Second)
 	c := connectClient(t, ctx, Options{DSN: db.dsn, StatementTimeout: 2 * time.Second})
@@ -137,7 +138,7 @@ func TestSignalTerminateWaitBoundedByStatementTimeout(t *testing.T) {
 	if c.Info().VersionNum >= 140000 && res[0].Message == "" {
 		t.Error("the cut wait ran out before the backend exited, yet there is no message")
 	}
-	waitGone(t, ctx, db.ctl, stuck.pid)
+	pgtest.WaitGone(t, ctx, db.ctl, stuck.pid)
 }
 
 // inActivity reports whether pid is in pg_stat_activity now.

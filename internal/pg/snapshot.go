@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/pgrunbook/pgrunbook/internal/activity"
@@ -149,11 +150,35 @@ func decodeLocks(raw []byte) ([]activity.Lock, error) {
 // for the sessions that wait or block, and derives runtimes, lock facts
 // and the server's connection counts. Server carries the facts Connect
 // read and whether the server is a standby now.
+//
+// The first call after connecting may cost no round trip: Connect sends
+// the snapshot statement with its set-up statement, and a snapshot read
+// that way is returned once if it is asked for within prefetchFresh
+// (prefetch.go).
 func (c *Client) Snapshot(ctx context.Context) (*activity.Snapshot, error) {
+	if p := c.takePrefetched(); p != nil {
+		return c.finishSnapshot(ctx, p.rows)
+	}
 	rows, err := c.query(ctx, string(c.sql))
 	if err != nil {
 		return nil, c.lost(fmt.Errorf("reading pg_stat_activity: %w", err))
 	}
+	read, err := scanSnapshot(rows)
+	if err != nil {
+		return nil, c.lost(err)
+	}
+	return c.finishSnapshot(ctx, read)
+}
+
+// snapshotRows are the rows of one snapshot statement as the server sent
+// them, before the facts that need the client's state are added.
+type snapshotRows struct {
+	snap    *activity.Snapshot
+	standby bool
+}
+
+// scanSnapshot reads the rows of the snapshot statement and closes them.
+func scanSnapshot(rows pgx.Rows) (snapshotRows, error) {
 	defer rows.Close()
 	snap := &activity.Snapshot{}
 	var (
@@ -173,7 +198,7 @@ func (c *Client) Snapshot(ctx context.Context) (*activity.Snapshot, error) {
 		if err := rows.Scan(&taken, &pid, &datname, &usename, &app, &addr, &host, &port,
 			&bstart, &xstart, &qstart, &schange, &wet, &we, &state, &xid, &xmin, &query, &btype,
 			&leader, &queryID, &blocked, &self, &xminAge, &xidAge, &standby, &locks); err != nil {
-			return nil, fmt.Errorf("decoding pg_stat_activity: %w", err)
+			return snapshotRows{}, fmt.Errorf("decoding pg_stat_activity: %w", err)
 		}
 		s := activity.Session{
 			PID: int(pid), Datname: datname.String, Usename: usename.String, ApplicationName: app.String,
@@ -190,17 +215,25 @@ func (c *Client) Snapshot(ctx context.Context) (*activity.Snapshot, error) {
 				s.BlockedBy[i] = int(b)
 			}
 		}
+		var err error
 		if s.Locks, err = decodeLocks(locks); err != nil {
-			return nil, fmt.Errorf("decoding the locks of pid %d: %w", pid, err)
+			return snapshotRows{}, fmt.Errorf("decoding the locks of pid %d: %w", pid, err)
 		}
 		snap.Rows = append(snap.Rows, s)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, c.lost(fmt.Errorf("reading pg_stat_activity: %w", err))
+		return snapshotRows{}, fmt.Errorf("reading pg_stat_activity: %w", err)
 	}
 	snap.Taken = taken.UTC()
+	return snapshotRows{snap: snap, standby: standby}, nil
+}
+
+// finishSnapshot adds what the client knows to the rows the server sent:
+// the server's facts, the pooled backends' clients, the derived facts.
+func (c *Client) finishSnapshot(ctx context.Context, read snapshotRows) (*activity.Snapshot, error) {
+	snap := read.snap
 	snap.Server = c.ServerFacts()
-	snap.Server.IsStandby = standby
+	snap.Server.IsStandby = read.standby
 	c.markPooled(ctx, snap) // pooler_mark.go
 	snap.Derive()
 	return snap, nil

@@ -7,14 +7,15 @@ import (
 	"time"
 
 	"github.com/pgrunbook/pgrunbook/internal/activity"
-	"github.com/pgrunbook/pgrunbook/internal/pg/incident"
+	"github.com/pgrunbook/pgrunbook/internal/incident"
+	"github.com/pgrunbook/pgrunbook/internal/pg/pgtest"
 )
 
 func TestSnapshotSeesLongQuery(t *testing.T) {
 	t.Parallel()
-	ctx := testCtx(t)
+	ctx := pgtest.Context(t)
 	db := newDB(t, "pg_snap_long")
-	lq := staged(t)(incident.LongQuery(ctx, db.dsn, "pgrb-snap-long", longQuery))
+	lq := pgtest.Staged[*incident.Session](t)(incident.LongQuery(ctx, db.dsn, "pgrb-snap-long", longQuery))
 	c := connectClient(t, ctx, Options{DSN: db.dsn})
 
 	// The truth, read independently on the control connection.
@@ -107,18 +108,18 @@ func TestSnapshotSeesLongQuery(t *testing.T) {
 
 func TestSnapshotLockBlocking(t *testing.T) {
 	t.Parallel()
-	ctx := testCtx(t)
+	ctx := pgtest.Context(t)
 	db := newDB(t, "pg_snap_lock")
 	if err := incident.CreateLockTable(ctx, db.dsn, "locks", 2); err != nil {
 		t.Fatal(err)
 	}
-	holder := staged(t)(incident.IdleInTransaction(ctx, db.dsn, "pgrb-holder", "locks", 1))
-	writer := staged(t)(incident.Writer(ctx, db.dsn, "pgrb-writer", "locks", 1))
+	holder := pgtest.Staged[*incident.Session](t)(incident.IdleInTransaction(ctx, db.dsn, "pgrb-holder", "locks", 1))
+	writer := pgtest.Staged[*incident.Session](t)(incident.Writer(ctx, db.dsn, "pgrb-writer", "locks", 1))
 	// A second writer queues behind the first (which holds the row's tuple
 	// lock): a chain holder <- writer <- writer2.
-	writer2 := staged(t)(incident.Writer(ctx, db.dsn, "pgrb-writer2", "locks", 1))
+	writer2 := pgtest.Staged[*incident.Session](t)(incident.Writer(ctx, db.dsn, "pgrb-writer2", "locks", 1))
 	// A long query on another row waits on nothing.
-	lq := staged(t)(incident.LongQuery(ctx, db.dsn, "pgrb-bystander", longQuery))
+	lq := pgtest.Staged[*incident.Session](t)(incident.LongQuery(ctx, db.dsn, "pgrb-bystander", longQuery))
 	c := connectClient(t, ctx, Options{DSN: db.dsn})
 
 	snap := snapshot(t, ctx, c)
@@ -168,8 +169,8 @@ func TestSnapshotLockBlocking(t *testing.T) {
 
 	// Ending the holder releases the chain; a new snapshot shows it.
 	holder.Close()
-	waitDone(t, writer)
-	waitDone(t, writer2)
+	pgtest.WaitDone(t, writer, writer.App)
+	pgtest.WaitDone(t, writer2, writer2.App)
 	if writer.Err() != nil || writer2.Err() != nil {
 		t.Fatalf("writers failed after the holder ended: %v / %v", writer.Err(), writer2.Err())
 	}
@@ -186,9 +187,9 @@ func TestSnapshotLockBlocking(t *testing.T) {
 // reading inside one long transaction would keep seeing the first state.
 func TestSnapshotIsFresh(t *testing.T) {
 	t.Parallel()
-	ctx := testCtx(t)
+	ctx := pgtest.Context(t)
 	db := newDB(t, "pg_snap_fresh")
-	gone := staged(t)(incident.Idle(ctx, db.dsn, "pgrb-gone"))
+	gone := pgtest.Staged[*incident.Session](t)(incident.Idle(ctx, db.dsn, "pgrb-gone"))
 	c := connectClient(t, ctx, Options{DSN: db.dsn})
 
 	first := snapshot(t, ctx, c)
@@ -201,8 +202,8 @@ func TestSnapshotIsFresh(t *testing.T) {
 	if _, err := db.ctl.Exec(ctx, "SELECT pg_terminate_backend($1)", gone.PID); err != nil {
 		t.Fatal(err)
 	}
-	waitGone(t, ctx, db.ctl, gone.PID)
-	born := staged(t)(incident.Idle(ctx, db.dsn, "pgrb-born"))
+	pgtest.WaitGone(t, ctx, db.ctl, gone.PID)
+	born := pgtest.Staged[*incident.Session](t)(incident.Idle(ctx, db.dsn, "pgrb-born"))
 
 	second := snapshot(t, ctx, c)
 	if r := row(second, gone.PID); r != nil && r.BackendStart.Equal(gone.BackendStart) {

@@ -2,6 +2,8 @@ package playbook
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 
 	"gopkg.in/yaml.v3"
@@ -146,7 +148,7 @@ func (c *checker) from(st *Step, ref *SetRef, lastActivity string) {
 	*ref = SetRef{Step: lastActivity, Pos: st.Pos}
 	if _, ok := c.declared[lastActivity]; !ok {
 		// An unnamed activity step: declare it implicitly.
-		c.env.sets[lastActivity] = []activity.Session{}
+		c.env.sets[lastActivity] = exprValue([]activity.Session{})
 	}
 }
 
@@ -157,7 +159,7 @@ func (c *checker) declare(st *Step) {
 	}
 	if st.explicitID {
 		c.declared[st.ID] = st
-		c.env.sets[st.ID] = v
+		c.env.sets[st.ID] = exprValue(v)
 	}
 }
 
@@ -168,7 +170,7 @@ func (c *checker) ref(r SetRef, what string) {
 	}
 	st, ok := c.declared[r.Step]
 	if !ok {
-		names := sortedKeys(c.declared)
+		names := slices.Sorted(maps.Keys(c.declared))
 		hint := suggest(r.Step, names)
 		if later := c.laterStep(r.Step); later != nil {
 			hint = fmt.Sprintf(" (step %d on line %d has that id, but a step can only use the sets of steps before it)", later.Index+1, later.Pos.Line)
@@ -182,11 +184,11 @@ func (c *checker) ref(r SetRef, what string) {
 			c.at(r.Pos, "%s %q: step %q is a %s step and its set has no parts; write %q", what, r.String(), st.ID, st.Kind, st.ID)
 		}
 	case producesVerify:
-		if !contains(VerifyParts, r.Part) {
+		if !slices.Contains(VerifyParts, r.Part) {
 			c.at(r.Pos, "%s %q: a verify step splits its sessions; write %s.passed or %s.failed", what, r.String(), st.ID, st.ID)
 		}
 	case producesAction:
-		if !contains(ActionParts, r.Part) {
+		if !slices.Contains(ActionParts, r.Part) {
 			c.at(r.Pos, "%s %q: a %s step groups its sessions by outcome; write %s.%s", what, r.String(), st.Kind, st.ID, strings.Join(ActionParts, " or "+st.ID+"."))
 		}
 	case producesGroups:
@@ -220,7 +222,7 @@ func (c *checker) compile(e *Expr, kind scopeKind, wantBool bool) {
 		c.noteRequirements(e)
 		return
 	}
-	p := exprPos(e, line, col, c.lines)
+	p := exprPos(e, line, col, c.src.Lines())
 	c.at(p, "%s", msg)
 }
 

@@ -1,6 +1,7 @@
 package playbook
 
 import (
+	"slices"
 	"strings"
 	"time"
 
@@ -8,31 +9,33 @@ import (
 )
 
 // The decoders of the step kinds. Each reads its mapping by the keys and
-// types Format gives it (d.read), and adds only what a type cannot say:
+// types Format gives it (d.keys), and adds only what a type cannot say:
 // required keys, keys that go together, defaults.
 
-// setRef parses "id" or "id.part".
-func (d *decoder) setRef(n *yaml.Node, what string) SetRef {
-	s, ok := d.str(n, what)
-	if !ok {
-		return SetRef{}
-	}
-	if strings.TrimSpace(s) == "" {
-		d.at(posOf(n), "%s is empty: give the id of an earlier step", what)
-		return SetRef{}
-	}
-	step, part, _ := strings.Cut(strings.TrimSpace(s), ".")
-	return SetRef{Step: step, Part: part, Pos: posOf(n)}
+// kindDecoder decodes the value n of a step's kind, whose keys are m's,
+// into st. what names the step in messages.
+type kindDecoder func(d *decoder, st *Step, n *yaml.Node, m Mapping, what string)
+
+// kindDecoders has a decoder for every kind of Format.Kinds (a test
+// checks that the two have the same kinds); the step decoder looks the
+// kind's mapping up in Format and hands it to its decoder.
+var kindDecoders = map[string]kindDecoder{
+	KindActivity:  (*decoder).activity,
+	KindFilter:    (*decoder).filter,
+	KindSummarize: (*decoder).summarize,
+	KindHorizon:   (*decoder).horizon,
+	KindConfirm:   (*decoder).confirm,
+	KindCancel:    (*decoder).action,
+	KindTerminate: (*decoder).action,
+	KindWait:      (*decoder).wait,
+	KindVerify:    (*decoder).verify,
+	KindNote:      (*decoder).note,
 }
 
-func (d *decoder) filter(n *yaml.Node, what string) *FilterStep {
+func (d *decoder) filter(st *Step, n *yaml.Node, m Mapping, what string) {
 	fs := &FilterStep{}
-	m := Format.Kinds[KindFilter]
-	for _, f := range d.fields(n, what, m.Names()) {
-		v, ok := d.read(m, f)
-		if !ok {
-			continue
-		}
+	st.Filter = fs
+	d.keys(n, what, m, func(f field, v any) {
 		switch f.key {
 		case "from":
 			fs.From = v.(SetRef)
@@ -45,11 +48,10 @@ func (d *decoder) filter(n *yaml.Node, what string) *FilterStep {
 		case "limit":
 			fs.Limit = v.(int)
 		}
-	}
+	})
 	if n.Kind == yaml.MappingNode && fs.Where == nil && !hasKey(n, "where") {
 		d.at(posOf(n), "%s needs where: an expression that is true for the sessions to keep", what)
 	}
-	return fs
 }
 
 func (d *decoder) requireTargets(n *yaml.Node, ref SetRef, what string) {
@@ -58,39 +60,40 @@ func (d *decoder) requireTargets(n *yaml.Node, ref SetRef, what string) {
 	}
 }
 
-func (d *decoder) confirm(n *yaml.Node, what string) *ConfirmStep {
+func (d *decoder) horizon(st *Step, n *yaml.Node, m Mapping, what string) {
+	st.Horizon = &HorizonStep{}
+	if n.Kind == yaml.MappingNode && len(n.Content) > 0 {
+		d.at(posOf(n.Content[0]), "%s takes no keys: write `horizon:` alone", what)
+	} else if !isNull(n) {
+		d.fields(n, what, m.Names())
+	}
+}
+
+func (d *decoder) confirm(st *Step, n *yaml.Node, m Mapping, what string) {
 	cs := &ConfirmStep{}
-	m := Format.Kinds[KindConfirm]
-	for _, f := range d.fields(n, what, m.Names()) {
-		v, ok := d.read(m, f)
-		if !ok {
-			continue
-		}
+	st.Confirm = cs
+	d.keys(n, what, m, func(f field, v any) {
 		switch f.key {
 		case "targets":
 			cs.Targets = v.(SetRef)
 		case "action":
 			s := v.(string)
-			if k, _ := m.Key("action"); !contains(k.Enum, s) {
+			if k, _ := m.Key("action"); !slices.Contains(k.Enum, s) {
 				d.at(posOf(f.value), "action must be %s, not %q", enumText(k.Enum), s)
 			}
 			cs.Action = s
 		case "question":
 			cs.Question = v.(string)
 		}
-	}
+	})
 	d.requireTargets(n, cs.Targets, what)
-	return cs
 }
 
-func (d *decoder) action(n *yaml.Node, kind, what string) *ActionStep {
+// action decodes cancel and terminate.
+func (d *decoder) action(st *Step, n *yaml.Node, m Mapping, what string) {
 	as := &ActionStep{MaxTargets: DefaultMaxTargets}
-	m := Format.Kinds[kind]
-	for _, f := range d.fields(n, what, m.Names()) {
-		v, ok := d.read(m, f)
-		if !ok {
-			continue
-		}
+	st.Action = as
+	d.keys(n, what, m, func(f field, v any) {
 		switch f.key {
 		case "targets":
 			as.Targets = v.(SetRef)
@@ -101,27 +104,22 @@ func (d *decoder) action(n *yaml.Node, kind, what string) *ActionStep {
 		case "timeout":
 			as.Timeout = v.(time.Duration)
 		}
-	}
+	})
 	d.requireTargets(n, as.Targets, what)
-	return as
 }
 
-func (d *decoder) wait(n *yaml.Node, what string) *WaitStep {
+func (d *decoder) wait(st *Step, n *yaml.Node, m Mapping, what string) {
 	ws := &WaitStep{}
-	m := Format.Kinds[KindWait]
+	st.Wait = ws
 	// Short form: `wait: 5s`.
 	if n.Kind == yaml.ScalarNode && n.Tag != "!!null" {
 		if v, ok := d.value(Key{Name: KindWait, Type: m.Short}, n); ok {
 			ws.For = v.(time.Duration)
 		}
-		return ws
+		return
 	}
 	var hasFor, hasTimeout bool
-	for _, f := range d.fields(n, what, m.Names()) {
-		v, ok := d.read(m, f)
-		if !ok {
-			continue
-		}
+	d.keys(n, what, m, func(f field, v any) {
 		switch f.key {
 		case "for":
 			ws.For, hasFor = v.(time.Duration), true
@@ -130,9 +128,9 @@ func (d *decoder) wait(n *yaml.Node, what string) *WaitStep {
 		case "timeout":
 			ws.Timeout, hasTimeout = v.(time.Duration), true
 		}
-	}
+	})
 	if n.Kind != yaml.MappingNode {
-		return ws
+		return
 	}
 	switch {
 	case hasFor && ws.Until != nil:
@@ -145,69 +143,52 @@ func (d *decoder) wait(n *yaml.Node, what string) *WaitStep {
 	if ws.Until != nil && ws.Timeout == 0 {
 		ws.Timeout = 30 * time.Second
 	}
-	return ws
 }
 
-func (d *decoder) verify(n *yaml.Node, what string) *VerifyStep {
+func (d *decoder) verify(st *Step, n *yaml.Node, m Mapping, what string) {
 	vs := &VerifyStep{Timeout: DefaultVerifyTimeout}
-	m := Format.Kinds[KindVerify]
-	for _, f := range d.fields(n, what, m.Names()) {
-		if f.key == "expect" {
+	st.Verify = vs
+	d.keys(n, what, m, func(f field, v any) {
+		switch f.key {
+		case "expect":
 			// Expect is a keyword or, otherwise, an expression.
 			if s, ok := d.str(f.value, "expect"); ok {
 				vs.Expect = s
-				if k, _ := m.Key("expect"); !contains(k.Enum, s) {
+				if k, _ := m.Key("expect"); !slices.Contains(k.Enum, s) {
 					vs.Condition = d.expression(f.value, "expect")
 				}
 			}
-			continue
-		}
-		v, ok := d.read(m, f)
-		if !ok {
-			continue
-		}
-		switch f.key {
 		case "targets":
 			vs.Targets = v.(SetRef)
 		case "timeout":
 			vs.Timeout = v.(time.Duration)
 		}
-	}
+	}, "expect")
 	d.requireTargets(n, vs.Targets, what)
 	if n.Kind == yaml.MappingNode && vs.Expect == "" && !hasKey(n, "expect") {
 		d.at(posOf(n), "%s needs expect: query_stopped, gone, or an expression over each session", what)
 	}
-	return vs
 }
 
-func (d *decoder) note(n *yaml.Node, what string) *NoteStep {
-	m := Format.Kinds[KindNote]
+func (d *decoder) note(st *Step, n *yaml.Node, m Mapping, what string) {
+	ns := &NoteStep{}
+	st.Note = ns
 	// Short form: `note: text`.
 	if n.Kind == yaml.ScalarNode {
-		s, _ := d.str(n, KindNote)
-		return &NoteStep{Text: s}
+		ns.Text, _ = d.str(n, KindNote)
+		return
 	}
-	ns := &NoteStep{}
-	for _, f := range d.fields(n, what, m.Names()) {
-		if v, ok := d.read(m, f); ok {
-			ns.Text = v.(string)
-		}
-	}
-	return ns
+	d.keys(n, what, m, func(f field, v any) { ns.Text = v.(string) })
 }
 
-func (d *decoder) activity(n *yaml.Node, what string) *ActivityStep {
+func (d *decoder) activity(st *Step, n *yaml.Node, m Mapping, what string) {
 	as := &ActivityStep{Samples: 1, Interval: DefaultSampleInterval, HostInterval: DefaultHostInterval}
+	st.Activity = as
 	if isNull(n) {
-		return as
+		return
 	}
-	m := Format.Kinds[KindActivity]
 	var hasInterval, hasHostInterval bool
-	for _, f := range d.fields(n, what, m.Names()) {
-		v, ok := d.read(m, f)
-		if !ok {
-			continue
-		}
+	d.keys(n, what, m, func(f field, v any) {
 		switch f.key {
 		case "samples":
 			as.Samples = v.(int)
@@ -226,9 +207,9 @@ func (d *decoder) activity(n *yaml.Node, what string) *ActivityStep {
 				d.at(posOf(f.value), "%s: host_interval must be above 0 (CPU and I/O rates are measured over it)", what)
 			}
 		}
-	}
+	})
 	if n.Kind != yaml.MappingNode {
-		return as
+		return
 	}
 	if hasInterval && as.Samples < 2 {
 		d.at(posOf(n), "%s: interval applies only to samples above 1 (add samples: 3, or remove interval)", what)
@@ -236,35 +217,27 @@ func (d *decoder) activity(n *yaml.Node, what string) *ActivityStep {
 	if hasHostInterval && !as.HostStats {
 		d.at(posOf(n), "%s: host_interval applies only with host_stats: true", what)
 	}
-	return as
 }
 
-func (d *decoder) summarize(n *yaml.Node, what, id string) *SummarizeStep {
+func (d *decoder) summarize(st *Step, n *yaml.Node, m Mapping, what string) {
 	ss := &SummarizeStep{}
+	st.Summarize = ss
 	if !isNull(n) {
-		m := Format.Kinds[KindSummarize]
-		for _, f := range d.fields(n, what, m.Names()) {
-			if f.key == "by" {
-				ss.By = d.summaryBy(f.value, what)
-				continue
-			}
-			v, ok := d.read(m, f)
-			if !ok {
-				continue
-			}
+		d.keys(n, what, m, func(f field, v any) {
 			switch f.key {
+			case "by":
+				ss.By = d.summaryBy(f.value, what)
 			case "from":
 				ss.From = v.(SetRef)
 			case "top":
 				ss.Top = v.(int)
 			}
-		}
+		}, "by")
 	}
 	if ss.By == nil {
 		ss.By = append([]string(nil), DefaultSummaryBy...)
 	}
-	ss.prepare(id)
-	return ss
+	ss.prepare(st.ID)
 }
 
 // summaryBy reads the fields a summarize step groups by: row fields that
@@ -285,11 +258,11 @@ func (d *decoder) summaryBy(n *yaml.Node, what string) []string {
 			continue
 		}
 		switch {
-		case !contains(rowFieldNames, s):
+		case !slices.Contains(rowFieldNames, s):
 			d.at(posOf(item), "by: %q is not a row field%s", s, suggest(s, GroupableFields()))
 		case !groupable(s):
 			d.at(posOf(item), "by: %s cannot group sessions (durations, times and lists make no groups); group by one of %s", s, strings.Join(GroupableFields(), ", "))
-		case contains(out, s):
+		case slices.Contains(out, s):
 			d.at(posOf(item), "by: %s is named twice", s)
 		default:
 			out = append(out, s)

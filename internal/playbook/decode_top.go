@@ -1,6 +1,7 @@
 package playbook
 
 import (
+	"slices"
 	"strings"
 
 	"gopkg.in/yaml.v3"
@@ -23,11 +24,11 @@ func (d *decoder) unprotect(n *yaml.Node) []string {
 		if !ok {
 			continue
 		}
-		if !contains(names, s) {
+		if !slices.Contains(names, s) {
 			d.at(posOf(item), "unprotect: unknown default protection %q%s (defaults: %s)", s, suggest(s, names), strings.Join(names, ", "))
 			continue
 		}
-		if contains(out, s) {
+		if slices.Contains(out, s) {
 			d.at(posOf(item), "unprotect: %s is named twice", s)
 			continue
 		}
@@ -51,7 +52,7 @@ func (d *decoder) params(n *yaml.Node) []*Param {
 			case "type":
 				if v, ok := d.read(pm, pf); ok {
 					s := v.(string)
-					if k, _ := pm.Key("type"); !contains(k.Enum, s) {
+					if k, _ := pm.Key("type"); !slices.Contains(k.Enum, s) {
 						d.at(posOf(pf.value), "parameter %s: unknown type %q%s (types: %s)", f.key, s, suggest(s, k.Enum), strings.Join(k.Enum, ", "))
 					} else {
 						prm.Type = s
@@ -77,15 +78,6 @@ func (d *decoder) params(n *yaml.Node) []*Param {
 		out = append(out, prm)
 	}
 	return out
-}
-
-func hasKey(n *yaml.Node, key string) bool {
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		if n.Content[i].Value == key {
-			return true
-		}
-	}
-	return false
 }
 
 func (d *decoder) paramDefault(prm *Param, n *yaml.Node) any {

@@ -6,6 +6,7 @@ import (
 	"slices"
 
 	"github.com/expr-lang/expr"
+	"github.com/expr-lang/expr/ast"
 	"github.com/expr-lang/expr/builtin"
 	"github.com/expr-lang/expr/file"
 	"github.com/expr-lang/expr/vm"
@@ -90,63 +91,127 @@ var rowFieldNames = func() []string {
 // RowFields returns the names of the fields a row expression can use.
 func RowFields() []string { return append([]string(nil), rowFieldNames...) }
 
-// putRow writes a session's fields into an expression environment. It is
-// written out, not reflected, because it runs once per row per expression.
+// rowField is one row field as expressions see it: its name and how to
+// read it from a session.
+type rowField struct {
+	name string
+	get  func(*activity.Session) any
+}
+
+// rowFieldTable lists every row field (TestRowFieldTableIsComplete checks
+// it against the expr tags of activity.Session). It is written out, not
+// reflected, because it runs once per row per expression.
+var rowFieldTable = []rowField{
+	{"pid", func(r *activity.Session) any { return r.PID }},
+	{"datname", func(r *activity.Session) any { return r.Datname }},
+	{"usename", func(r *activity.Session) any { return r.Usename }},
+	{"application_name", func(r *activity.Session) any { return r.ApplicationName }},
+	{"client_addr", func(r *activity.Session) any { return r.ClientAddr }},
+	{"client_hostname", func(r *activity.Session) any { return r.ClientHostname }},
+	{"client_port", func(r *activity.Session) any { return r.ClientPort }},
+	{"backend_start", func(r *activity.Session) any { return r.BackendStart }},
+	{"xact_start", func(r *activity.Session) any { return r.XactStart }},
+	{"query_start", func(r *activity.Session) any { return r.QueryStart }},
+	{"state_change", func(r *activity.Session) any { return r.StateChange }},
+	{"wait_event_type", func(r *activity.Session) any { return r.WaitEventType }},
+	{"wait_event", func(r *activity.Session) any { return r.WaitEvent }},
+	{"state", func(r *activity.Session) any { return r.State }},
+	{"backend_xid", func(r *activity.Session) any { return r.BackendXID }},
+	{"backend_xmin", func(r *activity.Session) any { return r.BackendXmin }},
+	{"query", func(r *activity.Session) any { return r.Query }},
+	{"backend_type", func(r *activity.Session) any { return r.BackendType }},
+	{"leader_pid", func(r *activity.Session) any { return r.LeaderPID }},
+	{"query_id", func(r *activity.Session) any { return r.QueryID }},
+	{"query_runtime", func(r *activity.Session) any { return r.QueryRuntime }},
+	{"xact_runtime", func(r *activity.Session) any { return r.XactRuntime }},
+	{"state_runtime", func(r *activity.Session) any { return r.StateRuntime }},
+	{"backend_runtime", func(r *activity.Session) any { return r.BackendRuntime }},
+	{"blocked_by", func(r *activity.Session) any { return r.BlockedBy }},
+	{"root_blockers", func(r *activity.Session) any { return r.RootBlockers }},
+	{"blocking", func(r *activity.Session) any { return r.Blocking }},
+	{"is_root_blocker", func(r *activity.Session) any { return r.IsRootBlocker }},
+	{"is_self", func(r *activity.Session) any { return r.IsSelf }},
+	{"command", func(r *activity.Session) any { return r.Command }},
+	{"is_ddl", func(r *activity.Session) any { return r.IsDDL }},
+	{"xact_aborted", func(r *activity.Session) any { return r.XactAborted }},
+	{"is_wraparound_vacuum", func(r *activity.Session) any { return r.IsWraparoundVacuum }},
+	{"xmin_age", func(r *activity.Session) any { return r.XminAge }},
+	{"xid_age", func(r *activity.Session) any { return r.XidAge }},
+	{"wait_lock_type", func(r *activity.Session) any { return r.WaitLockType }},
+	{"wait_lock_mode", func(r *activity.Session) any { return r.WaitLockMode }},
+	{"wait_relation", func(r *activity.Session) any { return r.WaitRelation }},
+	{"lock_wait_runtime", func(r *activity.Session) any { return r.LockWaitRuntime }},
+	{"hard_blocked_by", func(r *activity.Session) any { return r.HardBlockedBy }},
+	{"soft_blocked_by", func(r *activity.Session) any { return r.SoftBlockedBy }},
+	{"held_lock_mode", func(r *activity.Session) any { return r.HeldLockMode }},
+	{"blocking_total", func(r *activity.Session) any { return r.BlockingTotal }},
+	{"host_stats", func(r *activity.Session) any { return r.HostStats }},
+	{"cpu_percent", func(r *activity.Session) any { return r.CPUPercent }},
+	{"memory_bytes", func(r *activity.Session) any { return r.MemoryBytes }},
+	{"io_read_rate", func(r *activity.Session) any { return r.IOReadRate }},
+	{"io_write_rate", func(r *activity.Session) any { return r.IOWriteRate }},
+	{"via_pooler", func(r *activity.Session) any { return r.ViaPooler }},
+	{"pooler_reason", func(r *activity.Session) any { return r.PoolerReason }},
+	{"pool_mode", func(r *activity.Session) any { return r.PoolMode }},
+	{"pooler_client_addr", func(r *activity.Session) any { return r.PoolerClientAddr }},
+	{"pooler_client_port", func(r *activity.Session) any { return r.PoolerClientPort }},
+	{"pooler_client_app", func(r *activity.Session) any { return r.PoolerClientApp }},
+}
+
+// rowFieldByName indexes rowFieldTable.
+var rowFieldByName = func() map[string]rowField {
+	m := make(map[string]rowField, len(rowFieldTable))
+	for _, f := range rowFieldTable {
+		m[f.name] = f
+	}
+	return m
+}()
+
+// putRow writes every field of a session into an expression environment.
 func putRow(m map[string]any, r *activity.Session) {
-	m["pid"] = r.PID
-	m["datname"] = r.Datname
-	m["usename"] = r.Usename
-	m["application_name"] = r.ApplicationName
-	m["client_addr"] = r.ClientAddr
-	m["client_hostname"] = r.ClientHostname
-	m["client_port"] = r.ClientPort
-	m["backend_start"] = r.BackendStart
-	m["xact_start"] = r.XactStart
-	m["query_start"] = r.QueryStart
-	m["state_change"] = r.StateChange
-	m["wait_event_type"] = r.WaitEventType
-	m["wait_event"] = r.WaitEvent
-	m["state"] = r.State
-	m["backend_xid"] = r.BackendXID
-	m["backend_xmin"] = r.BackendXmin
-	m["query"] = r.Query
-	m["backend_type"] = r.BackendType
-	m["leader_pid"] = r.LeaderPID
-	m["query_id"] = r.QueryID
-	m["query_runtime"] = r.QueryRuntime
-	m["xact_runtime"] = r.XactRuntime
-	m["state_runtime"] = r.StateRuntime
-	m["backend_runtime"] = r.BackendRuntime
-	m["blocked_by"] = r.BlockedBy
-	m["root_blockers"] = r.RootBlockers
-	m["blocking"] = r.Blocking
-	m["is_root_blocker"] = r.IsRootBlocker
-	m["is_self"] = r.IsSelf
-	m["command"] = r.Command
-	m["is_ddl"] = r.IsDDL
-	m["xact_aborted"] = r.XactAborted
-	m["is_wraparound_vacuum"] = r.IsWraparoundVacuum
-	m["xmin_age"] = r.XminAge
-	m["xid_age"] = r.XidAge
-	m["wait_lock_type"] = r.WaitLockType
-	m["wait_lock_mode"] = r.WaitLockMode
-	m["wait_relation"] = r.WaitRelation
-	m["lock_wait_runtime"] = r.LockWaitRuntime
-	m["hard_blocked_by"] = r.HardBlockedBy
-	m["soft_blocked_by"] = r.SoftBlockedBy
-	m["held_lock_mode"] = r.HeldLockMode
-	m["blocking_total"] = r.BlockingTotal
-	m["host_stats"] = r.HostStats
-	m["cpu_percent"] = r.CPUPercent
-	m["memory_bytes"] = r.MemoryBytes
-	m["io_read_rate"] = r.IOReadRate
-	m["io_write_rate"] = r.IOWriteRate
-	m["via_pooler"] = r.ViaPooler
-	m["pooler_reason"] = r.PoolerReason
-	m["pool_mode"] = r.PoolMode
-	m["pooler_client_addr"] = r.PoolerClientAddr
-	m["pooler_client_port"] = r.PoolerClientPort
-	m["pooler_client_app"] = r.PoolerClientApp
+	putFields(m, r, rowFieldTable)
+}
+
+// putFields writes the given fields of a session into an environment.
+func putFields(m map[string]any, r *activity.Session, fields []rowField) {
+	for _, f := range fields {
+		m[f.name] = f.get(r)
+	}
+}
+
+// rowFieldsOf lists the row fields a compiled expression reads: the
+// identifiers of its tree that name one. An expression that reads the
+// environment as a whole ($env) gets every field.
+func rowFieldsOf(prog *vm.Program) []rowField {
+	v := &fieldCollector{seen: map[string]bool{}}
+	node := prog.Node()
+	ast.Walk(&node, v)
+	if v.all {
+		return rowFieldTable
+	}
+	return v.fields
+}
+
+// fieldCollector is the ast.Visitor of rowFieldsOf.
+type fieldCollector struct {
+	seen   map[string]bool
+	fields []rowField
+	all    bool
+}
+
+func (v *fieldCollector) Visit(node *ast.Node) {
+	id, ok := (*node).(*ast.IdentifierNode)
+	if !ok {
+		return
+	}
+	if id.Value == "$env" {
+		v.all = true
+		return
+	}
+	if f, ok := rowFieldByName[id.Value]; ok && !v.seen[id.Value] {
+		v.seen[id.Value] = true
+		v.fields = append(v.fields, f)
+	}
 }
 
 // scopeKind says which names an expression may use.
@@ -179,7 +244,7 @@ func (c *compileEnv) env(kind scopeKind) map[string]any {
 	case scopeRow:
 		putRow(m, &activity.Session{BlockedBy: []int{}, RootBlockers: []int{}, HardBlockedBy: []int{}, SoftBlockedBy: []int{}})
 	case scopeRows:
-		m[nameRows] = []activity.Session{}
+		m[nameRows] = sessionSet{}
 	}
 	return m
 }
@@ -230,20 +295,68 @@ func isReservedName(id string) bool {
 // Scope holds the values expressions see during a run besides a row:
 // params and the target sets of the steps run so far.
 type Scope struct {
-	vars map[string]any
+	// values are the steps' results as Put was given them; vars is what
+	// expressions see: the same, with sets of sessions as pointers
+	// (exprValue).
+	values map[string]any
+	vars   map[string]any
 }
 
 // NewScope starts a run's scope with its parameter values. Every step that
 // produces sessions starts out with empty ones, so a step that is skipped
 // reads as "nothing" to the steps after it.
 func (p *Playbook) NewScope(vals Values) *Scope {
-	s := &Scope{vars: map[string]any{nameParams: p.ParamsValue(vals), nameServer: activity.Server{}}}
+	s := &Scope{values: map[string]any{}, vars: map[string]any{nameParams: p.ParamsValue(vals), nameServer: activity.Server{}}}
 	for _, st := range p.Steps {
 		if v := st.emptyValue(); v != nil {
-			s.vars[st.ID] = v
+			s.Put(st.ID, v)
 		}
 	}
 	return s
+}
+
+// sessionSet is a set of sessions as expressions see it: pointers into
+// the set, so that an expression that walks a set (map(approved, .pid))
+// does not copy every session it visits.
+type sessionSet = []*activity.Session
+
+// verifyView and actionView are VerifySets and ActionSets as expressions
+// see them.
+type verifyView struct {
+	Passed sessionSet `expr:"passed"`
+	Failed sessionSet `expr:"failed"`
+}
+
+type actionView struct {
+	Signalled sessionSet `expr:"signalled"`
+	NotFound  sessionSet `expr:"not_found"`
+	Changed   sessionSet `expr:"changed"`
+	Denied    sessionSet `expr:"denied"`
+	Error     sessionSet `expr:"error"`
+}
+
+// exprValue is a step's result as expressions see it. Loading type-checks
+// expressions against these types, and a run gives them these values.
+func exprValue(v any) any {
+	switch x := v.(type) {
+	case []activity.Session:
+		return pointers(x)
+	case VerifySets:
+		return verifyView{Passed: pointers(x.Passed), Failed: pointers(x.Failed)}
+	case ActionSets:
+		return actionView{Signalled: pointers(x.Signalled), NotFound: pointers(x.NotFound),
+			Changed: pointers(x.Changed), Denied: pointers(x.Denied), Error: pointers(x.Error)}
+	}
+	return v
+}
+
+// pointers points at each session of rows; never nil.
+func pointers(rows []activity.Session) sessionSet {
+	out := make(sessionSet, len(rows))
+	for i := range rows {
+		out[i] = &rows[i]
+	}
+	return out
 }
 
 // SetServer makes srv what expressions see as server: the engine calls it
@@ -253,18 +366,21 @@ func (s *Scope) SetServer(srv activity.Server) { s.vars[nameServer] = srv }
 // Put records a step's result under its id: a []activity.Session,
 // VerifySets, ActionSets, a summarize step's Value or an
 // activity.Horizon.
-func (s *Scope) Put(id string, v any) { s.vars[id] = v }
+func (s *Scope) Put(id string, v any) {
+	s.values[id] = v
+	s.vars[id] = exprValue(v)
+}
 
 // Get returns the value recorded under id.
 func (s *Scope) Get(id string) (any, bool) {
-	v, ok := s.vars[id]
+	v, ok := s.values[id]
 	return v, ok
 }
 
 // Sessions resolves a target reference to the sessions it names. A step
 // that was skipped produced nothing, which is the empty set.
 func (s *Scope) Sessions(ref SetRef) []activity.Session {
-	v, ok := s.vars[ref.Step]
+	v, ok := s.values[ref.Step]
 	if !ok {
 		return nil
 	}
@@ -292,14 +408,18 @@ func (s *Scope) Rows(e *Expr, rows []activity.Session) (bool, error) {
 	for k, v := range s.vars {
 		m[k] = v
 	}
-	m[nameRows] = rows
+	m[nameRows] = pointers(rows)
 	return runBool(e, m)
 }
 
 // RowEvaluator evaluates row expressions over many rows, reusing one
-// environment. It is not safe for concurrent use.
+// environment. For each row it writes only the fields the expression
+// reads (rowFieldsOf), so a filter over 2,000 rows costs what its
+// expression uses, not every field of every row. It is not safe for
+// concurrent use.
 type RowEvaluator struct {
-	env map[string]any
+	env    map[string]any
+	fields map[*vm.Program][]rowField
 }
 
 // RowEvaluator returns an evaluator that sees the scope as it is now.
@@ -308,18 +428,28 @@ func (s *Scope) RowEvaluator() *RowEvaluator {
 	for k, v := range s.vars {
 		m[k] = v
 	}
-	return &RowEvaluator{env: m}
+	return &RowEvaluator{env: m, fields: map[*vm.Program][]rowField{}}
+}
+
+// put writes the fields of row that e reads.
+func (r *RowEvaluator) put(e *Expr, row *activity.Session) {
+	fields, ok := r.fields[e.Program]
+	if !ok {
+		fields = rowFieldsOf(e.Program)
+		r.fields[e.Program] = fields
+	}
+	putFields(r.env, row, fields)
 }
 
 // Bool evaluates a boolean row expression for one row.
 func (r *RowEvaluator) Bool(e *Expr, row *activity.Session) (bool, error) {
-	putRow(r.env, row)
+	r.put(e, row)
 	return runBool(e, r.env)
 }
 
 // Value evaluates a row expression for one row.
 func (r *RowEvaluator) Value(e *Expr, row *activity.Session) (any, error) {
-	putRow(r.env, row)
+	r.put(e, row)
 	v, err := expr.Run(e.Program, r.env)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", e.Source, err)

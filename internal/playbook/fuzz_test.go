@@ -8,13 +8,13 @@ import (
 	"testing"
 
 	"github.com/pgrunbook/pgrunbook/internal/activity"
-
+	"github.com/pgrunbook/pgrunbook/internal/position"
 	"github.com/pgrunbook/pgrunbook/playbooks"
 )
 
 // FuzzParse feeds the loader arbitrary documents, seeded with the shipped
 // playbooks and the good and bad catalogues in testdata. The loader must
-// never panic, and must either return a playbook or an ErrorList whose
+// never panic, and must either return a playbook or a position.List whose
 // every entry has a file and a message.
 func FuzzParse(f *testing.F) {
 	for _, name := range playbooks.Names() {
@@ -37,9 +37,9 @@ func FuzzParse(f *testing.F) {
 			}
 			return
 		}
-		var list ErrorList
+		var list position.List
 		if !errors.As(err, &list) || len(list) == 0 {
-			t.Fatalf("error is not a non-empty ErrorList: %v", err)
+			t.Fatalf("error is not a non-empty position.List: %v", err)
 		}
 		for _, e := range list {
 			if e.File != "fuzz.yaml" || e.Message == "" {
@@ -77,9 +77,9 @@ func FuzzExpression(f *testing.F) {
 		doc := "name: fuzz\nparams:\n  min: {type: duration, default: 1m}\nsteps:\n  - id: snap\n    activity:\n  - id: f\n    filter:\n      where: " + strconv.Quote(expr) + "\n"
 		pb, err := Parse("fuzz.yaml", []byte(doc))
 		if err != nil {
-			var list ErrorList
+			var list position.List
 			if !errors.As(err, &list) {
-				t.Fatalf("not an ErrorList: %v", err)
+				t.Fatalf("not a position.List: %v", err)
 			}
 			return
 		}

@@ -5,17 +5,28 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"os"
-	"regexp"
-	"strconv"
 	"strings"
 
-	"gopkg.in/yaml.v3"
+	"github.com/pgrunbook/pgrunbook/internal/position"
+	"github.com/pgrunbook/pgrunbook/internal/strictyaml"
 )
 
-// Load reads and checks the playbook file at path.
+// MaxFileSize is the largest playbook file Load reads: 4 MiB. The
+// built-in playbooks are under 8 KiB each; a playbook is a procedure
+// written by hand, so a file of megabytes is not one (it is a log, a dump
+// or a mistyped path), and refusing it up front keeps validate from
+// spending seconds and a gigabyte on a YAML tree. It is not adjustable.
+const MaxFileSize = 4 << 20
+
+// Load reads and checks the playbook file at path. A file larger than
+// MaxFileSize is refused without being read whole, as a one-problem
+// position.List.
 func Load(path string) (*Playbook, error) {
-	data, err := os.ReadFile(path)
+	data, err := strictyaml.ReadFile(path, MaxFileSize, "a playbook")
+	var pe *position.Error
+	if errors.As(err, &pe) {
+		return nil, position.List{pe}
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -23,17 +34,15 @@ func Load(path string) (*Playbook, error) {
 }
 
 // Parse checks a playbook's source. name is used in error messages and as
-// the playbook's Path. The error, if any, is an ErrorList with every
+// the playbook's Path. The error, if any, is a position.List with every
 // problem found.
 func Parse(name string, data []byte) (*Playbook, error) {
-	d := &decoder{errorCollector: errorCollector{file: name, lines: strings.Split(string(data), "\n")}}
-	var root yaml.Node
-	if err := yaml.Unmarshal(data, &root); err != nil {
-		line, msg := yamlSyntaxError(err)
-		d.add(line, 1, "YAML syntax: %s", msg)
-		return nil, d.result()
+	d := &decoder{errorCollector: errorCollector{src: position.NewSource(name, data)}}
+	root, err := strictyaml.Parse(name, data)
+	if err != nil {
+		return nil, position.List{d.src.Locate(err)}
 	}
-	pb := d.playbook(&root)
+	pb := d.playbook(root)
 	d.check(pb)
 	if err := d.result(); err != nil {
 		return nil, err
@@ -41,28 +50,6 @@ func Parse(name string, data []byte) (*Playbook, error) {
 	sum := sha256.Sum256(data)
 	pb.Path, pb.Source, pb.SHA256 = name, data, hex.EncodeToString(sum[:])
 	return pb, nil
-}
-
-var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
-
-// yamlSyntaxError extracts the line from a YAML parser error.
-func yamlSyntaxError(err error) (int, string) {
-	msg := err.Error()
-	var te *yaml.TypeError
-	if errors.As(err, &te) && len(te.Errors) > 0 {
-		msg = te.Errors[0]
-	}
-	if m := yamlLine.FindStringSubmatch(msg); m != nil {
-		n, _ := strconv.Atoi(m[1])
-		detail := m[2]
-		if strings.Contains(detail, "did not find expected") {
-			// The parser names the line where the block it was reading
-			// began; the culprit is usually a misindented line below it.
-			detail += " (check the indentation of the lines that follow)"
-		}
-		return n, detail
-	}
-	return 1, strings.TrimPrefix(msg, "yaml: ")
 }
 
 // CompileProtect compiles run-level protection rules (--protect) against

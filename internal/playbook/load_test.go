@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/pgrunbook/pgrunbook/internal/activity"
+	"github.com/pgrunbook/pgrunbook/internal/position"
 	"github.com/pgrunbook/pgrunbook/playbooks"
 )
 
@@ -19,7 +20,7 @@ func TestShippedPlaybooksLoad(t *testing.T) {
 		src, _ := playbooks.Source(name)
 		pb, err := Parse(name+".yaml", src)
 		if err != nil {
-			var list ErrorList
+			var list position.List
 			errors.As(err, &list)
 			t.Errorf("%s: %s", name, list.Detailed())
 			continue
@@ -42,12 +43,12 @@ func mustParse(t *testing.T, src string) *Playbook {
 	return pb
 }
 
-func parseErrors(t *testing.T, src string) ErrorList {
+func parseErrors(t *testing.T, src string) position.List {
 	t.Helper()
 	_, err := Parse("bad.yaml", []byte(src))
-	var list ErrorList
+	var list position.List
 	if !errors.As(err, &list) {
-		t.Fatalf("want an ErrorList, got %v", err)
+		t.Fatalf("want an position.List, got %v", err)
 	}
 	return list
 }

@@ -17,38 +17,19 @@ import (
 	"github.com/pgrunbook/pgrunbook/internal/activity"
 	"github.com/pgrunbook/pgrunbook/internal/fixture"
 	"github.com/pgrunbook/pgrunbook/internal/playbook"
+	"github.com/pgrunbook/pgrunbook/internal/position"
 	"github.com/pgrunbook/pgrunbook/internal/strictyaml"
 	"github.com/pgrunbook/pgrunbook/internal/transcript"
 	"github.com/pgrunbook/pgrunbook/playbooks"
 )
 
-// Error is a problem in a test file, at a line (and column) when known.
-type Error struct {
-	File         string
-	Line, Column int
-	Message      string
-}
-
-// Error formats the problem as file:line:col: message.
-func (e *Error) Error() string {
-	switch {
-	case e.Line == 0:
-		return fmt.Sprintf("%s: %s", e.File, e.Message)
-	case e.Column == 0:
-		return fmt.Sprintf("%s:%d: %s", e.File, e.Line, e.Message)
-	}
-	return fmt.Sprintf("%s:%d:%d: %s", e.File, e.Line, e.Column, e.Message)
-}
-
-// yamlError turns a YAML syntax error into an *Error at its line.
-func yamlError(path string, err error) error {
-	msg := strings.TrimPrefix(err.Error(), "yaml: ")
-	var line int
-	if n, _ := fmt.Sscanf(msg, "line %d:", &line); n == 1 {
-		_, msg, _ = strings.Cut(msg, ": ")
-	}
-	return &Error{File: path, Line: line, Message: "YAML syntax: " + msg}
-}
+// MaxFileSize is the largest test file LoadFile reads: 16 MiB. A test
+// file holds cases and may hold fixtures with their sessions, so it is
+// allowed the size of the largest fixture (fixture.MaxFileSize); larger,
+// and it is refused before it is read whole, since its YAML tree costs
+// many times its size in memory. It is not adjustable: split the cases
+// over several test files, or move fixtures to fixture files.
+const MaxFileSize = fixture.MaxFileSize
 
 // Suffixes that name a playbook test file.
 var testSuffixes = []string{".test.yaml", ".test.yml"}
@@ -210,20 +191,21 @@ func (c *Case) FullName(s *Suite) string { return s.Group + "/" + c.Name }
 // and expectations. A step or set an expectation names must exist in the
 // playbook.
 func LoadFile(path string) (*Suite, error) {
-	data, err := os.ReadFile(path)
+	data, err := strictyaml.ReadFile(path, MaxFileSize, "a playbook test file")
 	if err != nil {
 		return nil, err
 	}
-	var root yaml.Node
-	if err := yaml.Unmarshal(data, &root); err != nil {
-		return nil, yamlError(path, err)
+	src := position.NewSource(path, data)
+	root, err := strictyaml.Parse(path, data)
+	if err != nil {
+		return nil, err
 	}
 	if root.Kind == 0 || (root.Kind == yaml.DocumentNode && len(root.Content) == 0) {
-		return nil, &Error{File: path, Message: "the file is empty: a test file needs cases:"}
+		return nil, &position.Error{File: path, Message: "the file is empty: a test file needs cases:"}
 	}
 	var spec fileSpec
-	if err := strictyaml.Decode(&root, &spec); err != nil {
-		return nil, at(path, err)
+	if err := strictyaml.Decode(root, &spec); err != nil {
+		return nil, src.Locate(err)
 	}
 	group := filepath.Base(path)
 	for _, s := range testSuffixes {
@@ -234,7 +216,7 @@ func LoadFile(path string) (*Suite, error) {
 		return nil, err
 	}
 	if len(spec.Cases) == 0 {
-		return nil, &Error{File: path, Message: "no cases: add a cases: list"}
+		return nil, &position.Error{File: path, Message: "no cases: add a cases: list"}
 	}
 	fixtures := map[string]*fixture.Fixture{}
 	for name, f := range spec.Fixtures {
@@ -248,23 +230,15 @@ func LoadFile(path string) (*Suite, error) {
 	for _, cn := range spec.Cases {
 		c, err := s.loadCase(cn, fixtures)
 		if err != nil {
-			return nil, &Error{File: path, Line: cn.line, Message: err.Error()}
+			return nil, src.Errorf(cn.line, 0, "%s", err)
 		}
 		if prev, dup := names[c.Name]; dup {
-			return nil, &Error{File: path, Line: cn.line, Message: fmt.Sprintf("case %q has the name of the case on line %d", c.Name, prev)}
+			return nil, src.Errorf(cn.line, 0, "case %q has the name of the case on line %d", c.Name, prev)
 		}
 		names[c.Name] = c.Line
 		s.Cases = append(s.Cases, c)
 	}
 	return s, nil
-}
-
-func at(path string, err error) error {
-	var se *strictyaml.Error
-	if errors.As(err, &se) {
-		return &Error{File: path, Line: se.Line, Column: se.Column, Message: se.Message}
-	}
-	return &Error{File: path, Message: err.Error()}
 }
 
 // loadPlaybook resolves a test file's playbook.
@@ -283,7 +257,7 @@ func loadPlaybook(testPath, ref, group string) (*playbook.Playbook, error) {
 	}
 	src, ok := playbooks.Source(ref)
 	if !ok {
-		return nil, &Error{File: testPath, Message: fmt.Sprintf("playbook %q: no such file next to the test file, and no built-in playbook of that name (built-in: %s)", ref, strings.Join(playbooks.Names(), ", "))}
+		return nil, &position.Error{File: testPath, Message: fmt.Sprintf("playbook %q: no such file next to the test file, and no built-in playbook of that name (built-in: %s)", ref, strings.Join(playbooks.Names(), ", "))}
 	}
 	return playbook.Parse("builtin:"+ref, src)
 }

@@ -3,6 +3,7 @@ package playbooktest
 import (
 	"bytes"
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/pgrunbook/pgrunbook/internal/fixture"
 	"github.com/pgrunbook/pgrunbook/internal/playbook"
+	"github.com/pgrunbook/pgrunbook/internal/position"
 	"github.com/pgrunbook/pgrunbook/playbooks"
 )
 
@@ -122,6 +124,47 @@ func TestTestFileErrors(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%q:\n  err  %v\n  want %q", src, err, want)
 		}
+	}
+}
+
+// TestTestFileErrorsArePositioned checks that problems of a test file
+// are *position.Error with its file, line and snippet, as validate and
+// test print and encode them.
+func TestTestFileErrorsArePositioned(t *testing.T) {
+	cases := map[string]string{
+		"playbook: cancel-long-queries\ncases: [\n":                                                   "t.test.yaml:2:1: YAML syntax: did not find expected node content",
+		"playbook: cancel-long-queries\ncasez: []\n":                                                  `t.test.yaml:2:1: unknown key "casez"`,
+		"playbook: cancel-long-queries\ncases:\n  - name: c\n    mode: sometimes\n    sessions: []\n": `t.test.yaml:3: mode "sometimes"`,
+	}
+	path := filepath.Join(t.TempDir(), "t.test.yaml")
+	for src, want := range cases {
+		if err := os.WriteFile(path, []byte(src), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		_, err := LoadFile(path)
+		var pe *position.Error
+		if !errors.As(err, &pe) || !strings.HasPrefix(pe.Error(), path+strings.TrimPrefix(want, "t.test.yaml")) {
+			t.Errorf("%q: got %v, want a *position.Error starting %q", src, err, want)
+			continue
+		}
+		if lines := strings.Split(src, "\n"); pe.Snippet != lines[pe.Line-1] {
+			t.Errorf("%q: snippet %q, want line %d", src, pe.Snippet, pe.Line)
+		}
+	}
+}
+
+func TestLoadFileRefusesAFileOverTheBound(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "big.test.yaml")
+	if err := os.WriteFile(path, []byte("playbook: cancel-long-queries\ncases: []\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(path, MaxFileSize+1); err != nil {
+		t.Fatal(err)
+	}
+	_, err := LoadFile(path)
+	var pe *position.Error
+	if !errors.As(err, &pe) || pe.Error() != path+": the file is larger than 16 MiB, too large for a playbook test file" {
+		t.Errorf("got %v", err)
 	}
 }
 

@@ -15,7 +15,7 @@ import (
 
 	"github.com/pgrunbook/pgrunbook/engine"
 	"github.com/pgrunbook/pgrunbook/internal/fixture"
-	"github.com/pgrunbook/pgrunbook/internal/playbook"
+	"github.com/pgrunbook/pgrunbook/internal/position"
 	"github.com/pgrunbook/pgrunbook/internal/render"
 )
 
@@ -111,7 +111,7 @@ func Run(ctx context.Context, files []string, opts Options) Summary {
 			sum.Broken++
 			fmt.Fprintf(w, "FAIL  %s\n", file)
 			msg := err.Error()
-			var list playbook.ErrorList
+			var list position.List
 			if errors.As(err, &list) {
 				msg = list.Detailed()
 			}

@@ -90,8 +90,8 @@ func (t *Terminal) Choose(ctx context.Context, q engine.Question) (engine.Answer
 	labels := make([]string, len(q.Rows))
 	for i := range q.Rows {
 		s := &q.Rows[i]
-		line := fmt.Sprintf("%-7d %-12s %-16s %-20s %11s  %s", s.PID, render.Cut(s.Usename, 12), render.Cut(s.ApplicationName, 16),
-			render.Cut(s.State, 20), render.RuntimeCell(s), render.OneLineQuery(s.Query))
+		line := fmt.Sprintf("%-7d %s %s %s %11s  %s", s.PID, render.Fit(s.Usename, 12), render.Fit(s.ApplicationName, 16),
+			render.Fit(s.State, 20), render.RuntimeCell(s), render.OneLineQuery(s.Query))
 		labels[i] = render.Cut(line, max(t.Width-8, 40))
 	}
 	var picked []string

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/pgrunbook/pgrunbook/internal/pg/incident"
+	"github.com/pgrunbook/pgrunbook/internal/incident"
 	"github.com/pgrunbook/pgrunbook/internal/sandbox"
 )
 

@@ -7,7 +7,7 @@ import (
 
 	"github.com/pgrunbook/pgrunbook/engine"
 	"github.com/pgrunbook/pgrunbook/internal/activity"
-	"github.com/pgrunbook/pgrunbook/internal/pg/incident"
+	"github.com/pgrunbook/pgrunbook/internal/incident"
 )
 
 // observe gathers what the scorecard is judged on: the transcripts, the

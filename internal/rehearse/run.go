@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/pgrunbook/pgrunbook/engine"
-	"github.com/pgrunbook/pgrunbook/internal/pg/incident"
+	"github.com/pgrunbook/pgrunbook/internal/incident"
 	"github.com/pgrunbook/pgrunbook/internal/sandbox"
 )
 
@@ -419,20 +419,8 @@ func plural(n int) string {
 	return "s"
 }
 
-// sleep waits for d or until ctx is done.
-func sleep(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
+// sleep waits for d or until ctx is done, on the engine's wall clock.
+var sleep = engine.RealClock{}.Sleep
 
 // heading starts a section of the report.
 func heading(out io.Writer, title string) {

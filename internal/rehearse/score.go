@@ -1,17 +1,15 @@
 package rehearse
 
 import (
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgconn"
-
 	"github.com/pgrunbook/pgrunbook/engine"
 	"github.com/pgrunbook/pgrunbook/internal/activity"
-	"github.com/pgrunbook/pgrunbook/internal/pg/incident"
+	"github.com/pgrunbook/pgrunbook/internal/incident"
+	"github.com/pgrunbook/pgrunbook/internal/pg"
 )
 
 // Section titles of the scorecard.
@@ -431,17 +429,17 @@ func endedWith(f sessionFacts) string {
 	if !f.finished {
 		return "its client has not seen it end"
 	}
-	err := f.err
-	var pgErr *pgconn.PgError
-	switch {
-	case err == nil:
+	if f.err == nil {
 		return "completed"
-	case errors.As(err, &pgErr) && pgErr.Code == sqlstateQueryCanceled:
+	}
+	switch code := pg.SQLState(f.err); code {
+	case sqlstateQueryCanceled:
 		return "SQLSTATE 57014, canceled"
-	case errors.As(err, &pgErr) && pgErr.Code == sqlstateAdminShutdown:
+	case sqlstateAdminShutdown:
 		return "SQLSTATE 57P01, terminated"
-	case errors.As(err, &pgErr):
-		return "SQLSTATE " + pgErr.Code
+	case "":
+	default:
+		return "SQLSTATE " + code
 	}
 	return "connection lost"
 }

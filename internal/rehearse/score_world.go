@@ -7,7 +7,7 @@ import (
 	"strings"
 
 	"github.com/pgrunbook/pgrunbook/internal/activity"
-	"github.com/pgrunbook/pgrunbook/internal/pg/incident"
+	"github.com/pgrunbook/pgrunbook/internal/incident"
 )
 
 // Section titles of the incident-wide checks, each saying what it checks.

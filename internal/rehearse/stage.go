@@ -8,7 +8,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/pgrunbook/pgrunbook/internal/pg/incident"
+	"github.com/pgrunbook/pgrunbook/internal/incident"
 )
 
 // staged is one staged session.

@@ -2,12 +2,10 @@ package rehearse
 
 import (
 	"context"
-	"errors"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgconn"
-
-	"github.com/pgrunbook/pgrunbook/internal/pg/incident"
+	"github.com/pgrunbook/pgrunbook/internal/incident"
+	"github.com/pgrunbook/pgrunbook/internal/pg"
 )
 
 // worldBefore is what staging saw of the incident as a whole, beyond its
@@ -19,7 +17,7 @@ type worldBefore struct {
 	// refused the flood's refused connection (with an IdleFlood).
 	slots     incident.Slots
 	slotsRead bool
-	refused   *pgconn.PgError
+	refused   *incident.Refusal
 	// pinnedXmin is the SnapshotHolder's backend_xmin.
 	pinnedXmin string
 }
@@ -127,8 +125,7 @@ func connectAs(ctx context.Context, dsn, role string, retry bool) error {
 	deadline := time.Now().Add(connectRetry)
 	for {
 		err := incident.CanConnect(ctx, dsn, role)
-		var pgErr *pgconn.PgError
-		if err == nil || !retry || !errors.As(err, &pgErr) || pgErr.Code != incident.SQLStateTooManyConnections || time.Now().After(deadline) {
+		if err == nil || !retry || pg.SQLState(err) != incident.SQLStateTooManyConnections || time.Now().After(deadline) {
 			return err
 		}
 		if err := sleep(ctx, 20*time.Millisecond); err != nil {

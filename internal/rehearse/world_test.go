@@ -10,7 +10,7 @@ import (
 
 	"github.com/pgrunbook/pgrunbook/engine"
 	"github.com/pgrunbook/pgrunbook/internal/activity"
-	"github.com/pgrunbook/pgrunbook/internal/pg/incident"
+	"github.com/pgrunbook/pgrunbook/internal/incident"
 	"github.com/pgrunbook/pgrunbook/internal/transcript"
 )
 
@@ -139,7 +139,7 @@ func floodScene() *observation {
 	cast := castOf(append(ss, other)...)
 	cast.before.slots = incident.Slots{Max: 20, Reserved: 3, Used: 17}
 	cast.before.slotsRead = true
-	cast.before.refused = &pgconn.PgError{Code: "53300"}
+	cast.before.refused = &incident.Refusal{Code: "53300"}
 	o := &observation{scenario: "connection-exhaustion", mode: engine.Yes, cast: cast, rec: newRecord(), facts: map[*staged]sessionFacts{}}
 	var evs []transcript.Event
 	for _, s := range ss[:3] {

@@ -21,6 +21,11 @@ func Cut(s string, n int) string {
 	return runewidth.Truncate(s, n, "…")
 }
 
+// Fit makes s exactly n terminal columns wide: cut with "…" when longer,
+// filled with spaces when shorter. It is what fmt's %-Ns does for
+// columns, where fmt counts runes.
+func Fit(s string, n int) string { return pad(Cut(s, n), n) }
+
 // pad fills s with spaces to n terminal columns.
 func pad(s string, n int) string {
 	if w := TextWidth(s); w < n {

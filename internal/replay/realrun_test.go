@@ -11,8 +11,8 @@ import (
 	"time"
 
 	"github.com/pgrunbook/pgrunbook/engine"
+	"github.com/pgrunbook/pgrunbook/internal/incident"
 	"github.com/pgrunbook/pgrunbook/internal/pg"
-	"github.com/pgrunbook/pgrunbook/internal/pg/incident"
 	"github.com/pgrunbook/pgrunbook/internal/pg/pgtest"
 	"github.com/pgrunbook/pgrunbook/internal/playbook"
 	"github.com/pgrunbook/pgrunbook/internal/transcript"

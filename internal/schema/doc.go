@@ -9,6 +9,8 @@
 // validate: that expressions compile and type-check, that a step refers
 // to an earlier step's set, that step ids are unique.
 //
-// Validate is a small checker for the subset of JSON Schema (draft-07)
-// that Generate uses, so tests can run the schema without a dependency.
+// The tests run the schema with santhosh-tekuri/jsonschema (a test-only
+// dependency): it must be a valid draft-07 schema, accept every good
+// playbook, reject the schema errors of testdata/playbooks/bad, and agree
+// with the loader on a list of small playbooks.
 package schema

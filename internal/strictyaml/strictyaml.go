@@ -3,37 +3,29 @@ package strictyaml
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"reflect"
-	"regexp"
-	"sort"
-	"strconv"
+	"slices"
 	"strings"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/pgrunbook/pgrunbook/internal/position"
 )
 
-// Error is a problem at a position of a YAML document.
-type Error struct {
-	Line, Column int
-	Message      string
+// Errorf returns a problem at node n. Its File is empty: the caller that
+// knows the file places it (position.Source.Locate).
+func Errorf(n *yaml.Node, format string, args ...any) *position.Error {
+	return &position.Error{Line: n.Line, Column: n.Column, Message: fmt.Sprintf(format, args...)}
 }
-
-func (e *Error) Error() string { return fmt.Sprintf("%d:%d: %s", e.Line, e.Column, e.Message) }
-
-// Errorf returns an *Error at node n.
-func Errorf(n *yaml.Node, format string, args ...any) *Error {
-	return &Error{Line: n.Line, Column: n.Column, Message: fmt.Sprintf(format, args...)}
-}
-
-// typeErrorLine splits yaml.v3's "line N: message".
-var typeErrorLine = regexp.MustCompile(`^line (\d+): (.*)$`)
 
 var unmarshalerType = reflect.TypeFor[yaml.Unmarshaler]()
 
 // Decode checks that every mapping key in n names a field of v's type
 // (by its yaml tag), recursively, then decodes n into v. Types that
-// implement yaml.Unmarshaler check their own keys. Errors are *Error, or
-// a yaml.v3 error with its line when a value has the wrong type.
+// implement yaml.Unmarshaler check their own keys. The error, if any, is
+// a *position.Error without a file: an unknown key, a value of the wrong
+// type, or what an UnmarshalYAML method returned.
 func Decode(n *yaml.Node, v any) error {
 	if n.Kind == yaml.DocumentNode && len(n.Content) > 0 {
 		n = n.Content[0]
@@ -42,21 +34,19 @@ func Decode(n *yaml.Node, v any) error {
 		return err
 	}
 	if err := n.Decode(v); err != nil {
+		var pe *position.Error
+		if errors.As(err, &pe) {
+			return pe
+		}
 		var te *yaml.TypeError
 		if errors.As(err, &te) && len(te.Errors) > 0 {
-			msg := strings.TrimPrefix(te.Errors[0], "yaml: ")
-			line := n.Line
-			if m := typeErrorLine.FindStringSubmatch(msg); m != nil {
-				line, _ = strconv.Atoi(m[1])
-				msg = m[2]
+			line, msg := parserMessage(te.Errors[0])
+			if line == 0 {
+				line = n.Line
 			}
-			return &Error{Line: line, Column: 1, Message: msg}
+			return &position.Error{Line: line, Column: 1, Message: msg}
 		}
-		var se *Error
-		if errors.As(err, &se) {
-			return se
-		}
-		return &Error{Line: n.Line, Column: n.Column, Message: err.Error()}
+		return &position.Error{Line: n.Line, Column: n.Column, Message: err.Error()}
 	}
 	return nil
 }
@@ -81,11 +71,7 @@ func check(n *yaml.Node, t reflect.Type) error {
 			k, v := n.Content[i], n.Content[i+1]
 			ft, ok := fields[k.Value]
 			if !ok {
-				names := make([]string, 0, len(fields))
-				for name := range fields {
-					names = append(names, name)
-				}
-				sort.Strings(names)
+				names := slices.Sorted(maps.Keys(fields))
 				return Errorf(k, "unknown key %q (known keys: %s)", k.Value, strings.Join(names, ", "))
 			}
 			if err := check(v, ft); err != nil {

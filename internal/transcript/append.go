@@ -84,5 +84,8 @@ func OpenAppend(path string) (*Writer, *AppendInfo, error) {
 	}
 	w := &Writer{out: f, sync: f.Sync, close: f.Close, path: path, now: time.Now,
 		seq: int64(len(chain.Events)), prev: chain.Head}
+	if first := info.Events[0]; first.Type == RunStarted {
+		w.dryRun = first.Mode == ModeDryRun
+	}
 	return w, info, nil
 }

@@ -17,10 +17,23 @@ import (
 // RedactQueries.
 const RedactedQuery = "<redacted>"
 
+// SyncDelay is how long an event that is not synced at once (see Writer)
+// may wait for its sync.
+const SyncDelay = 100 * time.Millisecond
+
 // Writer appends events to a transcript. Every event is written in one
-// write call and, for a file, synced before Write returns, so what Write
-// accepted survives a crash of pgrunbook or of the machine. Each event
-// carries the hash of the line before it (Event.Prev).
+// write call, so what Write accepted survives a crash of pgrunbook at
+// once. For a file, the events that record a signal and the run's end
+// (intent, the outcomes of a signal, run_finished, run_resumed) are
+// synced before Write returns, and with them everything written before:
+// the intent is on disk before the signal is sent. Other events (the
+// run's start, snapshots, selections, notes, verifies) are synced with
+// the next of those or at most SyncDelay after they were written,
+// whichever comes first, so a crash of the machine loses no more than the
+// last SyncDelay of observations, and never a record of something done.
+// A dry run's intents and would-be outcomes signal nothing and wait like
+// observations. Each event carries the hash of the line before it
+// (Event.Prev).
 type Writer struct {
 	mu     sync.Mutex
 	out    io.Writer
@@ -28,6 +41,14 @@ type Writer struct {
 	close  func() error // nil when there is nothing to close
 	closed bool
 	path   string
+	// dirty says something was written and not yet synced; timer syncs
+	// it SyncDelay later; syncErr is a deferred sync's failure, returned
+	// by the next Write or Close.
+	dirty   bool
+	timer   *time.Timer
+	syncErr error
+	// dryRun is set from the run_started event: the run signals nothing.
+	dryRun bool
 	seq    int64
 	// prev is the hex SHA-256 of the last line written.
 	prev string
@@ -84,8 +105,8 @@ func (w *Writer) name() string {
 }
 
 // Write stamps the event with the next sequence number, the current time
-// (UTC) and the hash of the previous line, appends it as one line and
-// syncs the destination. It returns the event as written.
+// (UTC) and the hash of the previous line, and appends it as one line,
+// synced as the Writer's doc says. It returns the event as written.
 func (w *Writer) Write(ev Event) (Event, error) {
 	out, err := w.WriteBatch([]Event{ev})
 	if err != nil {
@@ -95,9 +116,9 @@ func (w *Writer) Write(ev Event) (Event, error) {
 }
 
 // WriteBatch writes several events as Write would, in order, with one
-// write call and one sync for all of them: the cost of recording the N
-// outcomes of one signalling statement is one fsync, not N. It returns
-// the events as written.
+// write call and at most one sync for all of them: the cost of recording
+// the N outcomes of one signalling statement is one fsync, not N. It
+// returns the events as written.
 func (w *Writer) WriteBatch(evs []Event) ([]Event, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -131,15 +152,84 @@ func (w *Writer) WriteBatch(evs []Event) ([]Event, error) {
 	// What was written is on the page now: the chain goes on from it even
 	// if the sync below fails.
 	w.seq, w.prev = seq, prev
-	if w.sync != nil {
-		if err := w.sync(); err != nil {
-			return evs, fmt.Errorf("syncing transcript %s: %w", w.name(), err)
+	if w.sync == nil {
+		return out, nil
+	}
+	w.dirty = true
+	now := false
+	for _, ev := range evs {
+		if ev.Type == RunStarted {
+			w.dryRun = ev.Mode == ModeDryRun
 		}
+		now = now || w.syncsAtOnce(ev)
+	}
+	if now {
+		if err := w.syncLocked(); err != nil {
+			return out, err
+		}
+	} else if w.timer == nil {
+		w.timer = time.AfterFunc(SyncDelay, w.deferredSync)
+	}
+	if err := w.syncErr; err != nil {
+		w.syncErr = nil
+		return out, err
 	}
 	return out, nil
 }
 
-// Close closes the file. It is safe to call more than once.
+// syncsAtOnce says whether ev must be on disk before Write returns: it
+// records a signal about to be sent or sent, or the run's end or resumption.
+func (w *Writer) syncsAtOnce(ev Event) bool {
+	switch ev.Type {
+	case RunFinished, RunResumed:
+		return true
+	case Intent, Action:
+		return !w.dryRun
+	}
+	return false
+}
+
+// syncLocked syncs what was written, if anything; w.mu is held.
+func (w *Writer) syncLocked() error {
+	if w.timer != nil {
+		w.timer.Stop()
+		w.timer = nil
+	}
+	if !w.dirty {
+		return nil
+	}
+	w.dirty = false
+	if err := w.sync(); err != nil {
+		return fmt.Errorf("syncing transcript %s: %w", w.name(), err)
+	}
+	return nil
+}
+
+// deferredSync is the timer's sync of events that did not sync at once.
+func (w *Writer) deferredSync() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.timer = nil
+	if w.closed {
+		return
+	}
+	if err := w.syncLocked(); err != nil && w.syncErr == nil {
+		w.syncErr = err
+	}
+}
+
+// Sync syncs every event written so far now.
+func (w *Writer) Sync() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.closed || w.sync == nil {
+		return nil
+	}
+	return w.syncLocked()
+}
+
+// Close syncs what is not yet synced and closes the file. It is safe to
+// call more than once.
 func (w *Writer) Close() error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -147,10 +237,19 @@ func (w *Writer) Close() error {
 		return nil
 	}
 	w.closed = true
-	if w.close == nil {
-		return nil
+	var err error
+	if w.sync != nil {
+		err = w.syncLocked()
 	}
-	return w.close()
+	if err == nil {
+		err, w.syncErr = w.syncErr, nil
+	}
+	if w.close != nil {
+		if cerr := w.close(); err == nil {
+			err = cerr
+		}
+	}
+	return err
 }
 
 func redact(ev Event) Event {

@@ -25,6 +25,18 @@ type Round struct {
 	// Outcome and Message are the round's run_finished.
 	Outcome transcript.RunOutcome
 	Message string
+	// seen indexes Targets by identity: a pid reused by a new backend is
+	// another session.
+	seen map[activity.SessionKey]bool
+}
+
+// index returns the identities of sessions.
+func index(sessions []activity.Session) map[activity.SessionKey]bool {
+	m := make(map[activity.SessionKey]bool, len(sessions))
+	for i := range sessions {
+		m[sessions[i].Key()] = true
+	}
+	return m
 }
 
 // Add takes one event of the round into account.
@@ -34,8 +46,14 @@ func (r *Round) Add(ev transcript.Event) {
 		if ev.Kind != playbook.KindConfirm && ev.Kind != playbook.KindCancel && ev.Kind != playbook.KindTerminate {
 			return
 		}
-		for _, s := range ev.Rows {
-			if !slices.ContainsFunc(r.Targets, func(t activity.Session) bool { return t.SameSession(&s) }) {
+		if r.seen == nil {
+			r.seen = index(r.Targets)
+		}
+		for i := range ev.Rows {
+			id := ev.Rows[i].Key()
+			if !r.seen[id] {
+				r.seen[id] = true
+				s := ev.Rows[i]
 				s.Query = trimQuery(s.Query)
 				r.Targets = append(r.Targets, s)
 			}
@@ -94,22 +112,24 @@ func Diff(prev, cur *Round) Change {
 		prev = &Round{Outcome: transcript.RunDone}
 	}
 	var c Change
-	for _, s := range cur.Targets {
-		if !slices.ContainsFunc(prev.Targets, func(p activity.Session) bool { return p.SameSession(&s) }) {
-			c.New = append(c.New, s)
+	before, now := index(prev.Targets), index(cur.Targets)
+	for i := range cur.Targets {
+		if !before[cur.Targets[i].Key()] {
+			c.New = append(c.New, cur.Targets[i])
 		}
 	}
-	for _, s := range prev.Targets {
-		if !slices.ContainsFunc(cur.Targets, func(n activity.Session) bool { return n.SameSession(&s) }) {
-			c.Gone = append(c.Gone, s)
+	for i := range prev.Targets {
+		if !now[prev.Targets[i].Key()] {
+			c.Gone = append(c.Gone, prev.Targets[i])
 		}
 	}
+	isNew := index(c.New)
 	for _, a := range cur.Actions {
 		if a.SignalOutcome() != activity.DryRun {
 			c.Actions = append(c.Actions, a)
 			continue
 		}
-		if slices.ContainsFunc(c.New, func(s activity.Session) bool { return actionOn(a, s) }) {
+		if a.BackendStart != nil && isNew[activity.Identity{PID: a.PID, BackendStart: *a.BackendStart}.Key()] {
 			c.Actions = append(c.Actions, a)
 		}
 	}
@@ -120,10 +140,6 @@ func Diff(prev, cur *Round) Change {
 	}
 	c.OutcomeChanged = cur.Outcome != prev.Outcome || cur.Message != prev.Message
 	return c
-}
-
-func actionOn(a transcript.Event, s activity.Session) bool {
-	return a.PID == s.PID && a.BackendStart != nil && a.BackendStart.Equal(s.BackendStart)
 }
 
 // trimQuery keeps the start of a query: the screen shows one line of it,

@@ -1,0 +1,163 @@
+package pg
+
+// Connecting and the first snapshot in one round trip.
+//
+// A run's first statement after connecting is almost always a snapshot,
+// and far from the server every round trip counts (at 30 ms each, four
+// against psql's three). The server names its version in the startup
+// (ParameterStatus server_version), which is all the snapshot statement
+// depends on, so Connect sends the snapshot statement right behind the
+// set-up statement, in the same pipeline, and keeps its rows for the
+// first Snapshot call.
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+// prefetchFresh is how long after connecting the snapshot read with the
+// set-up statement still stands in for a new one. A run's first step asks
+// within milliseconds; anything later (a prompt first, a long wait step)
+// reads pg_stat_activity afresh.
+const prefetchFresh = 500 * time.Millisecond
+
+// prefetched is a snapshot read while connecting, not yet handed out.
+type prefetched struct {
+	rows snapshotRows
+	sql  snapshotSQL
+	at   time.Time // when it arrived, on this machine's monotonic clock
+}
+
+// takePrefetched returns the snapshot read while connecting, once, if it
+// is still fresh and was read with the statement the connection now uses
+// (the version the startup named was the server's); otherwise nil.
+func (c *Client) takePrefetched() *prefetched {
+	p := c.prefetch
+	c.prefetch = nil
+	if p == nil || p.sql != c.sql || time.Since(p.at) > prefetchFresh {
+		return nil
+	}
+	return p
+}
+
+// versionFromStartup turns the server_version the server reported at
+// startup ("15.10 (Debian 15.10-1.pgdg120+1)", "18.4", "16beta1") into
+// the server_version_num form (150010, 180004, 160000); 0 when it cannot
+// tell. Only a snapshot statement depends on it, and that statement is
+// used only if the version read by the set-up statement builds the same.
+func versionFromStartup(v string) int {
+	major, rest, _ := strings.Cut(v, ".")
+	i := 0
+	for i < len(major) && major[i] >= '0' && major[i] <= '9' {
+		i++
+	}
+	m, err := strconv.Atoi(major[:i])
+	if err != nil || m < 10 {
+		return 0
+	}
+	j := 0
+	for j < len(rest) && rest[j] >= '0' && rest[j] <= '9' {
+		j++
+	}
+	minor, _ := strconv.Atoi(rest[:j])
+	return m*10000 + minor
+}
+
+// startupSnapshotSQL is the snapshot statement for the version the server
+// named at startup, "" when it named none that can be read.
+func startupSnapshotSQL(conn *pgx.Conn) snapshotSQL {
+	if v := versionFromStartup(conn.PgConn().ParameterStatus("server_version")); v > 0 {
+		return buildSnapshotSQL(v)
+	}
+	return ""
+}
+
+// setUpStatement runs the set-up statement (sql with args, one row scanned
+// into dest) on a new connection. With a snapshot statement (snapSQL not
+// "") it sends that in the same pipeline, after the set-up, and returns
+// its rows; a snapshot that fails is dropped and costs the run nothing
+// but the round trip it was to save. Both are unnamed statements: nothing is left prepared on a
+// server session that a pooler in between might hand to another client.
+//
+// The two statements share one Sync, so one implicit transaction: a
+// failing snapshot would roll back the set-up's set_config calls. Then
+// the set-up statement is sent again on its own.
+func setUpStatement(ctx context.Context, conn *pgx.Conn, snapSQL snapshotSQL, sql string, args, dest []any) (*prefetched, error) {
+	values, oids, err := encodeArgs(conn.TypeMap(), args)
+	if err != nil {
+		return nil, err
+	}
+	p := conn.PgConn().StartPipeline(ctx)
+	p.SendQueryParams(sql, values, oids, binaryResults, binaryResults)
+	if snapSQL != "" {
+		p.SendQueryParams(string(snapSQL), nil, nil, nil, binaryResults)
+	}
+	if err := p.Sync(); err != nil {
+		_ = p.Close()
+		return nil, err
+	}
+	if err := scanOne(conn, p, dest); err != nil {
+		_ = p.Close()
+		return nil, err
+	}
+	var pre *prefetched
+	var snapErr error
+	if snapSQL != "" {
+		res, err := p.GetResults()
+		if err == nil {
+			rr, ok := res.(*pgconn.ResultReader)
+			if !ok {
+				err = fmt.Errorf("reading the first snapshot: unexpected %T", res)
+			} else {
+				var read snapshotRows
+				read, err = scanSnapshot(pgx.RowsFromResultReader(conn.TypeMap(), rr))
+				pre = &prefetched{rows: read, sql: snapSQL, at: time.Now()}
+			}
+		}
+		snapErr = err
+	}
+	if err := p.Close(); err != nil && snapErr == nil {
+		snapErr = err
+	}
+	if snapErr == nil {
+		return pre, nil
+	}
+	if conn.IsClosed() {
+		return nil, snapErr
+	}
+	// The snapshot failed, and with it the implicit transaction the
+	// settings were made in: set up again, alone.
+	_, err = setUpStatement(ctx, conn, "", sql, args, dest)
+	return nil, err
+}
+
+// scanOne reads the next result of p, which must be one row, into dest.
+func scanOne(conn *pgx.Conn, p *pgconn.Pipeline, dest []any) error {
+	res, err := p.GetResults()
+	if err != nil {
+		return err
+	}
+	rr, ok := res.(*pgconn.ResultReader)
+	if !ok {
+		return fmt.Errorf("setting up: unexpected %T", res)
+	}
+	rows := pgx.RowsFromResultReader(conn.TypeMap(), rr)
+	defer rows.Close()
+	if !rows.Next() {
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		return pgx.ErrNoRows
+	}
+	if err := rows.Scan(dest...); err != nil {
+		return err
+	}
+	rows.Close()
+	return rows.Err()
+}

@@ -1,0 +1,71 @@
+package render
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+
+	"github.com/pgrunbook/pgrunbook/internal/activity"
+)
+
+func TestTextWidthCountsColumns(t *testing.T) {
+	for s, want := range map[string]int{
+		"abc":     3,
+		"報告":      4, // two wide characters
+		"e\u0301": 1, // e and a combining acute accent
+		"":        0,
+	} {
+		if got := TextWidth(s); got != want {
+			t.Errorf("TextWidth(%q) = %d, want %d", s, got, want)
+		}
+	}
+}
+
+func TestCutAndPadKeepColumns(t *testing.T) {
+	got := Cut("報告報告報告", 7)
+	if w := TextWidth(got); w > 7 || !strings.HasSuffix(got, "…") {
+		t.Errorf("Cut to 7 columns = %q (%d columns), want at most 7 ending in …", got, w)
+	}
+	if got := pad("報告", 6); got != "報告  " {
+		t.Errorf("pad(報告, 6) = %q, want two spaces after four columns", got)
+	}
+}
+
+func TestFitIsExactlyNColumns(t *testing.T) {
+	for _, s := range []string{"", "web", "報告ジョブ", "a-much-longer-application-name", "報告ジョブ報告ジョブ報告ジョブ"} {
+		if got := Fit(s, 16); TextWidth(got) != 16 {
+			t.Errorf("Fit(%q, 16) = %q, %d columns", s, got, TextWidth(got))
+		}
+	}
+	if got := Fit("web", 6); got != "web   " {
+		t.Errorf("Fit(web, 6) = %q", got)
+	}
+}
+
+// TestSessionTableAlignsWideNames: a row with a CJK application_name
+// starts its later columns in the same terminal column as the header.
+func TestSessionTableAlignsWideNames(t *testing.T) {
+	rows := []activity.Session{
+		{PID: 1, Usename: "alice", Datname: "shop", ApplicationName: "報告ジョブ", State: "active", Query: "SELECT 1"},
+		{PID: 2, Usename: "bob", Datname: "shop", ApplicationName: "web", State: "active", Query: "SELECT 2"},
+	}
+	var b bytes.Buffer
+	SessionTable(&b, rows, nil, 160, "")
+	lines := strings.Split(strings.TrimRight(b.String(), "\n"), "\n")
+	if len(lines) < 3 {
+		t.Fatalf("want a header and two rows, got:\n%s", b.String())
+	}
+	col := func(l, at string) int {
+		i := strings.Index(l, at)
+		if i < 0 {
+			t.Fatalf("no %q in %q", at, l)
+		}
+		return TextWidth(l[:i])
+	}
+	want := col(lines[0], "STATE")
+	for _, l := range lines[1:3] {
+		if got := col(l, "active"); got != want {
+			t.Errorf("state starts at column %d, the header's at %d:\n%s", got, want, b.String())
+		}
+	}
+}
