@@ -58,7 +58,7 @@ func (r *runner) confirm(ctx context.Context, st *playbook.Step) error {
 type approval struct {
 	step         *playbook.Step
 	ref          playbook.SetRef // the set, re-read on refresh
-	action       string          // "cancel" or "terminate"
+	action       string          // playbook.KindCancel or KindTerminate
 	question     string
 	limit        int
 	backendTypes []string
@@ -145,7 +145,7 @@ func (r *runner) approve(ctx context.Context, a approval) ([]activity.Session, e
 		prompt.Question = question
 		prompt.Options = r.answers.options(over)
 		asked := r.clock.Now()
-		ans, err := r.answers.answer(ctx, Question{Text: question, Action: a.action, Rows: targets, Limit: a.limit, Taken: r.taken, Server: sel.ServerFacts})
+		ans, err := r.answers.answer(ctx, Question{Text: question, Action: signalOf(a.action), Rows: targets, Limit: a.limit, Taken: r.taken, Server: sel.ServerFacts})
 		if err != nil {
 			return nil, err
 		}

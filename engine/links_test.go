@@ -120,7 +120,7 @@ func TestLinkCutDuringVerifyEndsConnectionLost(t *testing.T) {
 		t.Fatalf("outcome %s exit %d (%s), want connection_lost exit 1\n%s", res.Outcome, res.ExitCode, res.Message, shown)
 	}
 	last := events[len(events)-1]
-	if last.Type != transcript.RunFinished || last.Outcome != engine.OutcomeConnectionLost || last.ExitCode == nil || *last.ExitCode != 1 {
+	if last.Type != transcript.RunFinished || last.RunOutcome() != engine.OutcomeConnectionLost || last.ExitCode == nil || *last.ExitCode != 1 {
 		t.Errorf("last event %s/%s, want run_finished/connection_lost with exit 1\n%s", last.Type, last.Outcome, shown)
 	}
 	if !noAnswerWarning(events) {

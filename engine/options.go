@@ -34,19 +34,20 @@ type HostSampler interface {
 	Sample(ctx context.Context, rows []activity.Session, interval time.Duration) error
 }
 
-// Mode is how a run answers its questions and whether it signals.
-type Mode string
+// Mode is how a run answers its questions and whether it signals; it is
+// the type run_started records, so the transcript names the same values.
+type Mode = transcript.Mode
 
 // Run modes.
 const (
 	// Interactive asks the operator at every confirmation.
-	Interactive Mode = "interactive"
+	Interactive = transcript.ModeInteractive
 	// DryRun reads the live server and evaluates everything, records each
 	// action it would take, and signals nothing.
-	DryRun Mode = "dry-run"
+	DryRun = transcript.ModeDryRun
 	// Yes answers every confirmation with "all", for automation; the
 	// blast-radius limits still apply.
-	Yes Mode = "yes"
+	Yes = transcript.ModeYes
 )
 
 // Choice is the operator's answer to a confirmation.
@@ -66,8 +67,9 @@ const (
 type Question struct {
 	// Text is the question, e.g. "Cancel the statements of these 3 sessions?".
 	Text string
-	// Action is "cancel" or "terminate".
-	Action string
+	// Action is the signal the answer approves: activity.Cancel or
+	// activity.Terminate.
+	Action activity.Function
 	// Rows are the sessions the answer applies to.
 	Rows []activity.Session
 	// Limit is the most sessions that may be chosen; when len(Rows) is
@@ -84,8 +86,18 @@ type Question struct {
 // NeedsTypedCount reports whether approving n sessions for action must be
 // confirmed by typing n: every terminate, and any action on more than one
 // session. A slip of the arrow key must not be enough to end sessions.
-func NeedsTypedCount(action string, n int) bool {
-	return action == "terminate" || n > 1
+func NeedsTypedCount(action activity.Function, n int) bool {
+	return action == activity.Terminate || n > 1
+}
+
+// signalOf is the signal an action step of kind sends (a cancel or a
+// terminate step's kind, as playbook.KindCancel and KindTerminate name
+// them).
+func signalOf(kind string) activity.Function {
+	if kind == playbook.KindTerminate {
+		return activity.Terminate
+	}
+	return activity.Cancel
 }
 
 // Answer is the operator's decision. PIDs lists the chosen sessions when

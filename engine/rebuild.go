@@ -35,10 +35,10 @@ type resumeState struct {
 	started  int
 	complete bool
 	finished bool
-	outcome  string
-	mode     string
+	outcome  Outcome
+	mode     Mode
 	// firstMode is the mode of run_started.
-	firstMode string
+	firstMode Mode
 	// selected holds the rows of each step's last selected event.
 	selected map[int][]activity.Session
 	actions  map[int]*openAction
@@ -86,7 +86,7 @@ func resumeErrorf(format string, args ...any) error {
 }
 
 // finalOutcomes are the endings after which there is nothing to resume.
-var finalOutcomes = []string{OutcomeDone, OutcomeFailed, OutcomeAborted, OutcomeRefused}
+var finalOutcomes = []Outcome{OutcomeDone, OutcomeFailed, OutcomeAborted, OutcomeRefused}
 
 // rebuild replays the transcript's events into the runner's state: the
 // sets of the completed steps (recorded as selected, snapshot, prompt,
@@ -123,7 +123,7 @@ func (r *runner) apply(st *resumeState, ev transcript.Event) error {
 		st.finished, st.mode = false, ev.Mode
 		return nil
 	case transcript.RunFinished:
-		st.finished, st.outcome = true, ev.Outcome
+		st.finished, st.outcome = true, ev.RunOutcome()
 		return nil
 	}
 	if ev.StepIndex == 0 {
@@ -242,8 +242,8 @@ func (r *runner) apply(st *resumeState, ev transcript.Event) error {
 			default:
 				continue
 			}
-			if st.mode != string(DryRun) {
-				r.lastVerify[keyOf(&t)] = slices.Contains(ev.Passed, t.PID)
+			if st.mode != DryRun {
+				r.lastVerify[t.Key()] = slices.Contains(ev.Passed, t.PID)
 			}
 		}
 		done(sets)

@@ -11,7 +11,7 @@ import (
 )
 
 // OutcomeConnectionLost ends a run whose connection could not be restored.
-const OutcomeConnectionLost = "connection_lost"
+const OutcomeConnectionLost = transcript.RunConnectionLost
 
 // DefaultReconnectFor is the default Options.ReconnectFor.
 const DefaultReconnectFor = 30 * time.Second

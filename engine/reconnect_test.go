@@ -143,7 +143,7 @@ func TestServerNeverComesBackEndsConnectionLost(t *testing.T) {
 		t.Fatalf("exit %d outcome %s, want 1 connection_lost\n%s", res.ExitCode, res.Outcome, shown)
 	}
 	last := events[len(events)-1]
-	if last.Type != transcript.RunFinished || last.Outcome != engine.OutcomeConnectionLost {
+	if last.Type != transcript.RunFinished || last.RunOutcome() != engine.OutcomeConnectionLost {
 		t.Errorf("last event %+v, want run_finished connection_lost", last)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/pgrunbook/pgrunbook/internal/activity"
 	"github.com/pgrunbook/pgrunbook/internal/playbook"
 	"github.com/pgrunbook/pgrunbook/internal/transcript"
 )
@@ -32,15 +33,15 @@ type ResumePlan struct {
 	// Reconcile counts the intents' targets that have no outcome.
 	Reconcile int
 	// PreviousOutcome is how the earlier part ended; "" if it was killed.
-	PreviousOutcome string
+	PreviousOutcome Outcome
 	// Mode is the mode the earlier part ran in.
-	Mode string
+	Mode Mode
 }
 
 // PlanResume checks that a run recorded in events can be resumed with pb
 // and params and says where it would go on. It reads no server.
 func PlanResume(pb *playbook.Playbook, params playbook.Values, events []transcript.Event) (*ResumePlan, error) {
-	r := &runner{pb: pb, scope: pb.NewScope(params), lastVerify: map[identityKey]bool{}, defaults: pb.Defaults()}
+	r := &runner{pb: pb, scope: pb.NewScope(params), lastVerify: map[activity.SessionKey]bool{}, defaults: pb.Defaults()}
 	st, err := r.rebuild(events)
 	if err != nil {
 		return nil, err
@@ -80,7 +81,7 @@ func (r *runner) resume(ctx context.Context) (Result, error) {
 		res = r.steps(ctx)
 	}
 	code := res.ExitCode
-	if err := r.emit(transcript.Event{Type: transcript.RunFinished, Outcome: res.Outcome, ExitCode: &code, Message: res.Message}); err != nil {
+	if err := r.emit(transcript.Event{Type: transcript.RunFinished, Outcome: string(res.Outcome), ExitCode: &code, Message: res.Message}); err != nil {
 		return res, err
 	}
 	return res, nil
@@ -91,7 +92,7 @@ func (r *runner) resumedEvent(st *resumeState, plan *ResumePlan) transcript.Even
 	server := r.opts.Server
 	ev := transcript.Event{
 		Type: transcript.RunResumed, Playbook: r.pb.Name, Path: r.pb.Path, SHA256: r.pb.SHA256,
-		Mode: string(r.opts.Mode), Server: &server, Version: r.opts.Version, Steps: len(r.pb.Steps),
+		Mode: r.opts.Mode, Server: &server, Version: r.opts.Version, Steps: len(r.pb.Steps),
 		Resumed: &transcript.Resumption{By: from.By, AfterSeq: st.lastSeq, PreviousOutcome: plan.PreviousOutcome,
 			PlaybookChanged: from.PlaybookChanged, DroppedLine: from.DroppedLine, Reconcile: plan.Reconcile},
 	}

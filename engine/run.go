@@ -20,19 +20,22 @@ const (
 	ExitInterrupted = 130
 )
 
+// Outcome is how a run ended; it is the type run_finished records.
+type Outcome = transcript.RunOutcome
+
 // Run outcomes, as recorded in run_finished.
 const (
-	OutcomeDone        = "done"
-	OutcomeFailed      = "failed"
-	OutcomeRefused     = "refused"
-	OutcomeAborted     = "aborted"
-	OutcomeInterrupted = "interrupted"
-	OutcomeError       = "error"
+	OutcomeDone        = transcript.RunDone
+	OutcomeFailed      = transcript.RunFailed
+	OutcomeRefused     = transcript.RunRefused
+	OutcomeAborted     = transcript.RunAborted
+	OutcomeInterrupted = transcript.RunInterrupted
+	OutcomeError       = transcript.RunError
 )
 
 // Result is how a run ended.
 type Result struct {
-	Outcome  string
+	Outcome  Outcome
 	ExitCode int
 	// Message explains a run that did not end done.
 	Message string
@@ -60,7 +63,7 @@ type runner struct {
 	// lastVerify holds, per session, whether the latest verify that
 	// checked it passed: a session that fails a verify and is not passed
 	// by a later one makes the run fail.
-	lastVerify map[identityKey]bool
+	lastVerify map[activity.SessionKey]bool
 	// problems counts outcomes that make the run fail: denied and error
 	// signals.
 	problems []string
@@ -73,15 +76,6 @@ type runner struct {
 	// refreshNext makes the next confirmation read its table afresh
 	// before it is shown: the first one of a resumed run (resume.go).
 	refreshNext bool
-}
-
-type identityKey struct {
-	pid   int
-	start int64
-}
-
-func keyOf(s *activity.Session) identityKey {
-	return identityKey{pid: s.PID, start: s.BackendStart.UnixNano()}
 }
 
 // stopError ends a run early with an outcome.
@@ -118,7 +112,7 @@ func Run(ctx context.Context, opts Options) (Result, error) {
 		scope:      opts.Playbook.NewScope(opts.Params),
 		protect:    append(append([]*playbook.Expr{}, opts.Playbook.Protect...), opts.Protect...),
 		defaults:   opts.Playbook.Defaults(),
-		lastVerify: map[identityKey]bool{},
+		lastVerify: map[activity.SessionKey]bool{},
 	}
 	r.applyMode() // modes.go
 	if opts.Resume != nil {
@@ -141,7 +135,7 @@ func Run(ctx context.Context, opts Options) (Result, error) {
 	code := res.ExitCode
 	// The closing event is written even after Ctrl-C: the transcript does
 	// not depend on the run's context.
-	if err := r.emit(transcript.Event{Type: transcript.RunFinished, Outcome: res.Outcome, ExitCode: &code, Message: res.Message}); err != nil {
+	if err := r.emit(transcript.Event{Type: transcript.RunFinished, Outcome: string(res.Outcome), ExitCode: &code, Message: res.Message}); err != nil {
 		return res, err
 	}
 	return res, nil
@@ -157,7 +151,7 @@ func (r *runner) startEvent() transcript.Event {
 	server := r.opts.Server
 	return transcript.Event{
 		Type: transcript.RunStarted, Playbook: r.pb.Name, Path: r.pb.Path, SHA256: r.pb.SHA256,
-		Summary: r.pb.Summary, Params: params, Mode: string(r.opts.Mode), Server: &server,
+		Summary: r.pb.Summary, Params: params, Mode: r.opts.Mode, Server: &server,
 		Version: r.opts.Version, Steps: len(r.pb.Steps),
 		Operator: r.opts.Operator, Provenance: r.opts.Provenance,
 	}

@@ -23,8 +23,8 @@ import (
 func (r *runner) activity(ctx context.Context, st *playbook.Step) error {
 	a := st.Activity
 	samples := max(a.Samples, 1)
-	present := map[identityKey]int{} // samples the session was in
-	stable := map[identityKey]int{}  // samples its stable condition held in
+	present := map[activity.SessionKey]int{} // samples the session was in
+	stable := map[activity.SessionKey]int{}  // samples its stable condition held in
 	var last *activity.Snapshot
 	for i := range samples {
 		if i > 0 {
@@ -59,7 +59,7 @@ func (r *runner) activity(ctx context.Context, st *playbook.Step) error {
 			eval := r.scope.RowEvaluator()
 			for j := range snap.Rows {
 				row := &snap.Rows[j]
-				k := keyOf(row)
+				k := row.Key()
 				present[k]++
 				held := true
 				if a.Stable != nil {
@@ -81,7 +81,7 @@ func (r *runner) activity(ctx context.Context, st *playbook.Step) error {
 	kept := []activity.Session{}
 	var absent, unstable int
 	for _, row := range last.Rows {
-		k := keyOf(&row)
+		k := row.Key()
 		switch {
 		case present[k] < samples:
 			absent++
@@ -157,17 +157,17 @@ func (r *runner) hostNote(st *playbook.Step, err error) transcript.Event {
 // each session keeps the ones the step read.
 func (r *runner) refreshActivity(src *playbook.Step, snap *activity.Snapshot) ([]activity.Session, error) {
 	a := src.Activity
-	prev := map[identityKey]*activity.Session{}
+	prev := map[activity.SessionKey]*activity.Session{}
 	old := r.scope.Sessions(playbook.SetRef{Step: src.ID})
 	for i := range old {
-		prev[keyOf(&old[i])] = &old[i]
+		prev[old[i].Key()] = &old[i]
 	}
 	rows := snap.Rows
 	if a.Multi() {
 		rows = []activity.Session{}
 		eval := r.scope.RowEvaluator()
 		for _, s := range snap.Rows {
-			if prev[keyOf(&s)] == nil {
+			if prev[s.Key()] == nil {
 				continue
 			}
 			if a.Stable != nil {
@@ -184,7 +184,7 @@ func (r *runner) refreshActivity(src *playbook.Step, snap *activity.Snapshot) ([
 	}
 	if a.HostStats {
 		for i := range rows {
-			if p := prev[keyOf(&rows[i])]; p != nil {
+			if p := prev[rows[i].Key()]; p != nil {
 				rows[i].HostStats, rows[i].CPUPercent, rows[i].MemoryBytes = p.HostStats, p.CPUPercent, p.MemoryBytes
 				rows[i].IOReadRate, rows[i].IOWriteRate = p.IOReadRate, p.IOWriteRate
 			}

@@ -66,7 +66,7 @@ func (r *runner) verify(ctx context.Context, st *playbook.Step) error {
 			ev.Passed = append(ev.Passed, t.PID)
 		}
 		if !r.unchanging {
-			r.lastVerify[keyOf(&t)] = !pending[t.PID]
+			r.lastVerify[t.Key()] = !pending[t.PID]
 		}
 	}
 	ev.Polls, ev.Elapsed, ev.TimedOut = res.polls, res.elapsed, res.timedOut

@@ -194,6 +194,23 @@ func (s *Session) Identity() Identity {
 	return Identity{PID: s.PID, BackendStart: s.BackendStart, QueryStart: s.QueryStart, XactStart: s.XactStart}
 }
 
+// SessionKey is a session's identity as a map key: its pid and the start
+// of its backend, to the nanosecond. Query and transaction starts are left
+// out: the key names the session, not what it runs. (A time.Time is no
+// key: one instant can carry different locations and monotonic readings.)
+type SessionKey struct {
+	PID          int
+	BackendStart int64
+}
+
+// Key is the identity's SessionKey.
+func (id Identity) Key() SessionKey {
+	return SessionKey{PID: id.PID, BackendStart: id.BackendStart.UnixNano()}
+}
+
+// Key is the session's SessionKey.
+func (s *Session) Key() SessionKey { return s.Identity().Key() }
+
 // SameSession reports whether two rows describe the same backend.
 func (s *Session) SameSession(o *Session) bool {
 	return s.PID == o.PID && s.BackendStart.Equal(o.BackendStart)

@@ -14,6 +14,15 @@ const (
 	Terminate Function = "pg_terminate_backend"
 )
 
+// Verb is the function's action as playbooks and prompts name it:
+// "cancel" or "terminate".
+func (f Function) Verb() string {
+	if f == Terminate {
+		return "terminate"
+	}
+	return "cancel"
+}
+
 // Outcome is what happened to one target of a cancel or terminate.
 type Outcome string
 

@@ -129,7 +129,7 @@ func TestDryRunTranscriptReplays(t *testing.T) {
 		t.Fatal(err)
 	}
 	first := res.Events[0]
-	if first.Type != transcript.RunStarted || first.Mode != "dry-run" || first.Server == nil || first.Server.User == "" || first.SHA256 == "" {
+	if first.Type != transcript.RunStarted || first.Mode != transcript.ModeDryRun || first.Server == nil || first.Server.User == "" || first.SHA256 == "" {
 		t.Errorf("run_started = %+v", first)
 	}
 

@@ -144,7 +144,7 @@ func TestNotifyFailuresAreRecordedNotFatal(t *testing.T) {
 					warnings++
 				}
 			}
-			if finished == nil || finished.Outcome != "done" {
+			if finished == nil || finished.RunOutcome() != transcript.RunDone {
 				t.Fatalf("run_finished %+v, want outcome done", finished)
 			}
 			// intent, action, run_finished: one warning each.

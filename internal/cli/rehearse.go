@@ -140,14 +140,14 @@ func (f *rehearseFlags) rehearse(ctx context.Context, c *command, pos []string, 
 			if err != nil {
 				return rehearse.PlaybookResult{}, err
 			}
-			res, tw, err := playbookRun{
+			res, err := playbookRun{
 				pb: run.Playbook, vals: run.Values, mode: run.Mode, dsn: run.DSN,
 				statementTimeout: pg.DefaultStatementTimeout, transcriptPath: path,
 			}.execute(ctx, stdio)
 			if err != nil {
 				return rehearse.PlaybookResult{}, err
 			}
-			return rehearse.PlaybookResult{Result: res, Transcript: tw}, nil
+			return rehearse.PlaybookResult{Result: res, Transcript: path}, nil
 		},
 	})
 	var cfg *rehearse.ConfigError

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 
 	"github.com/spf13/pflag"
 
@@ -104,16 +103,17 @@ func (f *replayFlags) replay(ctx context.Context, c *command, pos []string, stdi
 
 // verifyChain checks a transcript's hash chain and says where it breaks.
 func verifyChain(path string, stdio IO) error {
-	f, err := os.Open(path)
-	if err != nil {
-		return failf("cannot open transcript: %v", unwrapPathError(err))
-	}
-	defer f.Close()
-	res, err := transcript.VerifyChain(f)
+	res, err := transcript.VerifyFile(path)
 	var ce *transcript.ChainError
+	var lim *transcript.LimitError
+	var pe *fs.PathError
 	switch {
+	case errors.As(err, &pe) && pe.Op == "open":
+		return failf("cannot open transcript: %v", unwrapPathError(err))
 	case errors.As(err, &ce):
 		return failf("%s:%d: hash chain broken: %s", path, ce.Line, ce.Reason)
+	case errors.As(err, &lim):
+		return failf("%v", lim)
 	case err != nil:
 		return failf("reading %s: %v", path, err)
 	case res.Events == 0:
@@ -136,10 +136,19 @@ func readTranscript(path string) (*transcript.ReadResult, error) {
 	if err == nil {
 		return res, nil
 	}
+	return readTranscriptError(path, err)
+}
+
+// readTranscriptError is the result of reading the transcript at path
+// that ended with err: err said as a command's failure.
+func readTranscriptError(path string, err error) (*transcript.ReadResult, error) {
 	var le *transcript.LineError
+	var lim *transcript.LimitError
 	switch {
 	case errors.As(err, &le):
 		return nil, failf("%s:%d: not a transcript event: %v", path, le.Line, le.Err)
+	case errors.As(err, &lim):
+		return nil, failf("%v", lim)
 	case errors.Is(err, fs.ErrNotExist) || errors.Is(err, fs.ErrPermission):
 		return nil, failf("cannot open transcript: %v", unwrapPathError(err))
 	}

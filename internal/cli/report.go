@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 
 	"github.com/spf13/pflag"
@@ -43,27 +44,18 @@ broken (the report is written anyway, and says so); 2 bad usage.`,
 // writeReport writes the report of the transcript at path to output, or
 // to stdout if output is "".
 func writeReport(path string, redact bool, output string, stdio IO) error {
-	data, err := os.ReadFile(path)
-	if err != nil {
+	// One pass reads the events and checks the hash chain.
+	res, err := transcript.ReadFile(path)
+	var pe *fs.PathError
+	switch {
+	case errors.As(err, &pe) && pe.Op == "open":
 		return failf("cannot read transcript: %v", unwrapPathError(err))
-	}
-	res, err := transcript.Read(bytes.NewReader(data))
-	if err != nil {
-		var le *transcript.LineError
-		if errors.As(err, &le) {
-			return failf("%s:%d: not a transcript event: %v", path, le.Line, le.Err)
-		}
-		return failf("reading %s: %v", path, err)
-	}
-	chain, chainErr := transcript.VerifyChain(bytes.NewReader(data))
-	opts := report.Options{Path: path, RedactQueries: redact, Truncated: res.Truncated}
-	if chainErr != nil {
-		opts.ChainErr = chainErr
-	} else {
-		opts.Chain = chain
+	case err != nil:
+		_, err = readTranscriptError(path, err)
+		return err
 	}
 	var out bytes.Buffer
-	if err := report.Write(&out, res.Events, opts); err != nil {
+	if err := report.Write(&out, res, report.Options{Path: path, RedactQueries: redact}); err != nil {
 		return failf("%s: %v", path, err)
 	}
 	if output == "" {
@@ -73,8 +65,8 @@ func writeReport(path string, redact bool, output string, stdio IO) error {
 	} else if err := os.WriteFile(output, out.Bytes(), 0o600); err != nil {
 		return failf("cannot write the report: %v", err)
 	}
-	if chainErr != nil {
-		fmt.Fprintf(stdio.Err, "pgrunbook: %s: hash chain broken at %v; the report says so\n", path, chainErr)
+	if res.Broken != nil {
+		fmt.Fprintf(stdio.Err, "pgrunbook: %s: hash chain broken at %v; the report says so\n", path, res.Broken)
 		return &silentExit{code: ExitFailed}
 	}
 	return nil

@@ -112,7 +112,7 @@ func (f *resumeFlags) resume(ctx context.Context, c *command, pos []string, stdi
 	if err != nil {
 		return err
 	}
-	if started.Mode == string(engine.DryRun) && mode != engine.DryRun {
+	if started.Mode == engine.DryRun && mode != engine.DryRun {
 		return usageErrorf("the run was a dry run: it is resumed only with --dry-run (start a real run with pgrunbook run)")
 	}
 	if _, err := engine.PlanResume(pb, vals, rr.Events); err != nil {

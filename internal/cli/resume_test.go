@@ -54,7 +54,7 @@ func checkResumedTranscript(t *testing.T, dir, path string) []transcript.Event {
 		t.Fatalf("resumed transcript: %v (truncated %v)", err, res.Truncated)
 	}
 	last := res.Events[len(res.Events)-1]
-	if last.Type != transcript.RunFinished || last.Outcome != "done" || last.ExitCode == nil || *last.ExitCode != 0 {
+	if last.Type != transcript.RunFinished || last.RunOutcome() != transcript.RunDone || last.ExitCode == nil || *last.ExitCode != 0 {
 		t.Errorf("last event %s %s %q, want run_finished done", last.Type, last.Outcome, last.Message)
 	}
 	return res.Events

@@ -171,7 +171,7 @@ func (f *runFlags) runPlaybook(ctx context.Context, c *command, pos []string, st
 			return failf("%v (give --transcript FILE)", err)
 		}
 	}
-	res, tw, err := playbookRun{
+	res, err := playbookRun{
 		pb: pb, vals: vals, protect: protect, mode: mode,
 		dsn: f.dsn, statementTimeout: f.statementTimeout,
 		transcriptPath: path, redact: f.redact, maxTargets: f.maxTargets,
@@ -183,7 +183,6 @@ func (f *runFlags) runPlaybook(ctx context.Context, c *command, pos []string, st
 	if err != nil {
 		return err
 	}
-	tw.Close()
 	return resultError(res)
 }
 
@@ -232,15 +231,19 @@ type playbookRun struct {
 // execute runs the playbook: the transcript exists before pgrunbook
 // connects (nothing is signalled without a record), the engine renders
 // to stdio.Out and, in interactive mode, asks on the terminal. It returns
-// the engine's result and the transcript, still open so that the caller
-// may append to it; the caller closes it. When the error is non-nil the
-// transcript is closed (and removed if the connection failed).
-func (r playbookRun) execute(ctx context.Context, stdio IO) (engine.Result, *transcript.Writer, error) {
+// the engine's result. execute opens the transcript at r.transcriptPath
+// and closes it before it returns, on every path (and removes it if the
+// connection failed): a caller that adds to it (rehearse's scorecard)
+// opens it again with transcript.OpenAppend.
+func (r playbookRun) execute(ctx context.Context, stdio IO) (engine.Result, error) {
 	path := r.transcriptPath
 	tw, err := transcript.Create(path)
 	if err != nil {
-		return engine.Result{}, nil, failf("%v; nothing was done", err)
+		return engine.Result{}, failf("%v; nothing was done", err)
 	}
+	// Closed last, after the deferred close of the notifier, whose
+	// warnings go into the transcript too.
+	defer tw.Close()
 	tw.RedactQueries = r.redact
 
 	client, err := pg.Connect(ctx, pg.Options{DSN: r.dsn, StatementTimeout: r.statementTimeout, PoolerDSN: r.poolerDSN, FirstSnapshot: true})
@@ -250,9 +253,9 @@ func (r playbookRun) execute(ctx context.Context, stdio IO) (engine.Result, *tra
 		var refused *pg.PoolingRefusedError
 		if errors.As(err, &refused) {
 			// The DSN points at the wrong place: a usage error.
-			return engine.Result{}, nil, usageErrorf("%v", err)
+			return engine.Result{}, usageErrorf("%v", err)
 		}
-		return engine.Result{}, nil, failf("%v", err)
+		return engine.Result{}, failf("%v", err)
 	}
 	defer client.Close(ctx)
 
@@ -309,10 +312,9 @@ func (r playbookRun) execute(ctx context.Context, stdio IO) (engine.Result, *tra
 	}
 	res, err := engine.Run(ctx, opts)
 	if err != nil {
-		tw.Close()
-		return res, nil, failf("the transcript could not be written, so the run stopped: %v", err)
+		return res, failf("the transcript could not be written, so the run stopped: %v", err)
 	}
-	return res, tw, nil
+	return res, nil
 }
 
 // resolvePlaybook loads a playbook from a path, or a built-in by name.

@@ -154,7 +154,7 @@ poll:
 	pids := map[int]bool{}
 	for _, f := range files {
 		evs := readEvents(t, f)
-		if evs[0].Type != transcript.RunStarted || evs[0].Mode != "dry-run" {
+		if evs[0].Type != transcript.RunStarted || evs[0].Mode != transcript.ModeDryRun {
 			t.Fatalf("%s starts with %s mode %q", f, evs[0].Type, evs[0].Mode)
 		}
 		if op := evs[0].Operator; op == nil || op.OSUser == "" || evs[0].Provenance == nil {

@@ -293,13 +293,11 @@ func (s *Suite) loadCase(cn caseNode, fixtures map[string]*fixture.Fixture) (*Ca
 	if sp.MaxTargets < 0 {
 		return nil, errors.New("max_targets must be at least 1")
 	}
-	switch sp.Mode {
-	case "", "yes":
+	switch m := engine.Mode(sp.Mode); m {
+	case "":
 		c.mode = engine.Yes
-	case "dry-run":
-		c.mode = engine.DryRun
-	case "interactive":
-		c.mode = engine.Interactive
+	case engine.Yes, engine.DryRun, engine.Interactive:
+		c.mode = m
 	default:
 		return nil, fmt.Errorf("mode %q: use yes, dry-run or interactive", sp.Mode)
 	}
@@ -420,8 +418,8 @@ func parseAnswer(s string) (engine.Answer, error) {
 
 // functionNames maps the ways an expected action may name its function.
 var functionNames = map[string]activity.Function{
-	"cancel": activity.Cancel, string(activity.Cancel): activity.Cancel,
-	"terminate": activity.Terminate, string(activity.Terminate): activity.Terminate,
+	playbook.KindCancel: activity.Cancel, string(activity.Cancel): activity.Cancel,
+	playbook.KindTerminate: activity.Terminate, string(activity.Terminate): activity.Terminate,
 }
 
 var outcomes = []string{
@@ -429,4 +427,5 @@ var outcomes = []string{
 	string(activity.Denied), string(activity.Error), string(activity.DryRun),
 }
 
-var runOutcomes = []string{engine.OutcomeDone, engine.OutcomeFailed, engine.OutcomeRefused, engine.OutcomeAborted, engine.OutcomeInterrupted, engine.OutcomeError, engine.OutcomeConnectionLost}
+var runOutcomes = []string{string(engine.OutcomeDone), string(engine.OutcomeFailed), string(engine.OutcomeRefused), string(engine.OutcomeAborted),
+	string(engine.OutcomeInterrupted), string(engine.OutcomeError), string(engine.OutcomeConnectionLost)}

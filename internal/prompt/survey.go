@@ -14,6 +14,7 @@ import (
 	"github.com/AlecAivazis/survey/v2/terminal"
 
 	"github.com/pgrunbook/pgrunbook/engine"
+	"github.com/pgrunbook/pgrunbook/internal/activity"
 	"github.com/pgrunbook/pgrunbook/internal/render"
 )
 
@@ -55,7 +56,7 @@ func (t *Terminal) Choose(ctx context.Context, q engine.Question) (engine.Answer
 	if !q.Taken.IsZero() {
 		message += fmt.Sprintf(" [table read at %s]", q.Taken.Local().Format("15:04:05"))
 	}
-	if q.Action == "terminate" {
+	if q.Action == activity.Terminate {
 		message = render.Risk(t.Color, message)
 	}
 	// Which server the answer acts on, right above the question: a
@@ -95,7 +96,7 @@ func (t *Terminal) Choose(ctx context.Context, q engine.Question) (engine.Answer
 	}
 	var picked []string
 	err = t.ask(ctx, &survey.MultiSelect{
-		Message:  fmt.Sprintf("Choose the sessions to %s (space to select, enter to confirm; at most %d):", q.Action, q.Limit),
+		Message:  fmt.Sprintf("Choose the sessions to %s (space to select, enter to confirm; at most %d):", q.Action.Verb(), q.Limit),
 		Options:  labels,
 		PageSize: 15,
 	}, &picked, survey.WithValidator(survey.MinItems(1)), survey.WithValidator(survey.MaxItems(q.Limit)))
@@ -117,7 +118,7 @@ func (t *Terminal) typedCount(ctx context.Context, q engine.Question, ans engine
 		return ans, nil
 	}
 	verb := "cancel the statements of"
-	if q.Action == "terminate" {
+	if q.Action == activity.Terminate {
 		verb = "terminate"
 	}
 	noun := "sessions"

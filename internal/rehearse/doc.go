@@ -27,9 +27,11 @@
 // of the incident as a whole (the ALTER's column and the lock queue, the
 // free connection slots, what still holds the pinned xmin, whether the
 // storm came back and the playbook said so), and how long it took from
-// the first snapshot to the last successful verify. The
-// Scorecard is printed and appended to every transcript as a note event
-// titled "scorecard".
+// the first snapshot to the last successful verify (transcript.Mitigation,
+// the definition pgrunbook report uses too). The Scorecard is printed and
+// appended to every transcript as a note event titled "scorecard", through
+// a handle the rehearsal opens (transcript.OpenAppend) after RunPlaybook
+// closed its own.
 //
 // Whatever happens, including a cancelled context (Ctrl-C), every staged
 // session, pgbench and the cluster are stopped and the cluster's

@@ -11,7 +11,6 @@ import (
 
 	"github.com/pgrunbook/pgrunbook/engine"
 	"github.com/pgrunbook/pgrunbook/internal/playbook"
-	"github.com/pgrunbook/pgrunbook/internal/transcript"
 )
 
 // DefaultMinAge is the default Options.MinAge.
@@ -74,10 +73,11 @@ type PlaybookRun struct {
 // PlaybookResult is how a playbook run ended.
 type PlaybookResult struct {
 	Result engine.Result
-	// Transcript is the run's transcript, still open: the rehearsal
-	// appends its scorecard (a note event titled "scorecard") and closes
-	// it. Nil when there is none.
-	Transcript *transcript.Writer
+	// Transcript is the path of the run's transcript, closed by the
+	// RunPlaybook that opened it; "" when there is none. The rehearsal
+	// appends its scorecard (a note event titled "scorecard") through a
+	// handle of its own (transcript.OpenAppend).
+	Transcript string
 }
 
 // ConfigError is an Options value that cannot work: bad usage, reported

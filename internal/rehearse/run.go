@@ -14,7 +14,6 @@ import (
 	"github.com/pgrunbook/pgrunbook/engine"
 	"github.com/pgrunbook/pgrunbook/internal/incident"
 	"github.com/pgrunbook/pgrunbook/internal/sandbox"
-	"github.com/pgrunbook/pgrunbook/internal/transcript"
 )
 
 // Timing of the rehearsal around the playbooks.
@@ -101,7 +100,6 @@ type rehearsal struct {
 	dsn     string
 	load    *load
 	cast    incidentCast
-	writers []*transcript.Writer
 	results []playbookOutcome
 	// leftBehind is set when the teardown failed.
 	leftBehind bool
@@ -158,9 +156,6 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 func (r *rehearsal) run(ctx context.Context) (err error) {
 	var td teardown
 	defer func() {
-		for _, w := range r.writers {
-			_ = w.Close()
-		}
 		if terr := td.run(r.out); terr != nil {
 			r.leftBehind = true
 			err = errors.Join(err, fmt.Errorf("teardown: %w", terr))
@@ -271,11 +266,8 @@ func (r *rehearsal) run(ctx context.Context) (err error) {
 	r.res.Scorecard = card
 	heading(r.out, "Scorecard")
 	card.Render(r.out)
-	note := transcript.Event{Type: transcript.Note, Title: "scorecard", Text: card.Text()}
-	for _, w := range r.writers {
-		if _, err := w.Write(note); err != nil {
-			return fmt.Errorf("append the scorecard to %s: %w", w.Path(), err)
-		}
+	if err := appendScorecard(r.res.Transcripts, card); err != nil {
+		return err
 	}
 
 	if r.opts.Keep {
@@ -366,9 +358,8 @@ func (r *rehearsal) runPlaybooks(ctx context.Context) error {
 			Scenario: r.opts.Scenario.Name, Index: i + 1, Count: len(r.runs), Playbook: p.pb,
 			Values: p.vals, Sets: p.sets, DSN: r.dsn, Mode: r.opts.Mode,
 		})
-		if pr.Transcript != nil {
-			r.writers = append(r.writers, pr.Transcript)
-			r.res.Transcripts = append(r.res.Transcripts, pr.Transcript.Path())
+		if pr.Transcript != "" {
+			r.res.Transcripts = append(r.res.Transcripts, pr.Transcript)
 		}
 		if err != nil {
 			return fmt.Errorf("playbook %s: %w", p.pb.Name, err)

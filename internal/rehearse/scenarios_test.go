@@ -91,11 +91,11 @@ func engineRunner(t *testing.T, out *syncBuffer) func(context.Context, PlaybookR
 				BackendPID: info.PID, Superuser: info.Privileges.Superuser,
 				SignalBackend: info.Privileges.SignalBackend, ReadAllStats: info.Privileges.ReadAllStats},
 		})
+		tw.Close()
 		if err != nil {
-			tw.Close()
 			return PlaybookResult{}, err
 		}
-		return PlaybookResult{Result: res, Transcript: tw}, nil
+		return PlaybookResult{Result: res, Transcript: tw.Path()}, nil
 	}
 }
 

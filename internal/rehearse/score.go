@@ -113,7 +113,7 @@ func evaluate(o *observation) *Scorecard {
 	if !dry {
 		if d, ok := o.rec.timeToMitigate(); ok && c.Resolved() {
 			c.TimeToMitigate, c.Mitigated = d, true
-			c.FirstSnapshot, c.LastGoodVerify = o.rec.firstSnapshot, o.rec.lastGoodVerify
+			c.FirstSnapshot, c.LastGoodVerify = o.rec.mitigation.From, o.rec.mitigation.At
 		}
 	}
 	return c
@@ -374,12 +374,7 @@ func scoreSignals(c *Scorecard, o *observation, dry bool) {
 }
 
 // fnName shortens a signalling function for a list.
-func fnName(fn activity.Function) string {
-	if fn == activity.Cancel {
-		return "cancel"
-	}
-	return "terminate"
-}
+func fnName(fn activity.Function) string { return fn.Verb() }
 
 // notCulprits says which signals went to sessions that are not culprits.
 func notCulprits(others []string) string {

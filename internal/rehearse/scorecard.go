@@ -49,7 +49,9 @@ type Scorecard struct {
 	// Aborted is true when the operator aborted a playbook.
 	Aborted bool
 	// TimeToMitigate runs from the first snapshot to the last verify that
-	// passed every target, when Mitigated.
+	// passed every target, over all the playbook runs, as
+	// transcript.Mitigation defines it (the one definition, which pgrunbook
+	// report uses too); set when Mitigated: the incident was resolved.
 	TimeToMitigate                time.Duration
 	Mitigated                     bool
 	FirstSnapshot, LastGoodVerify time.Time

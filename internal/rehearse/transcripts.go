@@ -33,11 +33,9 @@ type record struct {
 	actions map[int][]attempt
 	// verifyFailed holds the pids that failed some verify.
 	verifyFailed map[int]bool
-	// firstSnapshot is the time of the first snapshot event; zero if none.
-	firstSnapshot time.Time
-	// lastGoodVerify is the time of the last verified event in which every
-	// target passed (and there was at least one); zero if none.
-	lastGoodVerify time.Time
+	// mitigation spans the first snapshot and the last verify that passed
+	// every target, over all the runs (transcript.Mitigation).
+	mitigation transcript.Mitigation
 	// notes are the playbooks' note events, in order.
 	notes []noteSeen
 	// failedVerifies are the verified events in which some target failed.
@@ -81,11 +79,8 @@ func (r *record) signalled(pid int) bool {
 // 1) into the record.
 func (r *record) add(run int, events []transcript.Event) {
 	for _, ev := range events {
+		r.mitigation.Add(ev)
 		switch ev.Type {
-		case transcript.Snapshot:
-			if r.firstSnapshot.IsZero() || ev.Time.Before(r.firstSnapshot) {
-				r.firstSnapshot = ev.Time
-			}
 		case transcript.Action:
 			r.actions[ev.PID] = append(r.actions[ev.PID], attempt{function: ev.Function, outcome: activity.Outcome(ev.Outcome), run: run, seq: ev.Seq})
 		case transcript.Note:
@@ -96,9 +91,6 @@ func (r *record) add(run int, events []transcript.Event) {
 			}
 			if len(ev.Failed) > 0 {
 				r.failedVerifies = append(r.failedVerifies, verifySeen{run: run, seq: ev.Seq, step: ev.Step, failed: ev.Failed})
-			}
-			if len(ev.Failed) == 0 && len(ev.Passed) > 0 && ev.Time.After(r.lastGoodVerify) {
-				r.lastGoodVerify = ev.Time
 			}
 		}
 	}
@@ -146,11 +138,6 @@ func (r *record) cancelledIn(run int, seq int64) bool {
 	return false
 }
 
-// timeToMitigate is the time from the first snapshot to the last verify
-// that passed every target, and whether both exist.
-func (r *record) timeToMitigate() (time.Duration, bool) {
-	if r.firstSnapshot.IsZero() || r.lastGoodVerify.IsZero() || r.lastGoodVerify.Before(r.firstSnapshot) {
-		return 0, false
-	}
-	return r.lastGoodVerify.Sub(r.firstSnapshot), true
-}
+// timeToMitigate is the rehearsal's time to mitigate, as
+// transcript.Mitigation defines it, and whether there is one.
+func (r *record) timeToMitigate() (time.Duration, bool) { return r.mitigation.Duration() }

@@ -88,7 +88,7 @@ func (r *Renderer) Event(ev transcript.Event) {
 		r.prompt(ev)
 	case transcript.Intent:
 		verb := "sending"
-		if r.mode == "dry-run" {
+		if r.mode == transcript.ModeDryRun {
 			verb = "would send (dry run)"
 		}
 		fmt.Fprintf(w, "    %s %s to %d session(s); each is signalled only if its identity still matches\n", verb, r.function(ev.Function), len(ev.Targets))
@@ -126,9 +126,9 @@ func (r *Renderer) End() {
 func (r *Renderer) runStarted(ev transcript.Event) {
 	w := r.W
 	r.mode = ev.Mode
-	mode := map[string]string{"interactive": "interactive", "dry-run": "dry run", "yes": "unattended (--yes)"}[ev.Mode]
+	mode := map[transcript.Mode]string{transcript.ModeInteractive: "interactive", transcript.ModeDryRun: "dry run", transcript.ModeYes: "unattended (--yes)"}[ev.Mode]
 	if mode == "" {
-		mode = ev.Mode
+		mode = string(ev.Mode)
 	}
 	fmt.Fprintf(w, "pgrunbook run %s, %s\n", ev.Playbook, mode)
 	if ev.Summary != "" {
@@ -155,7 +155,7 @@ func (r *Renderer) runStarted(ev transcript.Event) {
 	if r.TranscriptPath != "" {
 		fmt.Fprintf(w, "  transcript: %s\n", r.TranscriptPath)
 	}
-	if ev.Mode == "dry-run" {
+	if ev.Mode == transcript.ModeDryRun {
 		fmt.Fprintln(w, "  DRY RUN: every action is shown and recorded; no session is signalled.")
 	}
 }
@@ -280,7 +280,7 @@ func (r *Renderer) verified(ev transcript.Event) {
 		return
 	}
 	failed := fmt.Sprintf("%d failed", len(ev.Failed))
-	if len(ev.Failed) > 0 && r.mode != "dry-run" {
+	if len(ev.Failed) > 0 && r.mode != transcript.ModeDryRun {
 		failed = r.risk(failed)
 	}
 	fmt.Fprintf(w, "    expect %s: %d passed, %s (%d poll(s), %s)\n", ev.Expect, len(ev.Passed), failed, ev.Polls, Duration(ev.Elapsed))
@@ -303,9 +303,9 @@ func (r *Renderer) runFinished(ev transcript.Event) {
 	}
 	fmt.Fprintln(w)
 	switch {
-	case r.mode == "dry-run":
-		r.dryRunClosing(ev.Outcome, code, ev.Message) // screen.go
-	case ev.Outcome == "done":
+	case r.mode == transcript.ModeDryRun:
+		r.dryRunClosing(ev.RunOutcome(), code, ev.Message) // screen.go
+	case ev.RunOutcome() == transcript.RunDone:
 		fmt.Fprintf(w, "Done: every check passed (exit %d).\n", code)
 	default:
 		fmt.Fprintf(w, "%s (exit %d): %s\n", r.risk("Finished: "+ev.Outcome), code, ev.Message)

@@ -13,8 +13,8 @@ import (
 // event can be told in relation to it: only from events, so that a replay
 // shows a run as it was seen.
 type screen struct {
-	// mode is the run's mode, from run_started ("dry-run", ...).
-	mode string
+	// mode is the run's mode, from run_started.
+	mode transcript.Mode
 	// skipped holds consecutive steps skipped by their condition, shown
 	// as one line before the next event.
 	skipped []transcript.Event
@@ -22,24 +22,19 @@ type screen struct {
 	known map[int]activity.Session
 	// shownSet and shownIDs are the set whose table was shown last.
 	shownSet string
-	shownIDs []identityKey
+	shownIDs []activity.SessionKey
 	// confirmFn is the action of the confirmation being asked.
 	confirmFn activity.Function
 	// dryRun lists, per function, the pids a dry run would have signalled.
 	dryRun map[activity.Function][]int
 }
 
-type identityKey struct {
-	pid   int
-	start int64
-}
-
-func identities(rows []activity.Session) []identityKey {
-	out := make([]identityKey, len(rows))
+func identities(rows []activity.Session) []activity.SessionKey {
+	out := make([]activity.SessionKey, len(rows))
 	for i := range rows {
-		out[i] = identityKey{rows[i].PID, rows[i].BackendStart.UnixNano()}
+		out[i] = rows[i].Key()
 	}
-	slices.SortFunc(out, func(a, b identityKey) int { return a.pid - b.pid })
+	slices.SortFunc(out, func(a, b activity.SessionKey) int { return a.PID - b.PID })
 	return out
 }
 
@@ -151,12 +146,12 @@ func (r *Renderer) recordAction(ev transcript.Event) {
 // would have terminated had the cancel been ignored (the escalation a
 // real run takes when a verify fails), what it would have terminated
 // outright, and that nothing was signalled.
-func (r *Renderer) dryRunClosing(outcome string, code int, message string) {
+func (r *Renderer) dryRunClosing(outcome transcript.RunOutcome, code int, message string) {
 	w := r.W
-	if outcome == "done" {
+	if outcome == transcript.RunDone {
 		fmt.Fprintf(w, "Dry run finished (exit %d): nothing was signalled.\n", code)
 	} else {
-		fmt.Fprintf(w, "%s (exit %d): %s\n", r.risk("Dry run finished: "+outcome), code, message)
+		fmt.Fprintf(w, "%s (exit %d): %s\n", r.risk("Dry run finished: "+string(outcome)), code, message)
 		fmt.Fprintln(w, "  Nothing was signalled.")
 	}
 	cancelled := r.dryRun[activity.Cancel]

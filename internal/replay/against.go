@@ -81,7 +81,7 @@ func Against(ctx context.Context, events []transcript.Event, pb *playbook.Playbo
 	if err != nil {
 		return nil, err
 	}
-	mode := engine.Mode(start.Mode)
+	mode := start.Mode
 	if mode != engine.Interactive && mode != engine.DryRun {
 		mode = engine.Yes
 	}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/pgrunbook/pgrunbook/engine"
+	"github.com/pgrunbook/pgrunbook/internal/activity"
 	"github.com/pgrunbook/pgrunbook/internal/incident"
 	"github.com/pgrunbook/pgrunbook/internal/pg"
 	"github.com/pgrunbook/pgrunbook/internal/pg/pgtest"
@@ -89,7 +90,7 @@ func TestReportOfALiveRun(t *testing.T) {
 	}
 	var terminated int
 	for _, ev := range rr.Events {
-		if ev.Type == transcript.Action && ev.Function == "pg_terminate_backend" && ev.Outcome == "signalled" {
+		if ev.Type == transcript.Action && ev.Function == activity.Terminate && ev.SignalOutcome() == activity.Signalled {
 			terminated = ev.PID
 		}
 	}
@@ -100,7 +101,7 @@ func TestReportOfALiveRun(t *testing.T) {
 	for _, want := range []string{
 		"# Incident report: cancel-long-queries",
 		"| Time to mitigate | ",
-		" from the start of the run (",
+		" from the first snapshot (",
 		"| " + strconv.Itoa(terminated) + " | ",
 		"pg_terminate_backend | " + strconv.Itoa(terminated) + " | ",
 		"- Hash chain: intact; head `sha256:",
@@ -117,6 +118,9 @@ func TestReportOfALiveRun(t *testing.T) {
 
 func TestReportRejectsAnEmptyTranscript(t *testing.T) {
 	if err := Write(&bytes.Buffer{}, nil, Options{}); err == nil {
+		t.Error("no error for no transcript")
+	}
+	if err := Write(&bytes.Buffer{}, &transcript.ReadResult{}, Options{}); err == nil {
 		t.Error("no error for no events")
 	}
 }
@@ -128,12 +132,11 @@ func reportOf(t *testing.T, data []byte, name string, redact bool) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	chain, err := transcript.VerifyChain(bytes.NewReader(data))
-	if err != nil {
-		t.Fatalf("%s: %v", name, err)
+	if rr.Broken != nil {
+		t.Fatalf("%s: %v", name, rr.Broken)
 	}
 	var out bytes.Buffer
-	if err := Write(&out, rr.Events, Options{Path: name, RedactQueries: redact, Chain: chain}); err != nil {
+	if err := Write(&out, rr, Options{Path: name, RedactQueries: redact}); err != nil {
 		t.Fatal(err)
 	}
 	return out.String()

@@ -2,6 +2,7 @@ package transcript
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"os"
 	"time"
@@ -42,18 +43,28 @@ func OpenAppend(path string) (*Writer, *AppendInfo, error) {
 	if err := lockFile(f); err != nil {
 		return fail(fmt.Errorf("transcript %s is in use (its run is still going, or another resume holds it): %w", path, err))
 	}
+	lim := LimitsFromEnv()
+	if fi, err := f.Stat(); err == nil && fi.Size() > lim.File {
+		return fail(&LimitError{Name: path, Size: fi.Size(), Limit: lim.File})
+	}
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return fail(fmt.Errorf("cannot read the transcript: %w", err))
 	}
-	chain, err := VerifyChain(bytes.NewReader(data))
-	if err != nil {
+	// One pass reads the events and checks the chain.
+	chain := &ReadResult{}
+	err = scan(bytes.NewReader(data), path, lim, func(ev Event) { chain.Events = append(chain.Events, ev) }, chain)
+	var le *LimitError
+	if errors.As(err, &le) {
+		return fail(err)
+	}
+	if err := chainError(chain, err); err != nil {
 		return fail(fmt.Errorf("transcript %s: its hash chain does not hold, so it is not continued: %w", path, err))
 	}
-	if chain.Events == 0 {
+	if len(chain.Events) == 0 {
 		return fail(fmt.Errorf("transcript %s holds no event", path))
 	}
-	info := &AppendInfo{Head: chain.Head}
+	info := &AppendInfo{Head: chain.Head, Events: chain.Events}
 	keep := len(data)
 	if chain.Truncated {
 		keep = bytes.LastIndexByte(data, '\n') + 1
@@ -71,15 +82,10 @@ func OpenAppend(path string) (*Writer, *AppendInfo, error) {
 	if err := f.Sync(); err != nil {
 		return fail(fmt.Errorf("syncing transcript %s: %w", path, err))
 	}
-	rr, err := Read(bytes.NewReader(data[:keep]))
-	if err != nil {
-		return fail(fmt.Errorf("transcript %s: %w", path, err))
-	}
-	info.Events = rr.Events
 	w := &Writer{out: f, sync: f.Sync, close: f.Close, path: path, now: time.Now,
-		seq: int64(chain.Events), prev: chain.Head}
+		seq: int64(len(chain.Events)), prev: chain.Head}
 	if first := info.Events[0]; first.Type == RunStarted {
-		w.dryRun = first.Mode == ByDryRun
+		w.dryRun = first.Mode == ModeDryRun
 	}
 	return w, info, nil
 }

@@ -1,13 +1,12 @@
 package transcript
 
 import (
-	"bufio"
-	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"os"
 )
 
 // LineHash is the link of the hash chain: the hex SHA-256 of one
@@ -42,56 +41,61 @@ type ChainError struct {
 
 func (e *ChainError) Error() string { return fmt.Sprintf("line %d: %s", e.Line, e.Reason) }
 
-// VerifyChain checks a transcript's hash chain: the first event has no
-// prev, every later event's prev is the LineHash of the line before it,
-// and seq counts up from 1 with no gap. Any edit to a line but the last
-// (a changed byte, an inserted, removed or reordered line) breaks the
-// chain at or right after that line; the error names the first line
-// where it breaks. A final line cut off mid-write is not an error: it is
-// reported in the result, as Read does.
+// VerifyChain checks a transcript's hash chain with the reader's scanner
+// (see Read), keeping no event: the first event has no prev, every later
+// event's prev is the LineHash of the line before it, and seq counts up
+// from 1 with no gap. Any edit to a line but the last (a changed byte, an
+// inserted, removed or reordered line) breaks the chain at or right after
+// that line; the error, a *ChainError, names the first line where it
+// breaks. A line that is not an event breaks the chain there too. A final
+// line cut off mid-write is not an error: it is reported in the result,
+// as Read does. A line or a transcript over its bound is a *LimitError.
 func VerifyChain(r io.Reader) (*ChainResult, error) {
-	br := bufio.NewReaderSize(r, 1<<16)
-	res := &ChainResult{}
-	prev := ""
-	for line := 1; ; line++ {
-		data, err := br.ReadBytes('\n')
-		complete := err == nil
-		if err != nil && err != io.EOF {
-			return res, err
-		}
-		if !complete && len(data) == 0 {
-			return res, nil
-		}
-		body := bytes.TrimSuffix(data, []byte("\n"))
-		var ev Event
-		if jerr := json.Unmarshal(body, &ev); jerr != nil || ev.Type == "" {
-			if !complete {
-				res.Truncated, res.TruncatedLine = true, line
-				return res, nil
-			}
-			if len(bytes.TrimSpace(body)) == 0 {
-				return res, &ChainError{Line: line, Reason: "an empty line: lines were inserted or removed"}
-			}
-			return res, &ChainError{Line: line, Reason: "not a transcript event (the line was changed or damaged)"}
-		}
-		got := ev.Prev
-		switch {
-		case line == 1 && got != "":
-			return res, &ChainError{Line: line, Reason: "the first event has a prev hash: lines were removed from the start"}
-		case line > 1 && got == "":
-			return res, &ChainError{Line: line, Reason: fmt.Sprintf("no prev hash: line %d was changed, or the transcript was written without a hash chain (by an older pgrunbook)", line)}
-		case got != prev:
-			return res, &ChainError{Line: line, Reason: fmt.Sprintf("prev is not the hash of line %d: line %d or this line was changed after they were written, or lines were inserted or removed", line-1, line-1)}
-		case ev.Seq != int64(line):
-			return res, &ChainError{Line: line, Reason: fmt.Sprintf("seq is %d, want %d: lines were inserted or removed", ev.Seq, line)}
-		}
-		prev = LineHash(body)
-		res.Events++
-		res.Head = prev
-		if !complete {
-			// A last line without its newline that parses: complete
-			// as an event, but the write of its newline was cut off.
-			return res, nil
-		}
+	return verifyChain(r, "", LimitsFromEnv())
+}
+
+// VerifyFile checks the hash chain of the transcript at path, as
+// VerifyChain does, within the default Limits (raised by the
+// environment); a LimitError names path.
+func VerifyFile(path string) (*ChainResult, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return &ChainResult{}, err
 	}
+	defer f.Close()
+	lim := LimitsFromEnv()
+	if fi, err := f.Stat(); err == nil && fi.Mode().IsRegular() && fi.Size() > lim.File {
+		return &ChainResult{}, &LimitError{Name: path, Size: fi.Size(), Limit: lim.File}
+	}
+	return verifyChain(f, path, lim)
+}
+
+func verifyChain(r io.Reader, name string, lim Limits) (*ChainResult, error) {
+	var rr ReadResult
+	res := &ChainResult{}
+	err := scan(r, name, lim, func(Event) { res.Events++ }, &rr)
+	if err := chainError(&rr, err); err != nil {
+		return res, err
+	}
+	res.Head, res.Truncated, res.TruncatedLine = rr.Head, rr.Truncated, rr.TruncatedLine
+	return res, nil
+}
+
+// chainError is what a scan that ended with err and filled rr says of the
+// chain: the first break, a line that is not an event as a break there,
+// or err itself; nil when the chain holds.
+func chainError(rr *ReadResult, err error) error {
+	var le *LineError
+	switch {
+	case errors.As(err, &le):
+		if rr.Broken == nil || rr.Broken.Line > le.Line {
+			return &ChainError{Line: le.Line, Reason: "not a transcript event (the line was changed or damaged)"}
+		}
+		return rr.Broken
+	case err != nil:
+		return err
+	case rr.Broken != nil:
+		return rr.Broken
+	}
+	return nil
 }

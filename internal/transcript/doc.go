@@ -4,6 +4,11 @@
 // intact and readable.
 //
 // Each event carries in prev the SHA-256 of the line before it, from
-// run_started on, so the lines form a hash chain: VerifyChain finds the
-// first line where a transcript was changed after it was written.
+// run_started on, so the lines form a hash chain. One line scanner reads
+// a transcript: Read parses the events and checks the chain in the same
+// pass (ReadResult.Broken is the first line where the transcript was
+// changed after it was written); VerifyChain is the same pass keeping no
+// event. The scanner reads within Limits, a bound on one line and on the
+// file, so a file that is not a transcript is refused before it costs the
+// machine its memory.
 package transcript

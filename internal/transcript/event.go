@@ -32,6 +32,38 @@ const (
 	RunResumed = "run_resumed"
 )
 
+// Mode is how a run answers its questions and whether it signals, as
+// run_started records it (engine.Mode is this type).
+type Mode string
+
+// Run modes.
+const (
+	// ModeInteractive asks the operator at every confirmation.
+	ModeInteractive Mode = "interactive"
+	// ModeDryRun reads the live server and evaluates everything, records
+	// each action it would take, and signals nothing.
+	ModeDryRun Mode = "dry-run"
+	// ModeYes answers every confirmation with "all", for automation; the
+	// blast-radius limits still apply.
+	ModeYes Mode = "yes"
+)
+
+// RunOutcome is how a run ended, as run_finished records it
+// (engine.Outcome is this type).
+type RunOutcome string
+
+// Run outcomes.
+const (
+	RunDone        RunOutcome = "done"
+	RunFailed      RunOutcome = "failed"
+	RunRefused     RunOutcome = "refused"
+	RunAborted     RunOutcome = "aborted"
+	RunInterrupted RunOutcome = "interrupted"
+	RunError       RunOutcome = "error"
+	// RunConnectionLost ends a run whose connection could not be restored.
+	RunConnectionLost RunOutcome = "connection_lost"
+)
+
 // Who answered a prompt.
 const (
 	ByOperator = "operator"
@@ -56,7 +88,7 @@ type Event struct {
 	SHA256   string          `json:"sha256,omitempty"`
 	Summary  string          `json:"summary,omitempty"`
 	Params   map[string]any  `json:"parameters,omitempty"`
-	Mode     string          `json:"mode,omitempty"`
+	Mode     Mode            `json:"mode,omitempty"`
 	Server   *Server         `json:"server,omitempty"`
 	Version  string          `json:"pgrunbook_version,omitempty"`
 	Steps    int             `json:"steps,omitempty"`
@@ -108,8 +140,10 @@ type Event struct {
 	PID          int                 `json:"pid,omitempty"`
 	BackendStart *time.Time          `json:"backend_start,omitempty"`
 	QueryStart   *time.Time          `json:"query_start,omitempty"`
-	Outcome      string              `json:"outcome,omitempty"`
-	Message      string              `json:"message,omitempty"`
+	// Outcome is an action's activity.Outcome or run_finished's
+	// RunOutcome (see SignalOutcome and RunOutcome).
+	Outcome string `json:"outcome,omitempty"`
+	Message string `json:"message,omitempty"`
 	// WaitFor is how long a terminate's statement waits for each session
 	// to exit (intent; PostgreSQL 14 and later).
 	WaitFor time.Duration `json:"wait_for_ns,omitempty"`
@@ -129,6 +163,12 @@ type Event struct {
 	// StepIndex: the step the resumed part starts at, Text)
 	Resumed *Resumption `json:"resumed,omitempty"`
 }
+
+// RunOutcome is a run_finished event's outcome.
+func (e Event) RunOutcome() RunOutcome { return RunOutcome(e.Outcome) }
+
+// SignalOutcome is an action event's outcome.
+func (e Event) SignalOutcome() activity.Outcome { return activity.Outcome(e.Outcome) }
 
 // Server describes the server and role of a run. It never holds a password.
 type Server struct {
@@ -279,7 +319,7 @@ type Resumption struct {
 	AfterSeq int64 `json:"after_seq"`
 	// PreviousOutcome is how the earlier part ended ("" when it was
 	// killed before it could say).
-	PreviousOutcome string `json:"previous_outcome,omitempty"`
+	PreviousOutcome RunOutcome `json:"previous_outcome,omitempty"`
 	// PlaybookChanged holds the sha256 the run started with when the
 	// playbook changed since and the operator accepted it
 	// (--accept-changed-playbook).

@@ -2,6 +2,7 @@ package transcript
 
 import (
 	"bytes"
+	"encoding/json"
 	"slices"
 	"strings"
 	"testing"
@@ -51,5 +52,23 @@ func TestNewEventsRoundTrip(t *testing.T) {
 	}
 	if rr.Events[2].WaitFor != 5*time.Second {
 		t.Errorf("wait_for read back %v", rr.Events[2].WaitFor)
+	}
+}
+
+// TestTypedValuesKeepTheirJSON: the typed mode and outcomes are written as
+// the strings transcripts always held, so older transcripts read the same.
+func TestTypedValuesKeepTheirJSON(t *testing.T) {
+	ev := Event{Seq: 2, Type: RunResumed, Mode: ModeDryRun, Outcome: string(RunDone), Resumed: &Resumption{By: "x", AfterSeq: 1, PreviousOutcome: RunInterrupted}}
+	data, err := json.Marshal(ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `{"seq":2,"time":"0001-01-01T00:00:00Z","type":"run_resumed","mode":"dry-run","outcome":"done","resumed":{"by":"x","after_seq":1,"previous_outcome":"interrupted"}}`
+	if string(data) != want {
+		t.Errorf("got  %s\nwant %s", data, want)
+	}
+	var back Event
+	if err := json.Unmarshal(data, &back); err != nil || back.Mode != ModeDryRun || back.RunOutcome() != RunDone || back.Resumed.PreviousOutcome != RunInterrupted {
+		t.Errorf("read back %+v, %v", back, err)
 	}
 }

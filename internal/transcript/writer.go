@@ -159,7 +159,7 @@ func (w *Writer) WriteBatch(evs []Event) ([]Event, error) {
 	now := false
 	for _, ev := range evs {
 		if ev.Type == RunStarted {
-			w.dryRun = ev.Mode == ByDryRun
+			w.dryRun = ev.Mode == ModeDryRun
 		}
 		now = now || w.syncsAtOnce(ev)
 	}

@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/pgrunbook/pgrunbook/internal/activity"
+	"github.com/pgrunbook/pgrunbook/internal/playbook"
 	"github.com/pgrunbook/pgrunbook/internal/transcript"
 )
 
@@ -22,27 +23,18 @@ type Round struct {
 	// Warnings are the texts of the round's warnings.
 	Warnings []string
 	// Outcome and Message are the round's run_finished.
-	Outcome, Message string
-	// seen indexes Targets by identity.
-	seen map[identity]bool
-}
-
-// identity is a session's identity: a pid reused by a new backend is
-// another session.
-type identity struct {
-	pid   int
-	start int64
-}
-
-func identityOf(s *activity.Session) identity {
-	return identity{s.PID, s.BackendStart.UnixNano()}
+	Outcome transcript.RunOutcome
+	Message string
+	// seen indexes Targets by identity: a pid reused by a new backend is
+	// another session.
+	seen map[activity.SessionKey]bool
 }
 
 // index returns the identities of sessions.
-func index(sessions []activity.Session) map[identity]bool {
-	m := make(map[identity]bool, len(sessions))
+func index(sessions []activity.Session) map[activity.SessionKey]bool {
+	m := make(map[activity.SessionKey]bool, len(sessions))
 	for i := range sessions {
-		m[identityOf(&sessions[i])] = true
+		m[sessions[i].Key()] = true
 	}
 	return m
 }
@@ -51,14 +43,14 @@ func index(sessions []activity.Session) map[identity]bool {
 func (r *Round) Add(ev transcript.Event) {
 	switch ev.Type {
 	case transcript.Selected:
-		if ev.Kind != "confirm" && ev.Kind != "cancel" && ev.Kind != "terminate" {
+		if ev.Kind != playbook.KindConfirm && ev.Kind != playbook.KindCancel && ev.Kind != playbook.KindTerminate {
 			return
 		}
 		if r.seen == nil {
 			r.seen = index(r.Targets)
 		}
 		for i := range ev.Rows {
-			id := identityOf(&ev.Rows[i])
+			id := ev.Rows[i].Key()
 			if !r.seen[id] {
 				r.seen[id] = true
 				s := ev.Rows[i]
@@ -71,21 +63,21 @@ func (r *Round) Add(ev transcript.Event) {
 	case transcript.Warning:
 		r.Warnings = append(r.Warnings, ev.Text)
 	case transcript.RunFinished:
-		r.Outcome, r.Message = ev.Outcome, ev.Message
+		r.Outcome, r.Message = ev.RunOutcome(), ev.Message
 	}
 }
 
 // Quiet reports whether the round found no target, took no action,
 // warned of nothing and ended done: nothing in its transcript matters.
 func (r *Round) Quiet() bool {
-	return len(r.Targets) == 0 && len(r.Actions) == 0 && len(r.Warnings) == 0 && r.Outcome == "done"
+	return len(r.Targets) == 0 && len(r.Actions) == 0 && len(r.Warnings) == 0 && r.Outcome == transcript.RunDone
 }
 
 // Signalled counts the round's actions that were sent and acted on.
 func (r *Round) Signalled() int {
 	n := 0
 	for _, a := range r.Actions {
-		if a.Outcome == string(activity.Signalled) {
+		if a.SignalOutcome() == activity.Signalled {
 			n++
 		}
 	}
@@ -117,27 +109,27 @@ func (c Change) Empty() bool {
 // which is compared with a quiet round.
 func Diff(prev, cur *Round) Change {
 	if prev == nil {
-		prev = &Round{Outcome: "done"}
+		prev = &Round{Outcome: transcript.RunDone}
 	}
 	var c Change
 	before, now := index(prev.Targets), index(cur.Targets)
 	for i := range cur.Targets {
-		if !before[identityOf(&cur.Targets[i])] {
+		if !before[cur.Targets[i].Key()] {
 			c.New = append(c.New, cur.Targets[i])
 		}
 	}
 	for i := range prev.Targets {
-		if !now[identityOf(&prev.Targets[i])] {
+		if !now[prev.Targets[i].Key()] {
 			c.Gone = append(c.Gone, prev.Targets[i])
 		}
 	}
 	isNew := index(c.New)
 	for _, a := range cur.Actions {
-		if a.Outcome != string(activity.DryRun) {
+		if a.SignalOutcome() != activity.DryRun {
 			c.Actions = append(c.Actions, a)
 			continue
 		}
-		if a.BackendStart != nil && isNew[identity{a.PID, a.BackendStart.UnixNano()}] {
+		if a.BackendStart != nil && isNew[activity.Identity{PID: a.PID, BackendStart: *a.BackendStart}.Key()] {
 			c.Actions = append(c.Actions, a)
 		}
 	}
