@@ -69,6 +69,7 @@ playbook or a server the playbook refuses; 3 aborted by the operator;
 		staleAfterFlag(fs, &f.staleAfter, "with --interactive: as for run")
 		poolerFlag(fs, &f.pooler, "a PgBouncer admin console, as for run")
 		operatorFlag(fs, &f.operator, "who runs the watch, recorded in every round and in the server log line of each signal")
+		fs.IntVar(&f.nice, "nice", -1, "`N` CPU priority of the watch, as nice(1), 0 to 19 (default: 19 for a dry run, which only observes and must not take CPU from the workload it watches; 0 for --yes and --interactive, which must act under load)")
 		return func(ctx context.Context, pos []string, stdio IO) error {
 			return f.watch(ctx, c, pos, stdio)
 		}
@@ -95,6 +96,19 @@ type watchFlags struct {
 	per         time.Duration
 	dir         string
 	keepQuiet   int
+	nice        int
+}
+
+// niceFor is the nice value a watch runs at: --nice, else 19 for a dry
+// run (an observer) and 0 (unchanged) for a watch that signals.
+func niceFor(f watchFlags, mode engine.Mode) int {
+	if f.nice >= 0 {
+		return f.nice
+	}
+	if mode == engine.DryRun {
+		return 19
+	}
+	return 0
 }
 
 func (f *watchFlags) watch(ctx context.Context, c *command, pos []string, stdio IO) error {
@@ -112,6 +126,8 @@ func (f *watchFlags) watch(ctx context.Context, c *command, pos []string, stdio 
 		return usageErrorf("--max-signals must be at least 1 and --per a positive duration")
 	case f.keepQuiet < -1:
 		return usageErrorf("--keep-quiet is a count, or -1 to keep every round")
+	case f.nice > 19 || f.nice < -1:
+		return usageErrorf("--nice is a nice value from 0 to 19")
 	}
 	mode, err := watchMode(*f, stdio)
 	if err != nil {
@@ -182,6 +198,13 @@ func (f *watchFlags) watch(ctx context.Context, c *command, pos []string, stdio 
 	}
 	fmt.Fprintf(w.out, "pgrunbook watch: %s every %s, %s, on %s as %s (backend pid %d)\n",
 		pb.Name, everyText(f.every), modeText(mode), hostPortText(info), info.User, info.PID)
+	if n := niceFor(*f, mode); n > 0 {
+		if err := setNice(n); err != nil {
+			fmt.Fprintf(stdio.Err, "pgrunbook watch: cannot run at nice %d (%v); running at the priority it started with\n", n, err)
+		} else {
+			fmt.Fprintf(w.out, "priority: nice %d (--nice changes it)\n", n)
+		}
+	}
 	if mode != engine.DryRun {
 		fmt.Fprintf(w.out, "circuit breaker: at most %d session(s) signalled within %s\n", f.maxSignals, f.per)
 	}

@@ -1,0 +1,8 @@
+//go:build !unix
+
+package cli
+
+import "errors"
+
+// setNice is not available here: the watch keeps its priority.
+func setNice(int) error { return errors.New("this system has no nice values") }
