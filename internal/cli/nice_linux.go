@@ -4,16 +4,28 @@ import (
 	"os"
 	"strconv"
 	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
 // setNice gives the whole process the nice value n (nice(1)'s scale, 0 to
-// 19). On Linux the nice value belongs to each thread, so every thread the
-// Go runtime has started gets it; threads started later inherit it from
-// the thread that starts them.
+// 19); at 19, the lowest priority, it also puts it in the idle scheduling
+// class (SCHED_IDLE), which gives it the CPU only when the tasks of the
+// normal class leave it some. On Linux the nice value and the class
+// belong to each thread, so every thread the Go runtime has started gets
+// them; threads started later inherit them from the thread that starts
+// them.
 func setNice(n int) error {
+	apply := func(tid int) error {
+		if n == 19 {
+			// Best effort: the nice value below is the priority asked for.
+			_ = unix.SchedSetAttr(tid, &unix.SchedAttr{Policy: unix.SCHED_IDLE}, 0)
+		}
+		return syscall.Setpriority(syscall.PRIO_PROCESS, tid, n)
+	}
 	tasks, err := os.ReadDir("/proc/self/task")
 	if err != nil {
-		return syscall.Setpriority(syscall.PRIO_PROCESS, 0, n)
+		return apply(0)
 	}
 	var first error
 	for _, t := range tasks {
@@ -21,7 +33,7 @@ func setNice(n int) error {
 		if err != nil {
 			continue
 		}
-		if err := syscall.Setpriority(syscall.PRIO_PROCESS, tid, n); err != nil && first == nil {
+		if err := apply(tid); err != nil && first == nil {
 			first = err
 		}
 	}

@@ -69,7 +69,7 @@ playbook or a server the playbook refuses; 3 aborted by the operator;
 		staleAfterFlag(fs, &f.staleAfter, "with --interactive: as for run")
 		poolerFlag(fs, &f.pooler, "a PgBouncer admin console, as for run")
 		operatorFlag(fs, &f.operator, "who runs the watch, recorded in every round and in the server log line of each signal")
-		fs.IntVar(&f.nice, "nice", -1, "`N` CPU priority of the watch, as nice(1), 0 to 19 (default: 19 for a dry run, which only observes and must not take CPU from the workload it watches; 0 for --yes and --interactive, which must act under load)")
+		fs.IntVar(&f.nice, "nice", -1, "`N` CPU priority of the watch, as nice(1), 0 to 19; 19 is also Linux's idle scheduling class (default: 19 for a dry run, which only observes and must not take CPU from the workload it watches; 0 for --yes and --interactive, which must act under load)")
 		return func(ctx context.Context, pos []string, stdio IO) error {
 			return f.watch(ctx, c, pos, stdio)
 		}

@@ -12,15 +12,21 @@ import (
 	"github.com/pgrunbook/pgrunbook/internal/pg/pgtest"
 )
 
-// niceOfThreads reads the nice value of every thread of process pid
-// (field 19 of /proc/PID/task/TID/stat).
+// niceOfThreads reads the nice value of every thread of process pid.
 func niceOfThreads(t *testing.T, pid int) map[int]int {
+	nice, _ := schedOfThreads(t, pid)
+	return nice
+}
+
+// schedOfThreads reads the nice value (field 19 of /proc/PID/task/TID/stat)
+// and the scheduling policy (field 41) of every thread of process pid.
+func schedOfThreads(t *testing.T, pid int) (nice, policy map[int]int) {
 	t.Helper()
 	tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := map[int]int{}
+	nice, policy = map[int]int{}, map[int]int{}
 	for _, task := range tasks {
 		data, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/stat", pid, task.Name()))
 		if err != nil {
@@ -28,19 +34,26 @@ func niceOfThreads(t *testing.T, pid int) map[int]int {
 		}
 		// The command name (field 2) is in parentheses and may hold spaces.
 		fields := strings.Fields(string(data[strings.LastIndexByte(string(data), ')')+2:]))
-		nice, err := strconv.Atoi(fields[16]) // field 19 overall
+		n, err := strconv.Atoi(fields[16]) // field 19 overall
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := strconv.Atoi(fields[38]) // field 41 overall
 		if err != nil {
 			t.Fatal(err)
 		}
 		tid, _ := strconv.Atoi(task.Name())
-		out[tid] = nice
+		nice[tid], policy[tid] = n, p
 	}
-	return out
+	return nice, policy
 }
 
-// A dry-run watch only observes: every thread of it runs at nice 19, so
-// it takes no CPU from the workload it watches; --nice 0 keeps the
-// priority it started with.
+// schedIdle is Linux's SCHED_IDLE policy number.
+const schedIdle = 5
+
+// A dry-run watch only observes: every thread of it runs at nice 19 in
+// the idle scheduling class, so it takes no CPU from the workload it
+// watches; --nice 0 keeps the priority it started with.
 func TestDryRunWatchRunsAtTheLowestPriority(t *testing.T) {
 	t.Parallel()
 	db := pgtest.CreateDatabase(t, "watchnice")
@@ -58,7 +71,7 @@ func TestDryRunWatchRunsAtTheLowestPriority(t *testing.T) {
 			"--set", "database=" + db, "--transcript-dir", tdir, "--keep-quiet", "-1"}, c.args...)
 		cmd, out := startWatch(t, dir, args...)
 		awaitFile(t, filepath.Join(tdir, "round-000002.jsonl"))
-		threads := niceOfThreads(t, cmd.Process.Pid)
+		threads, policies := schedOfThreads(t, cmd.Process.Pid)
 		if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 			t.Fatal(err)
 		}
@@ -71,6 +84,12 @@ func TestDryRunWatchRunsAtTheLowestPriority(t *testing.T) {
 		for tid, nice := range threads {
 			if nice != c.want {
 				t.Errorf("%v: thread %d runs at nice %d, want %d (all: %v)\n%s", c.args, tid, nice, c.want, threads, out)
+				break
+			}
+		}
+		for tid, p := range policies {
+			if (p == schedIdle) != (c.want == 19) {
+				t.Errorf("%v: thread %d has scheduling policy %d, want SCHED_IDLE (%d) only at nice 19", c.args, tid, p, schedIdle)
 				break
 			}
 		}
