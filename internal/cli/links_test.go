@@ -35,7 +35,7 @@ func TestLinkCutDuringVerifyEndsTheRun(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "run.jsonl")
 	cmd := exec.Command(binary, "run", "cancel-long-queries", "--yes", "-d", hole.DSN(t, dsn),
-		"--statement-timeout", "500ms", "--set", "min_runtime=0s", "--set", "database="+db, "--transcript", path)
+		"--statement-timeout", "500ms", "--reconnect-for", "3s", "--set", "min_runtime=0s", "--set", "database="+db, "--transcript", path)
 	cmd.Dir = dir
 	// Each reconnection attempt through the dead link waits 2s.
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + dir, "PGCONNECT_TIMEOUT=2"}
@@ -68,9 +68,13 @@ func TestLinkCutDuringVerifyEndsTheRun(t *testing.T) {
 	if last.Type != transcript.RunFinished || last.Outcome != "connection_lost" || last.ExitCode == nil || *last.ExitCode != 1 {
 		t.Errorf("last event %s/%s, want run_finished/connection_lost with exit 1\n%s", last.Type, last.Outcome, out.String())
 	}
-	var warned bool
+	var warned, window bool
 	for _, ev := range res.Events {
 		warned = warned || ev.Type == transcript.Warning && strings.Contains(ev.Text, "no answer from the server within")
+		window = window || ev.Type == transcript.Warning && strings.Contains(ev.Text, "reconnecting for up to 3s")
+	}
+	if !window {
+		t.Errorf("no warning says the run reconnects for the --reconnect-for window of 3s\n%s", out.String())
 	}
 	if !warned {
 		t.Errorf("no warning says the server did not answer within the statement bound\n%s", out.String())

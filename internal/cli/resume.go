@@ -61,6 +61,7 @@ done, failed, aborted or refused; its chain is broken; its playbook changed).`,
 		maxTargetsFlag(fs, &f.maxTargets, "blast-radius limit for every cancel/terminate step")
 		statementTimeoutFlag(fs, &f.statementTimeout, "as for run")
 		staleAfterFlag(fs, &f.staleAfter, "as for run")
+		reconnectForFlag(fs, &f.reconnectFor, "as for run")
 		poolerFlag(fs, &f.pooler, "as for run")
 		return func(ctx context.Context, pos []string, stdio IO) error {
 			return f.resume(ctx, c, pos, stdio)
@@ -82,8 +83,8 @@ func (f *resumeFlags) resume(ctx context.Context, c *command, pos []string, stdi
 	if f.maxTargets < 0 {
 		return usageErrorf("--max-targets must be at least 1")
 	}
-	if f.staleAfter <= 0 || f.statementTimeout <= 0 {
-		return usageErrorf("--stale-after and --statement-timeout must be positive durations")
+	if f.staleAfter <= 0 || f.statementTimeout <= 0 || f.reconnectFor <= 0 {
+		return usageErrorf("--stale-after, --statement-timeout and --reconnect-for must be positive durations")
 	}
 	path := pos[0]
 
@@ -150,7 +151,7 @@ func (f *resumeFlags) resume(ctx context.Context, c *command, pos []string, stdi
 	opts := engine.Options{
 		Playbook: pb, Params: vals, DB: client, Mode: mode, Transcript: tw, Show: show,
 		Server: serverRecord(info2),
-		Host:   hoststat.Sampler{}, Protect: protect, MaxTargets: f.maxTargets, StaleAfter: f.staleAfter, Version: version(),
+		Host:   hoststat.Sampler{}, Protect: protect, MaxTargets: f.maxTargets, StaleAfter: f.staleAfter, ReconnectFor: f.reconnectFor, Version: version(),
 		Resume: &engine.ResumeFrom{Events: info.Events, By: resumedBy(stdio), PlaybookChanged: changedFrom, DroppedLine: info.Dropped},
 	}
 	if mode == engine.Interactive {

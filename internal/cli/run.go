@@ -52,6 +52,7 @@ than go on unattended).`,
 		redactFlag(fs, &f.redact)
 		statementTimeoutFlag(fs, &f.statementTimeout, "bound on each of pgrunbook's own statements; an answer still missing 2s later counts as a lost connection (a dead network), and pgrunbook reconnects")
 		staleAfterFlag(fs, &f.staleAfter, "an answer given later than this after a table was shown re-reads the sessions first and, if the chosen ones changed, asks again")
+		reconnectForFlag(fs, &f.reconnectFor, "how long to try to restore a lost connection (a restarted server, a dead network) before the run ends connection_lost")
 		poolerFlag(fs, &f.pooler, "a PgBouncer admin console (database pgbouncer, an admin_users or stats_users role): every pooled backend is shown with the pooler's client linked to it now")
 		operatorFlag(fs, &f.operator, "who runs the playbook, recorded with the OS user, host, terminal and SSH client in the transcript, on every answer and in the server log line of every signal")
 		fs.BoolVar(&f.requireCommitted, "require-committed", false, "refuse (exit 2, nothing run) a playbook file that is not committed in a git work tree or has uncommitted changes; built-in playbooks are always allowed")
@@ -74,6 +75,7 @@ type runFlags struct {
 	maxTargets       int
 	statementTimeout time.Duration
 	staleAfter       time.Duration
+	reconnectFor     time.Duration
 	pooler           string
 	operator         string
 	requireCommitted bool
@@ -113,6 +115,10 @@ func statementTimeoutFlag(fs *pflag.FlagSet, d *time.Duration, help string) {
 	fs.DurationVar(d, "statement-timeout", pg.DefaultStatementTimeout, "`DURATION` "+help)
 }
 
+func reconnectForFlag(fs *pflag.FlagSet, d *time.Duration, help string) {
+	fs.DurationVar(d, "reconnect-for", engine.DefaultReconnectFor, "`DURATION` "+help)
+}
+
 func staleAfterFlag(fs *pflag.FlagSet, d *time.Duration, help string) {
 	fs.DurationVar(d, "stale-after", engine.DefaultStaleAfter, "`DURATION` "+help)
 }
@@ -132,8 +138,8 @@ func (f *runFlags) runPlaybook(ctx context.Context, c *command, pos []string, st
 	if f.maxTargets < 0 {
 		return usageErrorf("--max-targets must be at least 1")
 	}
-	if f.staleAfter <= 0 || f.statementTimeout <= 0 || f.notifyTimeout <= 0 {
-		return usageErrorf("--stale-after, --statement-timeout and --notify-timeout must be positive durations")
+	if f.staleAfter <= 0 || f.statementTimeout <= 0 || f.notifyTimeout <= 0 || f.reconnectFor <= 0 {
+		return usageErrorf("--stale-after, --statement-timeout, --notify-timeout and --reconnect-for must be positive durations")
 	}
 	if err := checkJSONRun(*f.output, f.dryRun, f.yes); err != nil {
 		return err
@@ -175,7 +181,7 @@ func (f *runFlags) runPlaybook(ctx context.Context, c *command, pos []string, st
 		pb: pb, vals: vals, protect: protect, mode: mode,
 		dsn: f.dsn, statementTimeout: f.statementTimeout,
 		transcriptPath: path, redact: f.redact, maxTargets: f.maxTargets,
-		staleAfter: f.staleAfter, poolerDSN: f.pooler,
+		staleAfter: f.staleAfter, reconnectFor: f.reconnectFor, poolerDSN: f.pooler,
 		operator: currentOperator(f.operator, stdio), provenance: prov,
 		notify: f.notify, notifyTimeout: f.notifyTimeout,
 		jsonOut: *f.output == outputJSON,
@@ -212,8 +218,9 @@ type playbookRun struct {
 	transcriptPath   string
 	redact           bool
 	maxTargets       int
-	// staleAfter is engine.Options.StaleAfter; zero means the default.
-	staleAfter time.Duration
+	// staleAfter is engine.Options.StaleAfter and reconnectFor
+	// engine.Options.ReconnectFor; zero means the default.
+	staleAfter, reconnectFor time.Duration
 	// poolerDSN is --pooler, a PgBouncer admin console; "" for none.
 	poolerDSN string
 	// operator and provenance are recorded in run_started; nil for none.
@@ -286,20 +293,21 @@ func (r playbookRun) execute(ctx context.Context, stdio IO) (engine.Result, erro
 	}
 	info := client.Info()
 	opts := engine.Options{
-		Playbook:   r.pb,
-		Params:     r.vals,
-		DB:         client,
-		Mode:       r.mode,
-		Transcript: tw,
-		Show:       show,
-		Server:     serverRecord(info),
-		Host:       hoststat.Sampler{},
-		Protect:    r.protect,
-		MaxTargets: r.maxTargets,
-		StaleAfter: r.staleAfter,
-		Version:    version(),
-		Operator:   r.operator,
-		Provenance: r.provenance,
+		Playbook:     r.pb,
+		Params:       r.vals,
+		DB:           client,
+		Mode:         r.mode,
+		Transcript:   tw,
+		Show:         show,
+		Server:       serverRecord(info),
+		Host:         hoststat.Sampler{},
+		Protect:      r.protect,
+		MaxTargets:   r.maxTargets,
+		StaleAfter:   r.staleAfter,
+		ReconnectFor: r.reconnectFor,
+		Version:      version(),
+		Operator:     r.operator,
+		Provenance:   r.provenance,
 	}
 	if r.mode == engine.Interactive {
 		term := &prompt.Terminal{In: stdio.In, Out: stdio.OutFile, Err: stdio.Err, Width: width, Color: color}

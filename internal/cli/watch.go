@@ -67,6 +67,7 @@ playbook or a server the playbook refuses; 3 aborted by the operator;
 		fs.BoolVar(&f.redact, "redact-queries", false, `write "<redacted>" instead of query text in transcripts`)
 		statementTimeoutFlag(fs, &f.statementTimeout, "bound on each of pgrunbook's own statements")
 		staleAfterFlag(fs, &f.staleAfter, "with --interactive: as for run")
+		reconnectForFlag(fs, &f.reconnectFor, "as for run, within a round")
 		poolerFlag(fs, &f.pooler, "a PgBouncer admin console, as for run")
 		operatorFlag(fs, &f.operator, "who runs the watch, recorded in every round and in the server log line of each signal")
 		fs.IntVar(&f.nice, "nice", -1, "`N` CPU priority of the watch, as nice(1), 0 to 19; 19 is also Linux's idle scheduling class (default: 19 for a dry run, which only observes and must not take CPU from the workload it watches; 0 for --yes and --interactive, which must act under load)")
@@ -118,8 +119,8 @@ func (f *watchFlags) watch(ctx context.Context, c *command, pos []string, stdio 
 	switch {
 	case f.maxTargets < 0:
 		return usageErrorf("--max-targets must be at least 1")
-	case f.staleAfter <= 0 || f.statementTimeout <= 0:
-		return usageErrorf("--stale-after and --statement-timeout must be positive durations")
+	case f.staleAfter <= 0 || f.statementTimeout <= 0 || f.reconnectFor <= 0:
+		return usageErrorf("--stale-after, --statement-timeout and --reconnect-for must be positive durations")
 	case f.every < 0 || f.rounds < 0:
 		return usageErrorf("--every and --rounds cannot be negative")
 	case f.maxSignals < 1 || f.per <= 0:
@@ -185,7 +186,7 @@ func (f *watchFlags) watch(ctx context.Context, c *command, pos []string, stdio 
 		Playbook: pb, Params: vals, DB: client, Mode: mode,
 		Server:   serverRecord(info),
 		Operator: operator, Provenance: playbookProvenance(ctx, pb),
-		Host: hoststat.Sampler{}, Protect: protect, MaxTargets: f.maxTargets, StaleAfter: f.staleAfter,
+		Host: hoststat.Sampler{}, Protect: protect, MaxTargets: f.maxTargets, StaleAfter: f.staleAfter, ReconnectFor: f.reconnectFor,
 		Version: version(), BeforeSignal: w.beforeSignal,
 	}
 	if mode == engine.Interactive {
