@@ -31,11 +31,14 @@ func startRun(t *testing.T, dir string, args ...string) *exec.Cmd {
 	return cmd
 }
 
-// TestKilledRunsLeaveReadableTranscripts kills runs with SIGKILL at twenty
-// random points after each created its transcript; every transcript must
-// parse up to its last complete line and replay. The kill points count
-// from the transcript's creation, not from the start, so how fast this
-// machine starts a binary does not decide how many runs are tested.
+// TestKilledRunsLeaveReadableTranscripts kills runs with SIGKILL at twelve
+// points after each created its transcript, one at a random moment in
+// each eighth of a second of the first 1.5 s (a run of cancel-long-queries
+// on a stubborn query lasts about that long: snapshot, cancel, the 1 s
+// verify, terminate); every transcript must parse up to its last complete
+// line and replay. The kill points count from the transcript's creation,
+// not from the start, so how fast this machine starts a binary does not
+// decide how many runs are tested.
 func TestKilledRunsLeaveReadableTranscripts(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -43,7 +46,8 @@ func TestKilledRunsLeaveReadableTranscripts(t *testing.T) {
 	dsn := pgtest.DSNFor(db)
 	dir := t.TempDir()
 	rng := rand.New(rand.NewPCG(1, 2))
-	for i := range 20 {
+	const kills, span = 12, 1500 * time.Millisecond
+	for i := range kills {
 		long, err := incident.StubbornQuery(ctx, dsn, "report", time.Minute)
 		if err != nil {
 			t.Fatal(err)
@@ -52,7 +56,8 @@ func TestKilledRunsLeaveReadableTranscripts(t *testing.T) {
 		cmd := startRun(t, dir, "run", "cancel-long-queries", "--yes", "-d", dsn,
 			"--set", "min_runtime=0s", "--set", "database="+db, "--transcript", path)
 		awaitFile(t, path)
-		time.Sleep(time.Duration(rng.IntN(1500)) * time.Millisecond)
+		slot := span / kills
+		time.Sleep(time.Duration(i)*slot + time.Duration(rng.Int64N(int64(slot))))
 		_ = cmd.Process.Signal(syscall.SIGKILL)
 		_ = cmd.Wait()
 		long.Close()
