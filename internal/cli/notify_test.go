@@ -77,6 +77,9 @@ func TestNotifyGetsEventsInOrderWithoutHoldingUpTheRun(t *testing.T) {
 	if !signalled {
 		t.Fatal("no signalled action in the transcript")
 	}
+	// The first command may still be copying its line when the run ends:
+	// wait for a complete line, then check that it is the only one.
+	awaitCompleteLine(t, got)
 	if lines := notifiedTypes(t, got); !slices.Equal(lines, []string{transcript.Intent}) {
 		t.Errorf("before the release the command had received %v, want only the intent (one command at a time)", lines)
 	}
@@ -171,6 +174,23 @@ func notifiedLines(t *testing.T, path string) []transcript.Event {
 		out = append(out, ev)
 	}
 	return out
+}
+
+// awaitCompleteLine polls, for at most 20 seconds, until path holds at
+// least one line and ends with a newline.
+func awaitCompleteLine(t *testing.T, path string) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		data, err := os.ReadFile(path)
+		if err == nil && len(data) > 0 && data[len(data)-1] == '\n' {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s holds no complete line after 20s: %q (%v)", path, data, err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 func notifiedTypes(t *testing.T, path string) []string {
