@@ -34,8 +34,12 @@ func SignalContext(parent context.Context) (ctx context.Context, stop func()) {
 	go func() {
 		select {
 		case s := <-sigs:
-			signal.Stop(sigs)
+			// Ignore SIGHUP before letting go of the others: between
+			// the two calls a second SIGHUP of the same hangup would
+			// otherwise meet the default action and kill the process
+			// before it writes its last event.
 			signal.Ignore(syscall.SIGHUP)
+			signal.Stop(sigs)
 			cancel(signalCause(s))
 		case <-done:
 		}
