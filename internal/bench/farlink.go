@@ -75,13 +75,8 @@ func farLinkOnly(ctx context.Context, w io.Writer, cfg config) (err error) {
 		return err
 	}
 	defer os.RemoveAll(tmp)
-	t := tools{Pgrunbook: cfg.Bin}
-	if t.Pgrunbook == "" {
-		if t.Pgrunbook, err = goBuild(ctx, tmp, "pgrunbook", "github.com/pgrunbook/pgrunbook/cmd/pgrunbook"); err != nil {
-			return err
-		}
-	}
-	if t.Rusage, err = goBuild(ctx, tmp, "rusage", "github.com/pgrunbook/pgrunbook/internal/bench/rusage"); err != nil {
+	t, err := buildTools(ctx, tmp, cfg)
+	if err != nil {
 		return err
 	}
 	cluster, ctl, _, err := startBenchServer(ctx)

@@ -157,13 +157,8 @@ func run(ctx context.Context, w io.Writer, cfg config) (err error) {
 		return err
 	}
 	defer os.RemoveAll(tmp)
-	t := tools{Pgrunbook: cfg.Bin}
-	if t.Pgrunbook == "" {
-		if t.Pgrunbook, err = goBuild(ctx, tmp, "pgrunbook", "github.com/pgrunbook/pgrunbook/cmd/pgrunbook"); err != nil {
-			return err
-		}
-	}
-	if t.Rusage, err = goBuild(ctx, tmp, "rusage", "github.com/pgrunbook/pgrunbook/internal/bench/rusage"); err != nil {
+	t, err := buildTools(ctx, tmp, cfg)
+	if err != nil {
 		return err
 	}
 	if res.startup, err = measureStartup(ctx, w, t, cfg.StartupRuns); err != nil {
@@ -266,13 +261,8 @@ func runEndToEndOnly(ctx context.Context, w io.Writer, cfg config) (err error) {
 		return err
 	}
 	defer os.RemoveAll(tmp)
-	t := tools{Pgrunbook: cfg.Bin}
-	if t.Pgrunbook == "" {
-		if t.Pgrunbook, err = goBuild(ctx, tmp, "pgrunbook", "github.com/pgrunbook/pgrunbook/cmd/pgrunbook"); err != nil {
-			return err
-		}
-	}
-	if t.Rusage, err = goBuild(ctx, tmp, "rusage", "github.com/pgrunbook/pgrunbook/internal/bench/rusage"); err != nil {
+	t, err := buildTools(ctx, tmp, cfg)
+	if err != nil {
 		return err
 	}
 	cluster, ctl, version, err := startBenchServer(ctx)
@@ -324,6 +314,20 @@ func runEndToEndOnly(ctx context.Context, w io.Writer, cfg config) (err error) {
 		res.rows, r, ms(tw.median()), ms(pw.median()), verdict(r <= 1.0))
 	fmt.Fprintf(w, "\ne2e part done in %s (load average now %s)\n", time.Since(began).Round(time.Second), loadAvg())
 	return nil
+}
+
+// buildTools builds the programs a part of the bench runs into dir: the
+// pgrunbook binary (unless cfg.Bin names one) and the rusage wrapper.
+func buildTools(ctx context.Context, dir string, cfg config) (tools, error) {
+	t := tools{Pgrunbook: cfg.Bin}
+	var err error
+	if t.Pgrunbook == "" {
+		if t.Pgrunbook, err = goBuild(ctx, dir, "pgrunbook", "github.com/pgrunbook/pgrunbook/cmd/pgrunbook"); err != nil {
+			return t, err
+		}
+	}
+	t.Rusage, err = goBuild(ctx, dir, "rusage", "github.com/pgrunbook/pgrunbook/internal/bench/rusage")
+	return t, err
 }
 
 // connectControl opens the bench's own connection for staging checks.

@@ -148,13 +148,8 @@ func runWatchBench(ctx context.Context, w io.Writer, cfg config) (err error) {
 		return err
 	}
 	defer os.RemoveAll(tmp)
-	t := tools{Pgrunbook: cfg.Bin}
-	if t.Pgrunbook == "" {
-		if t.Pgrunbook, err = goBuild(ctx, tmp, "pgrunbook", "github.com/pgrunbook/pgrunbook/cmd/pgrunbook"); err != nil {
-			return err
-		}
-	}
-	if t.Rusage, err = goBuild(ctx, tmp, "rusage", "github.com/pgrunbook/pgrunbook/internal/bench/rusage"); err != nil {
+	t, err := buildTools(ctx, tmp, cfg)
+	if err != nil {
 		return err
 	}
 	cluster, ctl, version, err := startBenchServer(ctx)
