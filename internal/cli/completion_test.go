@@ -1,6 +1,7 @@
 package cli_test
 
 import (
+	"os"
 	"os/exec"
 	"slices"
 	"strings"
@@ -52,5 +53,80 @@ func TestBashCompletesPlaybooksScenariosCommandsAndFlags(t *testing.T) {
 	}
 	if got := complete(t, "pgrunbook", "run", "-d", "unbl"); len(got) != 0 {
 		t.Errorf("run -d unbl<TAB> offers %q: a DSN is not a playbook", got)
+	}
+}
+
+// needShell returns the path of a shell the completion tests run, failing
+// the test under CI=true when it is missing (.ci/run installs zsh and
+// fish) and skipping it otherwise.
+func needShell(t *testing.T, name string) string {
+	t.Helper()
+	path, err := exec.LookPath(name)
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("%s is not installed: .ci/run installs it for the completion tests", name)
+		}
+		t.Skipf("%s is not installed here; CI installs it", name)
+	}
+	return path
+}
+
+// In a real fish, the generated script completes commands, built-in
+// playbook names and flags the way fish asks for them (complete -C).
+func TestFishCompletesPlaybooksCommandsAndFlags(t *testing.T) {
+	t.Parallel()
+	fish := needShell(t, "fish")
+	complete := func(line string) []string {
+		t.Helper()
+		cmd := exec.Command(fish, "--no-config", "-c", `"$PGRUNBOOK" completion fish | source; complete -C "$LINE"`)
+		cmd.Env = []string{"PGRUNBOOK=" + binary, "LINE=" + line, "PATH=/usr/bin:/bin", "HOME=" + t.TempDir()}
+		cmd.Dir = t.TempDir()
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("fish completion of %q: %v\n%s", line, err, out)
+		}
+		var got []string
+		for _, l := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+			if word, _, _ := strings.Cut(l, "\t"); word != "" {
+				got = append(got, word)
+			}
+		}
+		return got
+	}
+	if got := complete("pgrunbook run unblock"); !slices.Equal(got, []string{"unblock-lock-chain"}) {
+		t.Errorf("run unblock<TAB> offers %q, want unblock-lock-chain", got)
+	}
+	if got := complete("pgrunbook re"); !slices.Equal(got, []string{"rehearse", "replay", "report", "resume"}) {
+		t.Errorf("re<TAB> offers %q", got)
+	}
+	if got := complete("pgrunbook run --dry"); !slices.Contains(got, "--dry-run") {
+		t.Errorf("run --dry<TAB> offers %q, want --dry-run among them", got)
+	}
+}
+
+// In a real zsh, the generated script loads after compinit and registers
+// its completion function for pgrunbook, which offers the built-in
+// playbooks for run (zsh's completion system then matches them against
+// what was typed).
+func TestZshLoadsTheCompletion(t *testing.T) {
+	t.Parallel()
+	zsh := needShell(t, "zsh")
+	script := `autoload -U +X compinit && compinit -u -D || exit 1
+source <("$PGRUNBOOK" completion zsh) || exit 1
+print -r -- "registered: ${_comps[pgrunbook]}"
+emulate sh -c 'COMP_WORDS=(pgrunbook run unblock); COMP_CWORD=2; _pgrunbook; printf "%s\n" "${COMPREPLY[@]}"'`
+	cmd := exec.Command(zsh, "-f", "-c", script)
+	cmd.Env = []string{"PGRUNBOOK=" + binary, "PATH=/usr/bin:/bin", "HOME=" + t.TempDir()}
+	cmd.Dir = t.TempDir()
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("zsh: %v\n%s", err, out)
+	}
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	if len(lines) == 0 || !strings.Contains(lines[0], "_pgrunbook") {
+		t.Fatalf("zsh did not register _pgrunbook for pgrunbook:\n%s", out)
+	}
+	if !slices.Contains(lines[1:], "unblock-lock-chain") || !slices.Contains(lines[1:], "cancel-long-queries") {
+		t.Errorf("zsh's completion of run offers %q, want the built-in playbooks", lines[1:])
 	}
 }
