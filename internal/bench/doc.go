@@ -39,8 +39,10 @@
 // transcripts on tmpfs; the snapshot statement polled every 40 ms, with and
 // without pg_blocking_pids), -far-link-only runs the far-link comparison
 // alone on a small cluster of its own, -timeout bounds the whole run,
-// -only reaction runs the reaction times alone on a sandbox of their own,
-// and -reaction-scale F multiplies their trial counts. The snapshot cost
+// -only reaction runs the reaction times alone on a sandbox of their own
+// (-reaction-scale F multiplies their trial counts), -only watch the
+// server impact of a dry-run watch and its peak RSS, and -only e2e the
+// end-to-end comparison with the psql pair. The snapshot cost
 // alone, for comparing two commits, is the snapshotcost command
 // (internal/bench/snapshotcost).
 //

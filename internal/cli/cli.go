@@ -41,10 +41,11 @@ func Main(ctx context.Context, args []string, stdio IO) int {
 }
 
 // Process is the pgrunbook program: Main on the process's arguments and
-// standard streams, under SignalContext (the first SIGINT or SIGTERM
+// standard streams, under SignalContext (the first SIGINT, SIGTERM or SIGHUP
 // cancels the run's context with the signal as its cause, so that the
 // run ends cleanly, closes its transcript and says which signal ended it;
-// a second one kills the process at once). cmd/pgrunbook and the tests'
+// a second SIGINT or SIGTERM kills the process at once, later SIGHUPs are
+// ignored). cmd/pgrunbook and the tests'
 // copy of the program call it.
 func Process() int {
 	ctx, stop := SignalContext(context.Background())
@@ -108,12 +109,12 @@ Examples:
   pgrunbook explain cancel-long-queries
   pgrunbook run cancel-long-queries --dry-run -d "host=db1 user=postgres"
   pgrunbook run cancel-long-queries --set min_runtime=2m
-  pgrunbook replay ~/.local/state/pgrunbook/transcripts/20261125T030102Z-cancel-long-queries.jsonl
+  pgrunbook replay ~/.local/state/pgrunbook/transcripts/20261125T030102Z-cancel-long-queries-4242.jsonl
 
 Exit codes: 0 done and verified, or a dry run that finished; 1 done but
-something failed (a session
-survived, a signal was denied, a database error); 2 bad usage or invalid
-playbook; 3 aborted by the operator; 130 interrupted.
+something failed (a session survived, a signal was denied, a database
+error); 2 bad usage or invalid playbook; 3 aborted by the operator; 130
+interrupted.
 `)
 	return b.String()
 }

@@ -151,7 +151,8 @@ func flagHelp(fs *pflag.FlagSet) string {
 		if meta != "" {
 			names += " " + meta
 		}
-		if def := shownDefault(f); def != "" {
+		// A help text that says its default in words keeps it that way.
+		if def := shownDefault(f); def != "" && !strings.Contains(text, "(default:") {
 			text += " (default " + def + ")"
 		}
 		lines := wrap(text, helpWidth-helpTextColumn)

@@ -70,7 +70,7 @@ playbook or a server the playbook refuses; 3 aborted by the operator;
 		reconnectForFlag(fs, &f.reconnectFor, "as for run, within a round")
 		poolerFlag(fs, &f.pooler, "a PgBouncer admin console, as for run")
 		operatorFlag(fs, &f.operator, "who runs the watch, recorded in every round and in the server log line of each signal")
-		fs.IntVar(&f.nice, "nice", -1, "`N` CPU priority of the watch, as nice(1), 0 to 19; 19 is also Linux's idle scheduling class (default: 19 for a dry run, which only observes and must not take CPU from the workload it watches; 0 for --yes and --interactive, which must act under load)")
+		fs.IntVar(&f.nice, "nice", -1, "`N` CPU priority of the watch, as nice(1), 0 to 19; 19 is also Linux's idle scheduling class (default: 19 for a dry run, which only observes and must not take CPU from the workload it watches; for --yes and --interactive, which must act under load, the priority it started with)")
 		return func(ctx context.Context, pos []string, stdio IO) error {
 			return f.watch(ctx, c, pos, stdio)
 		}

@@ -3,8 +3,6 @@ package main
 import (
 	"context"
 	"os"
-	"os/signal"
-	"syscall"
 
 	"github.com/pgrunbook/pgrunbook/internal/cli"
 )
@@ -16,15 +14,12 @@ func main() {
 	os.Exit(run())
 }
 
-// run wires the process to the command line as cmd/pgrunbook does: the
-// first SIGINT or SIGTERM cancels the rehearsal's context so that it
-// tears everything down; a second one kills the process at once.
+// run wires the process to the command line as cmd/pgrunbook does
+// (cli.SignalContext): the first SIGINT, SIGTERM or SIGHUP cancels the
+// rehearsal's context, with the signal as its cause, so that it tears
+// everything down; a second SIGINT or SIGTERM kills the process at once.
 func run() int {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	go func() {
-		<-ctx.Done()
-		stop()
-	}()
+	ctx, stop := cli.SignalContext(context.Background())
 	defer stop()
 	args := append(append([]string{}, demoArgs...), os.Args[1:]...)
 	return cli.Main(ctx, args, cli.IO{In: os.Stdin, Out: os.Stdout, Err: os.Stderr, OutFile: os.Stdout})

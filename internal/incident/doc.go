@@ -10,7 +10,7 @@
 // slots, xmin holders, CPU time on Linux).
 //
 // Every staged session is a connection of its own (internal/pg/pgsession:
-// this package never talks to PostgreSQL directly) with its own
+// outside its tests this package never talks to PostgreSQL directly) with its own
 // application_name, so it shows up in pg_stat_activity exactly like a
 // misbehaving client would. Constructors return only once the staged state
 // is visible in pg_stat_activity from a separate connection, so callers can

@@ -17,7 +17,7 @@ import (
 //
 //	in_network(addr, net)   addr (client_addr) is in net: a CIDR network
 //	                        ("10.0.0.0/8"), an address, or a host name
-//	                        (resolved once per run, at most DNSTimeout);
+//	                        (resolved once per process, at most DNSTimeout);
 //	                        net may be a list of any of these.
 var functionOptions = []expr.Option{
 	expr.Function("in_network", inNetwork,

@@ -1,7 +1,9 @@
 // Package transcript writes and reads pgrunbook transcripts: append-only
-// JSON Lines files with one event per line, written and synced to disk as
-// things happen, so a run killed at any point leaves every earlier event
-// intact and readable.
+// JSON Lines files with one event per line, written as things happen, so a
+// run killed at any point leaves every earlier event intact and readable,
+// and synced to disk at once for what records a signal (the intent before
+// the signal is sent, the outcomes, the run's end), within SyncDelay for
+// the rest (see Writer).
 //
 // Each event carries in prev the SHA-256 of the line before it, from
 // run_started on, so the lines form a hash chain. One line scanner reads
