@@ -58,7 +58,7 @@ func auditedSQL(signalling string) string {
     SELECT set_config('pgrunbook.audit', coalesce(json_agg(
         format('pgrunbook: %s pid=%s backend_start=%s %s', $8::text, r.pid, to_json(u.backend_start) #>> '{}', $7::text)
     ), '[]')::text, false) AS lines
-    FROM r JOIN u ON u.pid = r.pid WHERE r.outcome = 'signalled'
+    FROM r JOIN u ON u.pid = r.pid WHERE r.outcome IN ('signalled', 'signalled_not_exited')
 )
 SELECT r.pid, r.outcome FROM r CROSS JOIN l`
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -114,8 +115,29 @@ func TestSignalTerminateWaitRunsOut(t *testing.T) {
 		if !inActivity(t, ctx, db.ctl, stuck.pid) {
 			t.Error("the stuck backend is gone, so the wait did not run out: the test proves nothing")
 		}
+		// The signal was sent, so it leaves its server log line too.
+		if cl := pgtest.Cluster(); cl != nil {
+			awaitLogLine(t, cl.LogFile, fmt.Sprintf("pgrunbook: pg_terminate_backend pid=%d ", stuck.pid))
+		}
 	}
 	pgtest.WaitGone(t, ctx, db.ctl, stuck.pid)
+}
+
+// awaitLogLine polls the server log, for at most 20 seconds, until a line
+// contains want (the server writes its log asynchronously).
+func awaitLogLine(t *testing.T, logFile, want string) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		data, _ := os.ReadFile(logFile)
+		if strings.Contains(string(data), want) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no server log line contains %q", want)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 // The waits of one statement never take more than half its

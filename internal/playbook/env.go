@@ -6,7 +6,6 @@ import (
 	"slices"
 
 	"github.com/expr-lang/expr"
-	"github.com/expr-lang/expr/ast"
 	"github.com/expr-lang/expr/builtin"
 	"github.com/expr-lang/expr/file"
 	"github.com/expr-lang/expr/vm"
@@ -179,39 +178,30 @@ func putFields(m map[string]any, r *activity.Session, fields []rowField) {
 	}
 }
 
-// rowFieldsOf lists the row fields a compiled expression reads: the
-// identifiers of its tree that name one. An expression that reads the
-// environment as a whole ($env) gets every field.
+// rowFieldsOf lists the row fields a compiled expression reads: the names
+// its bytecode loads from the environment (OpLoadFast, OpLoadConst), read
+// from the program itself rather than its tree, so that nothing the
+// optimizer folds (a map fused into a filter) is missed. An expression
+// that reads the environment as a whole ($env) gets every field.
 func rowFieldsOf(prog *vm.Program) []rowField {
-	v := &fieldCollector{seen: map[string]bool{}}
-	node := prog.Node()
-	ast.Walk(&node, v)
-	if v.all {
-		return rowFieldTable
+	seen := map[string]bool{}
+	var fields []rowField
+	for i, op := range prog.Bytecode {
+		switch op {
+		case vm.OpLoadEnv:
+			return rowFieldTable
+		case vm.OpLoadFast, vm.OpLoadConst:
+			name, ok := prog.Constants[prog.Arguments[i]].(string)
+			if !ok || seen[name] {
+				continue
+			}
+			if f, ok := rowFieldByName[name]; ok {
+				seen[name] = true
+				fields = append(fields, f)
+			}
+		}
 	}
-	return v.fields
-}
-
-// fieldCollector is the ast.Visitor of rowFieldsOf.
-type fieldCollector struct {
-	seen   map[string]bool
-	fields []rowField
-	all    bool
-}
-
-func (v *fieldCollector) Visit(node *ast.Node) {
-	id, ok := (*node).(*ast.IdentifierNode)
-	if !ok {
-		return
-	}
-	if id.Value == "$env" {
-		v.all = true
-		return
-	}
-	if f, ok := rowFieldByName[id.Value]; ok && !v.seen[id.Value] {
-		v.seen[id.Value] = true
-		v.fields = append(v.fields, f)
-	}
+	return fields
 }
 
 // scopeKind says which names an expression may use.

@@ -104,3 +104,48 @@ steps:
 		}
 	}
 }
+
+// Forms the optimizer rewrites still name the row fields they read: a map
+// of a filter is fused into one builtin whose mapping the tree walk did not
+// visit. Evaluated after an expression that wrote the same field for
+// another row, such an expression must see its own row's value.
+func TestRowFieldsOfOptimizedForms(t *testing.T) {
+	pb := mustParse(t, `name: t
+steps:
+  - id: a
+    activity:
+  - id: vip
+    filter:
+      where: usename == "vip"
+  - id: byuser
+    filter:
+      where: 'any(map(filter(vip, .state == "active"), .usename == usename), #)'
+  - id: firstuser
+    filter:
+      where: 'first(map(filter(vip, .pid > 0), .usename == usename)) ?? false'
+  - id: reads
+    filter:
+      where: usename != ""
+`)
+	for _, i := range []int{2, 3} {
+		e := pb.Steps[i].Filter.Where
+		fields := rowFieldsOf(e.Program)
+		if len(fields) != 1 || fields[0].name != "usename" {
+			t.Errorf("fields of %q: %v, want usename", e.Source, fields)
+		}
+	}
+	scope := pb.NewScope(nil)
+	scope.Put("vip", []activity.Session{{PID: 1, Usename: "vip", State: "active"}})
+	ev := scope.RowEvaluator()
+	vipRow, appRow := activity.Session{PID: 1, Usename: "vip"}, activity.Session{PID: 2, Usename: "app"}
+	for _, i := range []int{2, 3} {
+		e := pb.Steps[i].Filter.Where
+		if _, err := ev.Bool(pb.Steps[4].Filter.Where, &vipRow); err != nil {
+			t.Fatal(err)
+		}
+		got, err := ev.Bool(e, &appRow)
+		if err != nil || got {
+			t.Errorf("%q on a row of user app, after a row of user vip: %v, %v; want false", e.Source, got, err)
+		}
+	}
+}
