@@ -97,7 +97,13 @@ func (r *runner) send(ctx context.Context, st *playbook.Step, targets []activity
 	// statement is bounded by statement_timeout anyway. A dry run's
 	// database sends nothing and answers dry_run (modes.go).
 	results, err := r.db.Signal(context.WithoutCancel(ctx), fn, reqs, a.BackendTypes)
-	if err != nil {
+	if err != nil && len(results) == len(targets) {
+		// The outcomes that stand come back with the error; the others
+		// are errors already.
+		if connectionLost(err) {
+			lost = err
+		}
+	} else if err != nil {
 		msg := err.Error()
 		if connectionLost(err) {
 			// The statement may or may not have signalled: never

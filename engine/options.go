@@ -16,7 +16,11 @@ type Database interface {
 	// Snapshot reads pg_stat_activity now, with derived fields filled in.
 	Snapshot(ctx context.Context) (*activity.Snapshot, error)
 	// Signal sends fn to each target whose identity still holds and
-	// returns one result per target, in order.
+	// returns one result per target, in order. With an error it may still
+	// return one result per target: those whose outcome it knows, and the
+	// others as errors (a connection lost halfway through a batch sent
+	// one statement per target); without that, every target's outcome is
+	// unknown.
 	Signal(ctx context.Context, fn activity.Function, targets []activity.SignalTarget, backendTypes []string) ([]activity.SignalResult, error)
 	// Horizon reads what pins the xmin horizon besides sessions:
 	// replication slots, prepared transactions, standbys with

@@ -77,6 +77,17 @@ BEGIN
 END
 $$`
 
+// noteAborted keeps, for TakeAuditProblem, that a batch statement the
+// server refused (err) was rolled back with the server log lines of any
+// signal it had sent before the refusal.
+func (c *Client) noteAborted(fn activity.Function, err error) {
+	msg := fmt.Sprintf("the server refused the batch %s statement (%s): signals it sent before the refusal left no server log line", fn, oneLine(err))
+	if c.audit.problem != "" {
+		msg = c.audit.problem + "; " + msg
+	}
+	c.audit.problem = msg
+}
+
 // noteAudit keeps, for TakeAuditProblem, why the server log lines of the
 // signals in results could not be written (err is the audit block's
 // outcome). Nothing to write when nothing was signalled. The signals'

@@ -139,16 +139,26 @@ func (c *Client) Signal(ctx context.Context, fn activity.Function, targets []act
 	if err == nil || SQLState(err) != "42501" {
 		return results, c.lost(err)
 	}
+	// The refused statement may have signalled some targets before the
+	// one the server refused; it was rolled back, with its audit lines.
+	c.noteAborted(fn, err)
 	results = make([]activity.SignalResult, 0, len(targets))
-	for _, t := range targets {
+	for i, t := range targets {
 		one, err := c.signalBatch(ctx, fn, query, []activity.SignalTarget{t}, backendTypes)
 		switch {
 		case err == nil:
-			results = append(results, one...)
+			results = append(results, markAfterAbort(one)...)
 		case SQLState(err) == "42501":
 			results = append(results, activity.SignalResult{PID: t.PID, Outcome: activity.Denied, Message: serverMessage(err)})
 		case c.conn.IsClosed():
-			return nil, c.lost(err)
+			// The outcomes so far stand; this target's and the rest's
+			// are unknown, and nothing is re-sent.
+			lost := c.lost(err)
+			msg := lost.Error() + "; outcome unknown, not re-sent: the next verify checks this session on a fresh snapshot"
+			for _, rest := range targets[i:] {
+				results = append(results, activity.SignalResult{PID: rest.PID, Outcome: activity.Error, Message: msg})
+			}
+			return results, lost
 		default:
 			results = append(results, activity.SignalResult{PID: t.PID, Outcome: activity.Error, Message: oneLine(err)})
 		}
@@ -217,6 +227,18 @@ func (c *Client) signalBatch(ctx context.Context, fn activity.Function, query st
 	}
 	c.noteAudit(results, rows.ThenErr())
 	return results, nil
+}
+
+// markAfterAbort says, on a target the fallback found gone or changed,
+// that the refused batch statement may have signalled it before the
+// server refused another target.
+func markAfterAbort(results []activity.SignalResult) []activity.SignalResult {
+	for i, r := range results {
+		if (r.Outcome == activity.NotFound || r.Outcome == activity.Changed) && r.Message == "" {
+			results[i].Message = "the batch statement the server refused may have signalled it before the refusal"
+		}
+	}
+	return results
 }
 
 // SQLState returns the SQLSTATE of a server error, or "".

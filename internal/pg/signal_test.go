@@ -2,6 +2,7 @@ package pg
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -305,6 +306,12 @@ WHERE $4::text[] IS NOT NULL AND $5::timestamptz[] IS NOT NULL AND $6::bigint[] 
 	}
 	wantOutcome(t, "own role's session", res[1], own.PID, activity.Signalled)
 	wantOutcome(t, "missing pid", res[2], missingPID, activity.NotFound)
+	if !strings.Contains(res[2].Message, "refused may have signalled it") {
+		t.Errorf("a target the fallback found gone says %q, want that the refused batch may have signalled it", res[2].Message)
+	}
+	if p := c.TakeAuditProblem(); !strings.Contains(p, "refused the batch pg_cancel_backend statement") {
+		t.Errorf("audit problem %q, want the refused batch's lost log lines named", p)
+	}
 
 	pgtest.WaitDone(t, own, own.App)
 	if got := SQLState(own.Err()); got != "57014" {
