@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/pgrunbook/pgrunbook/internal/activity"
 	"github.com/pgrunbook/pgrunbook/internal/incident"
@@ -153,5 +154,49 @@ func TestAuditFailureNeverHidesASignal(t *testing.T) {
 	wantOutcome(t, "a second cancel, of the now idle session", res[0], lq.PID, activity.Signalled)
 	if p := c.TakeAuditProblem(); p == "" {
 		t.Error("no audit problem reported for the second signal")
+	}
+}
+
+// The snapshot sent behind the set-up statement shares its transaction,
+// which began before default_transaction_read_only was set: the set-up
+// statement makes that transaction read-only itself (safety rule 6).
+func TestSetUpTransactionIsReadOnly(t *testing.T) {
+	t.Parallel()
+	ctx := pgtest.Context(t)
+	db := newDB(t, "pg_setup_ro")
+	conn, err := pgx.Connect(ctx, db.dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = conn.Close(context.Background()) })
+	want := sessionSettings(DefaultStatementTimeout, DefaultLockTimeout)
+	var args []any
+	for _, s := range want {
+		args = append(args, s.name, s.value)
+	}
+	args = append(args, providerArgs()...)
+	values, oids, err := encodeArgs(conn.TypeMap(), args)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := conn.PgConn().StartPipeline(ctx)
+	p.SendQueryParams(setupSQL(len(want)), values, oids, binaryResults, nil)
+	p.SendQueryParams("SELECT current_setting('transaction_read_only')", nil, nil, nil, nil)
+	if err := p.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	if err := discardNext(p); err != nil {
+		t.Fatalf("the set-up statement: %v", err)
+	}
+	res, err := p.GetResults()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows := res.(*pgconn.ResultReader).Read()
+	if err := p.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if rows.Err != nil || len(rows.Rows) != 1 || string(rows.Rows[0][0]) != "on" {
+		t.Errorf("the statement behind the set-up runs with transaction_read_only %q (%v), want on", rows.Rows, rows.Err)
 	}
 }

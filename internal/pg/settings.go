@@ -39,6 +39,10 @@ func setupSQL(n int) string {
 	for i := range n {
 		fmt.Fprintf(&b, "set_config($%d, $%d, false), ", 2*i+1, 2*i+2)
 	}
+	// default_transaction_read_only applies from the next transaction on;
+	// this one (and a snapshot sent in its pipeline, prefetch.go) is made
+	// read-only here.
+	b.WriteString(`set_config('transaction_read_only', 'on', true), `)
 	b.WriteString(`pg_backend_pid(), coalesce(host(inet_client_addr()), ''), coalesce(inet_client_port(), -1),
        current_user, current_database(), current_setting('server_version'),
        current_setting('server_version_num')::int,
@@ -90,7 +94,8 @@ func (c *Client) setUp(ctx context.Context, conn *pgx.Conn) (ServerInfo, *prefet
 		dest = append(dest, &applied[i])
 	}
 	var own ownBackend
-	dest = append(dest, &own.pid, &own.clientAddr, &own.clientPort, &info.User, &info.Database, &info.Version, &info.VersionNum,
+	var thisReadOnly string
+	dest = append(dest, &thisReadOnly, &own.pid, &own.clientAddr, &own.clientPort, &info.User, &info.Database, &info.Version, &info.VersionNum,
 		&info.Privileges.Superuser, &info.Privileges.SignalBackend, &info.Privileges.ReadAllStats,
 		&info.Slots.ClusterName, &info.Slots.MaxConnections, &info.Slots.SuperuserReservedConnections,
 		&info.Slots.ReservedConnections)
