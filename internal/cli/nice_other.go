@@ -5,4 +5,4 @@ package cli
 import "errors"
 
 // setNice is not available here: the watch keeps its priority.
-func setNice(int) error { return errors.New("this system has no nice values") }
+func setNice(int, bool) error { return errors.New("this system has no nice values") }

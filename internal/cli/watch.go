@@ -70,7 +70,7 @@ playbook or a server the playbook refuses; 3 aborted by the operator;
 		reconnectForFlag(fs, &f.reconnectFor, "as for run, within a round")
 		poolerFlag(fs, &f.pooler, "a PgBouncer admin console, as for run")
 		operatorFlag(fs, &f.operator, "who runs the watch, recorded in every round and in the server log line of each signal")
-		fs.IntVar(&f.nice, "nice", -1, "`N` CPU priority of the watch, as nice(1), 0 to 19; 19 is also Linux's idle scheduling class (default: 19 for a dry run, which only observes and must not take CPU from the workload it watches; for --yes and --interactive, which must act under load, the priority it started with)")
+		fs.IntVar(&f.nice, "nice", -1, "`N` CPU priority of the watch, as nice(1), 0 to 19; a dry run at 19 is also in Linux's idle scheduling class (default: 19 for a dry run, which only observes and must not take CPU from the workload it watches; for --yes and --interactive, which must act under load, the priority it started with)")
 		return func(ctx context.Context, pos []string, stdio IO) error {
 			return f.watch(ctx, c, pos, stdio)
 		}
@@ -200,7 +200,7 @@ func (f *watchFlags) watch(ctx context.Context, c *command, pos []string, stdio 
 	fmt.Fprintf(w.out, "pgrunbook watch: %s every %s, %s, on %s as %s (backend pid %d)\n",
 		pb.Name, everyText(f.every), modeText(mode), hostPortText(info), info.User, info.PID)
 	if n := niceFor(*f, mode); n > 0 {
-		if err := setNice(n); err != nil {
+		if err := setNice(n, n == 19 && mode == engine.DryRun); err != nil {
 			fmt.Fprintf(stdio.Err, "pgrunbook watch: cannot run at nice %d (%v); running at the priority it started with\n", n, err)
 		} else {
 			fmt.Fprintf(w.out, "priority: nice %d (--nice changes it)\n", n)
