@@ -64,31 +64,16 @@ func (f *farLinkResult) summaryRows() [][]string {
 // farLinkOnly is the bench with -far-link-only: its own small cluster
 // and the far-link comparison alone.
 func farLinkOnly(ctx context.Context, w io.Writer, cfg config) (err error) {
-	fmt.Fprintln(w, "pgrunbook bench, far link only")
-	before := machineCPU()
-	if err := pause(ctx, time.Second); err != nil {
-		return err
-	}
-	fmt.Fprintf(w, "machine: %s; %.0f%% busy before the bench (load average %s)\n", describeMachine(), machineCPU().busySince(before), loadAvg())
-	tmp, err := os.MkdirTemp("", "pgrunbook-bench-")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(tmp)
-	t, err := buildTools(ctx, tmp, cfg)
-	if err != nil {
-		return err
-	}
-	cluster, ctl, _, err := startBenchServer(ctx)
+	p, err := startPart(ctx, w, cfg, "pgrunbook bench, far link only")
 	if err != nil {
 		return err
 	}
 	defer func() {
-		if serr := stopBenchServer(cluster, ctl); serr != nil && err == nil {
+		if serr := p.stop(); serr != nil && err == nil {
 			err = serr
 		}
 	}()
-	res, err := farLink(ctx, w, t, cluster, tmp)
+	res, err := farLink(ctx, w, p.tools, p.cluster, p.tmp)
 	if err != nil {
 		return err
 	}

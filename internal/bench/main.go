@@ -248,33 +248,17 @@ func run(ctx context.Context, w io.Writer, cfg config) (err error) {
 // own sandbox, with the profile of in-process runs when asked.
 func runEndToEndOnly(ctx context.Context, w io.Writer, cfg config) (err error) {
 	began := time.Now()
-	res := &results{machine: describeMachine(), loadStart: loadAvg()}
-	fmt.Fprintln(w, "pgrunbook bench, end to end only: pgrunbook against the hand-written psql pair")
-	before := machineCPU()
-	if err := pause(ctx, time.Second); err != nil {
-		return err
-	}
-	res.busyBefore = machineCPU().busySince(before)
-	fmt.Fprintf(w, "machine: %s; %.0f%% busy before the bench (load average %s)\n", res.machine, res.busyBefore, res.loadStart)
-	tmp, err := os.MkdirTemp("", "pgrunbook-bench-e2e-")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(tmp)
-	t, err := buildTools(ctx, tmp, cfg)
-	if err != nil {
-		return err
-	}
-	cluster, ctl, version, err := startBenchServer(ctx)
+	p, err := startPart(ctx, w, cfg, "pgrunbook bench, end to end only: pgrunbook against the hand-written psql pair")
 	if err != nil {
 		return err
 	}
 	defer func() {
-		if serr := stopBenchServer(cluster, ctl); serr != nil && err == nil {
+		if serr := p.stop(); serr != nil && err == nil {
 			err = serr
 		}
 	}()
-	res.machine.Postgres = version
+	res := &results{machine: p.machine, busyBefore: p.busy, loadStart: loadAvg()}
+	cluster, ctl, t, tmp := p.cluster, p.ctl, p.tools, p.tmp
 	dsn := cluster.DSN("postgres")
 	fl, err := newFleet(dsn)
 	if err != nil {
@@ -314,6 +298,51 @@ func runEndToEndOnly(ctx context.Context, w io.Writer, cfg config) (err error) {
 		res.rows, r, ms(tw.median()), ms(pw.median()), verdict(r <= 1.0))
 	fmt.Fprintf(w, "\ne2e part done in %s (load average now %s)\n", time.Since(began).Round(time.Second), loadAvg())
 	return nil
+}
+
+// part is what a part of the bench run alone starts from: the machine
+// (with the server's version once it runs), how busy it was, a temporary
+// directory with the programs built into it, and the bench's server.
+type part struct {
+	machine machine
+	busy    float64
+	tmp     string
+	tools   tools
+	cluster *sandbox.Cluster
+	ctl     *pgx.Conn
+}
+
+// startPart prints title and how busy the machine was in the second
+// before, builds the programs and starts the server; stop ends it all.
+func startPart(ctx context.Context, w io.Writer, cfg config, title string) (*part, error) {
+	p := &part{machine: describeMachine()}
+	fmt.Fprintln(w, title)
+	before := machineCPU()
+	if err := pause(ctx, time.Second); err != nil {
+		return nil, err
+	}
+	p.busy = machineCPU().busySince(before)
+	fmt.Fprintf(w, "machine: %s; %.0f%% busy before the bench (load average %s)\n", p.machine, p.busy, loadAvg())
+	var err error
+	if p.tmp, err = os.MkdirTemp("", "pgrunbook-bench-"); err != nil {
+		return nil, err
+	}
+	if p.tools, err = buildTools(ctx, p.tmp, cfg); err != nil {
+		os.RemoveAll(p.tmp)
+		return nil, err
+	}
+	if p.cluster, p.ctl, p.machine.Postgres, err = startBenchServer(ctx); err != nil {
+		os.RemoveAll(p.tmp)
+		return nil, err
+	}
+	return p, nil
+}
+
+// stop stops the server and removes the temporary directory.
+func (p *part) stop() error {
+	err := stopBenchServer(p.cluster, p.ctl)
+	os.RemoveAll(p.tmp)
+	return err
 }
 
 // buildTools builds the programs a part of the bench runs into dir: the

@@ -136,32 +136,16 @@ func (im *impact) watchRound(ctx context.Context, label string, every time.Durat
 // runWatchBench is the watch part alone (-only watch), on its own sandbox.
 func runWatchBench(ctx context.Context, w io.Writer, cfg config) (err error) {
 	began := time.Now()
-	m := describeMachine()
-	fmt.Fprintln(w, "pgrunbook bench, watch only: a dry-run watch beside pgbench")
-	before := machineCPU()
-	if err := pause(ctx, time.Second); err != nil {
-		return err
-	}
-	fmt.Fprintf(w, "machine: %s; %.0f%% busy before the bench (load average %s)\n", m, machineCPU().busySince(before), loadAvg())
-	tmp, err := os.MkdirTemp("", "pgrunbook-bench-watch-")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(tmp)
-	t, err := buildTools(ctx, tmp, cfg)
-	if err != nil {
-		return err
-	}
-	cluster, ctl, version, err := startBenchServer(ctx)
+	p, err := startPart(ctx, w, cfg, "pgrunbook bench, watch only: a dry-run watch beside pgbench")
 	if err != nil {
 		return err
 	}
 	defer func() {
-		if serr := stopBenchServer(cluster, ctl); serr != nil && err == nil {
+		if serr := p.stop(); serr != nil && err == nil {
 			err = serr
 		}
 	}()
-	m.Postgres = version
+	m, cluster, ctl, t, tmp := p.machine, p.cluster, p.ctl, p.tools, p.tmp
 	dsn := cluster.DSN("postgres")
 	fl, err := newFleet(dsn)
 	if err != nil {
