@@ -27,7 +27,17 @@ func TestHelpShowsEveryFlagAndItsDefault(t *testing.T) {
 			if f.Shorthand != "" && !strings.Contains(help, "-"+f.Shorthand+", --"+f.Name) {
 				t.Errorf("%s: help lacks -%s for --%s", c.name, f.Shorthand, f.Name)
 			}
-			if def := shownDefault(f); def != "" && !strings.Contains(strings.Join(strings.Fields(help), " "), "(default "+def+")") {
+			// A default is shown from the definition, or, where the help
+			// text says it in words ("(default: ..."), that way only.
+			_, text := placeholder(f)
+			flat := strings.Join(strings.Fields(help), " ")
+			switch def := shownDefault(f); {
+			case def == "":
+			case strings.Contains(text, "(default:"):
+				if strings.Contains(flat, "(default "+def+")") {
+					t.Errorf("%s: --%s says its default in words and also shows %s", c.name, f.Name, def)
+				}
+			case !strings.Contains(flat, "(default "+def+")"):
 				t.Errorf("%s: help lacks --%s's default %s:\n%s", c.name, f.Name, def, help)
 			}
 		})
