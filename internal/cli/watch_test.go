@@ -277,6 +277,12 @@ func TestWatchCircuitBreakerStopsBeforeExceeding(t *testing.T) {
 		"--max-signals", "2", "--per", "1h",
 		"--set", "min_idle=0s", "--set", "database="+db, "--transcript-dir", tdir)
 	awaitGone(t, first, "the watch never ended the first session")
+	// The two later sessions must appear in the same round: the watch is
+	// stopped while they are staged (a round already past its snapshot
+	// sees neither, the next one both).
+	if err := cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
 	var later []*incident.Session
 	for id := 2; id <= 3; id++ {
 		s, err := incident.IdleInTransaction(ctx, dsn, fmt.Sprintf("watch-later-%d", id), "accounts", id)
@@ -285,6 +291,9 @@ func TestWatchCircuitBreakerStopsBeforeExceeding(t *testing.T) {
 		}
 		t.Cleanup(s.Close)
 		later = append(later, s)
+	}
+	if err := cmd.Process.Signal(syscall.SIGCONT); err != nil {
+		t.Fatal(err)
 	}
 	if code := exitOf(t, cmd); code != 1 {
 		t.Fatalf("exit %d, want 1 from the circuit breaker\n%s", code, out)
