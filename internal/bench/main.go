@@ -288,14 +288,9 @@ func runEndToEndOnly(ctx context.Context, w io.Writer, cfg config) (err error) {
 			return err
 		}
 	}
-	var pw, tw durations
-	for i := range res.psql {
-		pw = append(pw, res.psql[i].Wall)
-		tw = append(tw, res.tool[i].Wall)
-	}
-	r := ratio(tw.median(), pw.median())
+	r, tool, psql := res.endToEndRatio()
 	fmt.Fprintf(w, "\n  end to end, %d rows: pgrunbook / psql pair %.2f× (%s vs %s; target ≤ 1.0×: %s)\n",
-		res.rows, r, ms(tw.median()), ms(pw.median()), verdict(r <= 1.0))
+		res.rows, r, ms(tool), ms(psql), verdict(r <= 1.0))
 	fmt.Fprintf(w, "\ne2e part done in %s (load average now %s)\n", time.Since(began).Round(time.Second), loadAvg())
 	return nil
 }

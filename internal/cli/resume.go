@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"os/user"
@@ -122,11 +121,7 @@ func (f *resumeFlags) resume(ctx context.Context, c *command, pos []string, stdi
 
 	client, err := pg.Connect(ctx, pg.Options{DSN: f.dsn, StatementTimeout: f.statementTimeout, PoolerDSN: f.pooler})
 	if err != nil {
-		var refused *pg.PoolingRefusedError
-		if errors.As(err, &refused) {
-			return usageErrorf("%v", err)
-		}
-		return failf("%v; the transcript was not touched", err)
+		return connectError(err, "; the transcript was not touched")
 	}
 	defer client.Close(ctx)
 

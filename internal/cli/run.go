@@ -115,6 +115,36 @@ func statementTimeoutFlag(fs *pflag.FlagSet, d *time.Duration, help string) {
 	fs.DurationVar(d, "statement-timeout", pg.DefaultStatementTimeout, "`DURATION` "+help)
 }
 
+// resolveRun finds the playbook run and watch name, resolves its --set
+// values and compiles the --protect expressions; bad values are usage
+// errors.
+func resolveRun(name string, sets, protect []string) (*playbook.Playbook, playbook.Values, []*playbook.Expr, error) {
+	pb, err := resolvePlaybook(name)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	vals, err := pb.Resolve(sets)
+	if err != nil {
+		return nil, nil, nil, usageErrorf("%v", err)
+	}
+	rules, err := pb.CompileProtect(protect)
+	if err != nil {
+		return nil, nil, nil, usageErrorf("%v", err)
+	}
+	return pb, vals, rules, nil
+}
+
+// connectError is a failed pg.Connect as the command's error: a pooler
+// that refuses pgrunbook means the DSN points at the wrong place, bad
+// usage; anything else is a failure, with what was left said after it.
+func connectError(err error, left string) error {
+	var refused *pg.PoolingRefusedError
+	if errors.As(err, &refused) {
+		return usageErrorf("%v", err)
+	}
+	return failf("%v%s", err, left)
+}
+
 func reconnectForFlag(fs *pflag.FlagSet, d *time.Duration, help string) {
 	fs.DurationVar(d, "reconnect-for", engine.DefaultReconnectFor, "`DURATION` "+help)
 }
@@ -145,17 +175,9 @@ func (f *runFlags) runPlaybook(ctx context.Context, c *command, pos []string, st
 		return err
 	}
 
-	pb, err := resolvePlaybook(pos[0])
+	pb, vals, protect, err := resolveRun(pos[0], f.sets, f.protect)
 	if err != nil {
 		return err
-	}
-	vals, err := pb.Resolve(f.sets)
-	if err != nil {
-		return usageErrorf("%v", err)
-	}
-	protect, err := pb.CompileProtect(f.protect)
-	if err != nil {
-		return usageErrorf("%v", err)
 	}
 
 	prov := playbookProvenance(ctx, pb)
@@ -257,12 +279,7 @@ func (r playbookRun) execute(ctx context.Context, stdio IO) (engine.Result, erro
 	if err != nil {
 		tw.Close()
 		os.Remove(path)
-		var refused *pg.PoolingRefusedError
-		if errors.As(err, &refused) {
-			// The DSN points at the wrong place: a usage error.
-			return engine.Result{}, usageErrorf("%v", err)
-		}
-		return engine.Result{}, failf("%v", err)
+		return engine.Result{}, connectError(err, "")
 	}
 	defer client.Close(ctx)
 

@@ -134,17 +134,9 @@ func (f *watchFlags) watch(ctx context.Context, c *command, pos []string, stdio 
 	if err != nil {
 		return err
 	}
-	pb, err := resolvePlaybook(pos[0])
+	pb, vals, protect, err := resolveRun(pos[0], f.sets, f.protect)
 	if err != nil {
 		return err
-	}
-	vals, err := pb.Resolve(f.sets)
-	if err != nil {
-		return usageErrorf("%v", err)
-	}
-	protect, err := pb.CompileProtect(f.protect)
-	if err != nil {
-		return usageErrorf("%v", err)
 	}
 	dir := f.dir
 	if dir == "" {
@@ -165,11 +157,7 @@ func (f *watchFlags) watch(ctx context.Context, c *command, pos []string, stdio 
 	client, err := pg.Connect(ctx, pg.Options{DSN: f.dsn, StatementTimeout: f.statementTimeout, PoolerDSN: f.pooler, FirstSnapshot: true})
 	if err != nil {
 		os.Remove(dir)
-		var refused *pg.PoolingRefusedError
-		if errors.As(err, &refused) {
-			return usageErrorf("%v", err)
-		}
-		return failf("%v", err)
+		return connectError(err, "")
 	}
 	defer client.Close(context.WithoutCancel(ctx))
 

@@ -81,7 +81,11 @@ $$`
 // server refused (err) was rolled back with the server log lines of any
 // signal it had sent before the refusal.
 func (c *Client) noteAborted(fn activity.Function, err error) {
-	msg := fmt.Sprintf("the server refused the batch %s statement (%s): signals it sent before the refusal left no server log line", fn, oneLine(err))
+	c.addAuditProblem(fmt.Sprintf("the server refused the batch %s statement (%s): signals it sent before the refusal left no server log line", fn, oneLine(err)))
+}
+
+// addAuditProblem adds msg to the problems TakeAuditProblem returns next.
+func (c *Client) addAuditProblem(msg string) {
 	if c.audit.problem != "" {
 		msg = c.audit.problem + "; " + msg
 	}
@@ -102,9 +106,5 @@ func (c *Client) noteAudit(results []activity.SignalResult, err error) {
 	if signalled == 0 || err == nil {
 		return
 	}
-	msg := fmt.Sprintf("the server log line of %d signal(s) could not be written: %s", signalled, oneLine(err))
-	if c.audit.problem != "" {
-		msg = c.audit.problem + "; " + msg
-	}
-	c.audit.problem = msg
+	c.addAuditProblem(fmt.Sprintf("the server log line of %d signal(s) could not be written: %s", signalled, oneLine(err)))
 }

@@ -157,7 +157,7 @@ func decodeLocks(raw []byte) ([]activity.Lock, error) {
 // (prefetch.go).
 func (c *Client) Snapshot(ctx context.Context) (*activity.Snapshot, error) {
 	if p := c.takePrefetched(); p != nil {
-		return c.finishSnapshot(ctx, p.rows)
+		return c.finishSnapshot(ctx, p.rows), nil
 	}
 	rows, err := c.query(ctx, string(c.sql))
 	if err != nil {
@@ -167,7 +167,7 @@ func (c *Client) Snapshot(ctx context.Context) (*activity.Snapshot, error) {
 	if err != nil {
 		return nil, c.lost(err)
 	}
-	return c.finishSnapshot(ctx, read)
+	return c.finishSnapshot(ctx, read), nil
 }
 
 // snapshotRows are the rows of one snapshot statement as the server sent
@@ -230,13 +230,13 @@ func scanSnapshot(rows pgx.Rows) (snapshotRows, error) {
 
 // finishSnapshot adds what the client knows to the rows the server sent:
 // the server's facts, the pooled backends' clients, the derived facts.
-func (c *Client) finishSnapshot(ctx context.Context, read snapshotRows) (*activity.Snapshot, error) {
+func (c *Client) finishSnapshot(ctx context.Context, read snapshotRows) *activity.Snapshot {
 	snap := read.snap
 	snap.Server = c.ServerFacts()
 	snap.Server.IsStandby = read.standby
 	c.markPooled(ctx, snap) // pooler_mark.go
 	snap.Derive()
-	return snap, nil
+	return snap
 }
 
 func ts(t pgtype.Timestamptz) time.Time {

@@ -218,16 +218,6 @@ func (w *Writer) deferredSync() {
 	}
 }
 
-// Sync syncs every event written so far now.
-func (w *Writer) Sync() error {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.closed || w.sync == nil {
-		return nil
-	}
-	return w.syncLocked()
-}
-
 // Close syncs what is not yet synced and closes the file. It is safe to
 // call more than once.
 func (w *Writer) Close() error {
