@@ -36,16 +36,5 @@ func (r *runner) horizon(ctx context.Context, st *playbook.Step) error {
 // readHorizon reads the horizon's holders, restoring a lost connection
 // and reading again as snapshot does: reading is safe to repeat.
 func (r *runner) readHorizon(ctx context.Context) (*activity.Horizon, error) {
-	for attempt := 1; ; attempt++ {
-		h, err := r.db.Horizon(ctx)
-		if err == nil {
-			return h, nil
-		}
-		if !connectionLost(err) || attempt == 3 {
-			return nil, err
-		}
-		if err := r.reconnect(ctx, err); err != nil {
-			return nil, err
-		}
-	}
+	return readAgain(ctx, r, r.db.Horizon)
 }

@@ -32,18 +32,27 @@ func connectionLost(err error) bool {
 // latest view. A lost connection is restored (see reconnect) and the read
 // retried: reading is always safe to repeat.
 func (r *runner) snapshot(ctx context.Context) (*activity.Snapshot, error) {
+	snap, err := readAgain(ctx, r, r.db.Snapshot)
+	if err != nil {
+		return nil, err
+	}
+	r.latest, r.taken = snap, snap.Taken
+	r.scope.SetServer(snap.Server)
+	return snap, nil
+}
+
+// readAgain runs read and, when it failed because the connection was
+// lost, restores the connection (see reconnect) and reads again, three
+// times at most: reading is always safe to repeat.
+func readAgain[T any](ctx context.Context, r *runner, read func(context.Context) (T, error)) (T, error) {
 	for attempt := 1; ; attempt++ {
-		snap, err := r.db.Snapshot(ctx)
-		if err == nil {
-			r.latest, r.taken = snap, snap.Taken
-			r.scope.SetServer(snap.Server)
-			return snap, nil
-		}
-		if !connectionLost(err) || attempt == 3 {
-			return nil, err
+		v, err := read(ctx)
+		if err == nil || !connectionLost(err) || attempt == 3 {
+			return v, err
 		}
 		if err := r.reconnect(ctx, err); err != nil {
-			return nil, err
+			var none T
+			return none, err
 		}
 	}
 }

@@ -15,7 +15,10 @@ package engine_test
 //	                       the same round trip; only
 //	                       if the server refuses the batch with SQLSTATE 42501
 //	                       that the statement did not predict, 1 more per target
-//	verify, wait until   1 statement (Database.Snapshot) per poll
+//	verify, wait until   1 statement (Database.Snapshot) per poll; a verify
+//	                       with a built-in expectation reads only its
+//	                       pending targets' rows (TargetReader.SnapshotOf),
+//	                       and 1 full Snapshot more if some target failed
 //
 // On the wire a statement is one Execute and one Sync: one round trip,
 // also the first time a connection runs it, when the same round trip
@@ -337,7 +340,12 @@ func (cr countedRun) wantVerifyPolls(t *testing.T, step string) {
 	if v.Polls < 1 {
 		t.Errorf("verify %s reports %d polls", step, v.Polls)
 	}
-	cr.wantCalls(t, step, "Snapshot", v.Polls)
+	// A built-in expectation reads only its pending targets' rows.
+	method := "Snapshot"
+	if v.Expect == playbook.ExpectGone || v.Expect == playbook.ExpectQueryStopped {
+		method = "SnapshotOf"
+	}
+	cr.wantCalls(t, step, method, v.Polls)
 	cr.wantCalls(t, step, "", v.Polls)
 }
 
@@ -456,6 +464,12 @@ func (d *countingDB) Snapshot(ctx context.Context) (*activity.Snapshot, error) {
 	return d.Client.Snapshot(ctx)
 }
 
+func (d *countingDB) SnapshotOf(ctx context.Context, pids []int) (*activity.Snapshot, error) {
+	before := d.wire.count()
+	defer d.record("SnapshotOf", len(pids), before)
+	return d.Client.SnapshotOf(ctx, pids)
+}
+
 func (d *countingDB) Signal(ctx context.Context, fn activity.Function, targets []activity.SignalTarget, backendTypes []string) ([]activity.SignalResult, error) {
 	before := d.wire.count()
 	res, err := d.Client.Signal(ctx, fn, targets, backendTypes)
@@ -475,4 +489,76 @@ func (d *countingDB) Horizon(ctx context.Context) (*activity.Horizon, error) {
 	return d.Client.Horizon(ctx)
 }
 
-var _ engine.Database = (*countingDB)(nil)
+var (
+	_ engine.Database     = (*countingDB)(nil)
+	_ engine.TargetReader = (*countingDB)(nil)
+)
+
+const roundTripFailedVerify = `name: round-trips-failed-verify
+summary: Verify that a lock holder nobody signalled is gone; it is not.
+params:
+  app: {type: string}
+steps:
+  - id: snapshot
+    activity:
+  - id: holder
+    filter:
+      where: application_name == params.app
+  - id: gone
+    verify: {targets: holder, expect: gone, timeout: 100ms}
+  - id: still_blocking
+    filter:
+      from: gone.failed
+      where: blocking_total == 2
+`
+
+// TestVerifyReadsItsTargetsAndHandsOnFullRows: a verify with a built-in
+// expectation polls only its targets' rows, and when a target fails it
+// reads one full snapshot, so that later steps see the failed session as
+// the whole server shows it: here a lock holder with two writers queued
+// behind it, which a snapshot of the holder's row alone would count as
+// blocking none.
+func TestVerifyReadsItsTargetsAndHandsOnFullRows(t *testing.T) {
+	t.Parallel()
+	pb := parsePlaybook(t, roundTripFailedVerify)
+	db := pgtest.CreateDatabase(t, "roundtrips_failed_verify")
+	dsn := pgtest.DSNFor(db)
+	ctx := context.Background()
+	if err := incident.CreateLockTable(ctx, dsn, "locks", 1); err != nil {
+		t.Fatal(err)
+	}
+	app := "rt-" + db
+	stage := pgtest.Staged[*incident.Session](t)
+	holder := stage(incident.IdleInTransaction(ctx, dsn, app, "locks", 1))
+	stage(incident.Writer(ctx, dsn, app+"-w1", "locks", 1))
+	stage(incident.Writer(ctx, dsn, app+"-w2", "locks", 1))
+
+	cr := runCounted(t, pb, "app="+app)
+
+	if cr.res.ExitCode != engine.ExitFailed {
+		t.Errorf("exit %d (%s), want %d: the holder failed its verify", cr.res.ExitCode, cr.res.Message, engine.ExitFailed)
+	}
+	v := cr.verified(t, "gone")
+	if len(v.Failed) != 1 || v.Failed[0] != holder.PID || v.Polls < 2 {
+		t.Fatalf("verify gone: failed %v after %d polls, want [%d] after at least 2", v.Failed, v.Polls, holder.PID)
+	}
+	polls := cr.wantCalls(t, "gone", "SnapshotOf", v.Polls)
+	for _, c := range polls {
+		if c.targets != 1 {
+			t.Errorf("a verify poll read %d sessions' rows, want the 1 target's", c.targets)
+		}
+	}
+	cr.wantCalls(t, "gone", "Snapshot", 1)
+	cr.wantOneStatementPerCall(t)
+	var kept []int
+	for _, ev := range cr.events {
+		if ev.Type == transcript.Selected && ev.Step == "still_blocking" {
+			for _, s := range ev.Rows {
+				kept = append(kept, s.PID)
+			}
+		}
+	}
+	if len(kept) != 1 || kept[0] != holder.PID {
+		t.Errorf("the failed holder handed on blocks %v (want [%d]): its row was not the full snapshot's\n%s", kept, holder.PID, cr.table())
+	}
+}

@@ -14,7 +14,10 @@ import (
 // passed and failed. A dry run checks once, against the latest snapshot,
 // and does not wait, since it signalled nothing.
 //
-// Round trips: one snapshot statement per poll; none in a dry run.
+// Round trips: one snapshot statement per poll; none in a dry run. A
+// built-in expectation on a Database that is a TargetReader reads only
+// the pending targets' rows, and one full snapshot more if some target
+// failed.
 func (r *runner) verify(ctx context.Context, st *playbook.Step) error {
 	v := st.Verify
 	targets := r.scope.Sessions(v.Targets)
@@ -34,7 +37,27 @@ func (r *runner) verify(ctx context.Context, st *playbook.Step) error {
 		pending[t.PID] = true
 		latest[t.PID] = t
 	}
-	res, err := r.pollUntil(ctx, v.Timeout, func(snap *activity.Snapshot) (bool, error) {
+	read := r.poll
+	tr, targeted := r.db.(TargetReader)
+	targeted = targeted && !r.unchanging && (v.Expect == playbook.ExpectGone || v.Expect == playbook.ExpectQueryStopped)
+	if targeted {
+		// A built-in expectation reads only the targets' own rows, and
+		// only those still pending.
+		read = func(ctx context.Context) (*activity.Snapshot, error) {
+			pids := make([]int, 0, len(pending))
+			for _, t := range targets {
+				if pending[t.PID] {
+					pids = append(pids, t.PID)
+				}
+			}
+			// Reconnecting as snapshot does; the run's latest snapshot
+			// stays the last full one.
+			return readAgain(ctx, r, func(ctx context.Context) (*activity.Snapshot, error) {
+				return tr.SnapshotOf(ctx, pids)
+			})
+		}
+	}
+	res, err := r.pollWith(ctx, v.Timeout, read, func(snap *activity.Snapshot) (bool, error) {
 		eval := r.scope.RowEvaluator()
 		for i := range targets {
 			t := &targets[i]
@@ -56,6 +79,21 @@ func (r *runner) verify(ctx context.Context, st *playbook.Step) error {
 	})
 	if err != nil {
 		return err
+	}
+	if targeted && len(pending) > 0 {
+		// The sessions that failed go on to later steps (a terminate of
+		// verify.failed): they are handed on as a full snapshot shows
+		// them, with every derived fact, and that snapshot becomes the
+		// run's latest.
+		snap, err := r.snapshot(ctx)
+		if err != nil {
+			return err
+		}
+		for _, t := range targets {
+			if now := snap.Find(t.Identity()); pending[t.PID] && now != nil {
+				latest[t.PID] = *now
+			}
+		}
 	}
 	for _, t := range targets {
 		if pending[t.PID] {

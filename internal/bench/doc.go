@@ -42,7 +42,10 @@
 // -only reaction runs the reaction times alone on a sandbox of their own
 // (-reaction-scale F multiplies their trial counts), -only watch the
 // server impact of a dry-run watch and its peak RSS, and -only e2e the
-// end-to-end comparison with the psql pair. The snapshot cost
+// end-to-end comparison with the psql pair; -only hold stages the
+// end-to-end sessions and keeps them, printing the DSN, for probing a
+// pgrunbook build by hand (each line on standard input restages the long
+// statements; the end of input tears everything down). The snapshot cost
 // alone, for comparing two commits, is the snapshotcost command
 // (internal/bench/snapshotcost).
 //

@@ -59,6 +59,24 @@ func newFleet(dsn string) (*fleet, error) {
 	return &fleet{cfg: cfg, stmtCtx: ctx, stmtCancel: cancel}, nil
 }
 
+// stageFleet opens idle idle sessions and long sessions for long
+// statements on dsn (restage starts the statements); close it when done.
+func stageFleet(ctx context.Context, dsn string, idle, long int) (*fleet, error) {
+	fl, err := newFleet(dsn)
+	if err != nil {
+		return nil, err
+	}
+	if err := fl.addIdle(ctx, idle); err != nil {
+		fl.close()
+		return nil, err
+	}
+	if err := fl.addLong(ctx, long); err != nil {
+		fl.close()
+		return nil, err
+	}
+	return fl, nil
+}
+
 // dial opens n sessions named app, dialWorkers at a time.
 func (f *fleet) dial(ctx context.Context, app string, n int) ([]*pgconn.PgConn, error) {
 	conns := make([]*pgconn.PgConn, n)

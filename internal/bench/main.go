@@ -62,11 +62,11 @@ func mainCode() int {
 	flag.StringVar(&cfg.CPUProfile, "cpuprofile", "", "write a CPU profile of in-process runs to `FILE`")
 	flag.DurationVar(&cfg.Timeout, "timeout", 0, "bound on the whole run (default 7m, 9m with -impact-detail)")
 	flag.BoolVar(&cfg.FarLinkOnly, "far-link-only", false, "only compare a pgrunbook dry run with one psql query at 30 ms round-trip time (about 15 s)")
-	flag.StringVar(&cfg.Only, "only", "", "run only this part, on a sandbox of its own: reaction (cancel and terminate reaction times, about 1.5 minutes), watch (a dry-run watch beside pgbench, and its RSS at 2,000 sessions, about 2.5 minutes) or e2e (the end-to-end comparison with the psql pair, about a minute)")
+	flag.StringVar(&cfg.Only, "only", "", "run only this part, on a sandbox of its own: reaction (cancel and terminate reaction times, about 1.5 minutes), watch (a dry-run watch beside pgbench, and its RSS at 2,000 sessions, about 2.5 minutes) e2e (the end-to-end comparison with the psql pair, about a minute) or hold (stage the end-to-end sessions and keep them for probing by hand: prints the DSN, restages the long statements on every line read from standard input, ends at its end)")
 	flag.Float64Var(&cfg.ReactionScale, "reaction-scale", cfg.ReactionScale, "multiply the reaction part's trial counts by `F`")
 	flag.Parse()
-	if cfg.Only != "" && cfg.Only != "reaction" && cfg.Only != "watch" && cfg.Only != "e2e" {
-		fmt.Fprintf(os.Stderr, "bench: -only %q: the parts that run alone are reaction, watch and e2e\n", cfg.Only)
+	if cfg.Only != "" && cfg.Only != "reaction" && cfg.Only != "watch" && cfg.Only != "e2e" && cfg.Only != "hold" {
+		fmt.Fprintf(os.Stderr, "bench: -only %q: the parts that run alone are reaction, watch, e2e and hold\n", cfg.Only)
 		return 2
 	}
 
@@ -93,6 +93,8 @@ func mainCode() int {
 		err = runWatchBench(ctx, os.Stdout, cfg)
 	case cfg.Only == "e2e":
 		err = runEndToEndOnly(ctx, os.Stdout, cfg)
+	case cfg.Only == "hold":
+		err = runHold(ctx, os.Stdout, cfg)
 	case cfg.FarLinkOnly:
 		err = farLinkOnly(ctx, os.Stdout, cfg)
 	default:
@@ -260,18 +262,12 @@ func runEndToEndOnly(ctx context.Context, w io.Writer, cfg config) (err error) {
 	res := &results{machine: p.machine, busyBefore: p.busy, loadStart: loadAvg()}
 	cluster, ctl, t, tmp := p.cluster, p.ctl, p.tools, p.tmp
 	dsn := cluster.DSN("postgres")
-	fl, err := newFleet(dsn)
+	heading(w, fmt.Sprintf("End to end: %d idle sessions + %d statements running pg_sleep", cfg.Idle, cfg.Long))
+	fl, err := stageFleet(ctx, dsn, cfg.Idle, cfg.Long)
 	if err != nil {
 		return err
 	}
 	defer fl.close()
-	heading(w, fmt.Sprintf("End to end: %d idle sessions + %d statements running pg_sleep", cfg.Idle, cfg.Long))
-	if err := fl.addIdle(ctx, cfg.Idle); err != nil {
-		return err
-	}
-	if err := fl.addLong(ctx, cfg.Long); err != nil {
-		return err
-	}
 	if res.rows, err = totalRows(ctx, ctl); err != nil {
 		return err
 	}

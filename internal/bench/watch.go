@@ -147,17 +147,11 @@ func runWatchBench(ctx context.Context, w io.Writer, cfg config) (err error) {
 	}()
 	m, cluster, ctl, t, tmp := p.machine, p.cluster, p.ctl, p.tools, p.tmp
 	dsn := cluster.DSN("postgres")
-	fl, err := newFleet(dsn)
+	fl, err := stageFleet(ctx, dsn, cfg.Idle, cfg.Long)
 	if err != nil {
 		return err
 	}
 	defer fl.close()
-	if err := fl.addIdle(ctx, cfg.Idle); err != nil {
-		return err
-	}
-	if err := fl.addLong(ctx, cfg.Long); err != nil {
-		return err
-	}
 	if err := fl.restage(ctx, ctl); err != nil {
 		return err
 	}

@@ -46,8 +46,10 @@ func Main(ctx context.Context, args []string, stdio IO) int {
 // run ends cleanly, closes its transcript and says which signal ended it;
 // a second SIGINT or SIGTERM kills the process at once, later SIGHUPs are
 // ignored). cmd/pgrunbook and the tests'
-// copy of the program call it.
+// copy of the program call it. It paces the garbage collector for the
+// command first (tuneGC).
 func Process() int {
+	tuneGC(os.Args[1:])
 	ctx, stop := SignalContext(context.Background())
 	defer stop()
 	return Main(ctx, os.Args[1:], IO{In: os.Stdin, Out: os.Stdout, Err: os.Stderr, OutFile: os.Stdout})

@@ -31,16 +31,28 @@ func checkOutput(out string) error {
 
 // jsonLines writes values as JSON Lines: one compact JSON document per
 // line, as --output json prints them.
-type jsonLines struct{ enc *json.Encoder }
+type jsonLines struct {
+	w   io.Writer
+	enc *json.Encoder
+}
 
 func newJSONLines(w io.Writer) *jsonLines {
 	enc := json.NewEncoder(w)
 	enc.SetEscapeHTML(false)
-	return &jsonLines{enc: enc}
+	return &jsonLines{w: w, enc: enc}
 }
 
 // line writes v as one line.
 func (j *jsonLines) line(v any) error { return j.enc.Encode(v) }
+
+// event writes a transcript event as the transcript's own line.
+func (j *jsonLines) event(ev transcript.Event) error {
+	b, err := transcript.MarshalLine(ev)
+	if err == nil {
+		_, err = j.w.Write(b)
+	}
+	return err
+}
 
 // checkJSONRun refuses --output json for a run that would ask at the
 // terminal: its questions would land among the JSON lines.
@@ -65,7 +77,7 @@ func jsonEventShow(stdio IO, redact bool) func(transcript.Event) {
 		if redact {
 			ev = transcript.Redacted(ev)
 		}
-		if err := jl.line(ev); err != nil && !failed {
+		if err := jl.event(ev); err != nil && !failed {
 			failed = true
 			fmt.Fprintf(stdio.Err, "pgrunbook: writing JSON output: %v\n", err)
 		}
@@ -78,7 +90,7 @@ func replayJSON(path string, res *transcript.ReadResult, stdio IO) error {
 	jl := newJSONLines(stdio.Out)
 	finished := false
 	for _, ev := range res.Events {
-		if err := jl.line(ev); err != nil {
+		if err := jl.event(ev); err != nil {
 			return failf("writing JSON output: %v", err)
 		}
 		finished = finished || ev.Type == transcript.RunFinished

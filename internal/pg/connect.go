@@ -54,7 +54,9 @@ type Client struct {
 	conn *pgx.Conn
 	cfg  *pgx.ConnConfig
 	info ServerInfo
-	sql  snapshotSQL
+	// sql is the snapshot statement for the server's version, targetSQL
+	// the same for some pids only (SnapshotOf).
+	sql, targetSQL snapshotSQL
 	// target names the server in errors; want are the session settings
 	// applied after each connect (settings.go).
 	target string
@@ -209,7 +211,7 @@ func (c *Client) open(ctx context.Context) error {
 	}
 	info.Console = c.info.Console
 	c.conn, c.info, c.prefetch = conn, info, pre
-	c.sql = buildSnapshotSQL(info.VersionNum)
+	c.sql, c.targetSQL = buildSnapshotSQL(info.VersionNum), buildTargetSnapshotSQL(info.VersionNum)
 	return nil
 }
 

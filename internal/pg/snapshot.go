@@ -40,6 +40,18 @@ type snapshotSQL string
 // here describes, and quoted as SQL identifiers where needed
 // (public."Orders").
 func buildSnapshotSQL(versionNum int) snapshotSQL {
+	return buildSnapshotSQLWhere(versionNum, "")
+}
+
+// buildTargetSnapshotSQL is the snapshot statement for the sessions whose
+// pids are in the int[] $1 only (SnapshotOf).
+func buildTargetSnapshotSQL(versionNum int) snapshotSQL {
+	return buildSnapshotSQLWhere(versionNum, "WHERE a.pid = ANY($1::int[])")
+}
+
+// buildSnapshotSQLWhere is the snapshot statement with where (a WHERE
+// clause on pg_stat_activity a, or "") choosing the rows.
+func buildSnapshotSQLWhere(versionNum int, where string) snapshotSQL {
 	leader, queryID, waitStart := "NULL::int", "NULL::bigint", "NULL::timestamptz"
 	if versionNum >= 130000 {
 		leader = "a.leader_pid"
@@ -54,7 +66,7 @@ func buildSnapshotSQL(versionNum int) snapshotSQL {
            a.wait_event_type, a.wait_event, a.state, a.backend_xid, a.backend_xmin, a.query, a.backend_type,
            %s AS leader_pid, %s AS query_id,
            CASE WHEN a.wait_event_type = 'Lock' THEN pg_blocking_pids(a.pid) END AS blocked_by
-    FROM pg_stat_activity a
+    FROM pg_stat_activity a %s
 ), involved AS (
     SELECT a.pid FROM a WHERE a.wait_event_type = 'Lock'
     UNION
@@ -96,7 +108,7 @@ SELECT statement_timestamp(),
        age(a.backend_xmin), age(a.backend_xid), (SELECT pg_is_in_recovery()),
        locks.locks
 FROM a LEFT JOIN locks ON locks.pid = a.pid
-ORDER BY a.pid`, leader, queryID, waitStart))
+ORDER BY a.pid`, leader, queryID, where, waitStart))
 }
 
 // lockRow is one element of the snapshot's JSON array of a session's
@@ -159,7 +171,25 @@ func (c *Client) Snapshot(ctx context.Context) (*activity.Snapshot, error) {
 	if p := c.takePrefetched(); p != nil {
 		return c.finishSnapshot(ctx, p.rows), nil
 	}
-	rows, err := c.query(ctx, string(c.sql))
+	return c.readSnapshot(ctx, c.sql)
+}
+
+// SnapshotOf is Snapshot for the sessions with the given pids only, as
+// a verify poll needs them: what the server sends and pgrunbook decodes
+// is those rows, not every session's. The facts derived across sessions
+// (who blocks how many, root blockers) count only the sessions read.
+func (c *Client) SnapshotOf(ctx context.Context, pids []int) (*activity.Snapshot, error) {
+	ids := make([]int32, len(pids))
+	for i, p := range pids {
+		ids[i] = int32(p)
+	}
+	return c.readSnapshot(ctx, c.targetSQL, ids)
+}
+
+// readSnapshot runs a snapshot statement with its arguments and decodes
+// and finishes its rows.
+func (c *Client) readSnapshot(ctx context.Context, sql snapshotSQL, args ...any) (*activity.Snapshot, error) {
+	rows, err := c.query(ctx, string(sql), args...)
 	if err != nil {
 		return nil, c.lost(fmt.Errorf("reading pg_stat_activity: %w", err))
 	}
@@ -177,47 +207,23 @@ type snapshotRows struct {
 	standby bool
 }
 
-// scanSnapshot reads the rows of the snapshot statement and closes them.
+// scanSnapshot reads the rows of the snapshot statement and closes them:
+// from their binary values when the server described them as expected
+// (snapshotraw.go), else through pgx's Scan.
 func scanSnapshot(rows pgx.Rows) (snapshotRows, error) {
 	defer rows.Close()
+	var dec snapshotRowDecoder = &scannedRow{}
+	if rawSnapshotReadable(rows) {
+		dec = newRawRow()
+	}
 	snap := &activity.Snapshot{}
-	var (
-		taken                                             time.Time
-		datname, usename, app, addr, host, wet, we, state pgtype.Text
-		xid, xmin, query, btype                           pgtype.Text
-		port, leader, xminAge, xidAge                     pgtype.Int4
-		queryID                                           pgtype.Int8
-		bstart, xstart, qstart, schange                   pgtype.Timestamptz
-		blocked                                           []int32
-		locks                                             []byte
-		pid                                               int32
-		self, standby                                     bool
-	)
+	var taken time.Time
+	var standby bool
 	for rows.Next() {
-		blocked, locks = blocked[:0], nil
-		if err := rows.Scan(&taken, &pid, &datname, &usename, &app, &addr, &host, &port,
-			&bstart, &xstart, &qstart, &schange, &wet, &we, &state, &xid, &xmin, &query, &btype,
-			&leader, &queryID, &blocked, &self, &xminAge, &xidAge, &standby, &locks); err != nil {
-			return snapshotRows{}, fmt.Errorf("decoding pg_stat_activity: %w", err)
-		}
-		s := activity.Session{
-			PID: int(pid), Datname: datname.String, Usename: usename.String, ApplicationName: app.String,
-			ClientAddr: addr.String, ClientHostname: host.String, ClientPort: int(port.Int32),
-			BackendStart: ts(bstart), XactStart: ts(xstart), QueryStart: ts(qstart), StateChange: ts(schange),
-			WaitEventType: wet.String, WaitEvent: we.String, State: state.String,
-			BackendXID: xid.String, BackendXmin: xmin.String, Query: query.String, BackendType: btype.String,
-			LeaderPID: int(leader.Int32), QueryID: queryID.Int64, IsSelf: self,
-			XminAge: int64(xminAge.Int32), XidAge: int64(xidAge.Int32),
-		}
-		if len(blocked) > 0 {
-			s.BlockedBy = make([]int, len(blocked))
-			for i, b := range blocked {
-				s.BlockedBy[i] = int(b)
-			}
-		}
+		var s activity.Session
 		var err error
-		if s.Locks, err = decodeLocks(locks); err != nil {
-			return snapshotRows{}, fmt.Errorf("decoding the locks of pid %d: %w", pid, err)
+		if s, taken, standby, err = dec.decode(rows); err != nil {
+			return snapshotRows{}, err
 		}
 		snap.Rows = append(snap.Rows, s)
 	}
@@ -226,6 +232,57 @@ func scanSnapshot(rows pgx.Rows) (snapshotRows, error) {
 	}
 	snap.Taken = taken.UTC()
 	return snapshotRows{snap: snap, standby: standby}, nil
+}
+
+// snapshotRowDecoder turns the current row of the snapshot statement into
+// a session, with the statement's time and whether the server is a
+// standby (the same on every row).
+type snapshotRowDecoder interface {
+	decode(rows pgx.Rows) (s activity.Session, taken time.Time, standby bool, err error)
+}
+
+// scannedRow decodes a row through pgx's Scan.
+type scannedRow struct {
+	datname, usename, app, addr, host, wet, we, state pgtype.Text
+	xid, xmin, query, btype                           pgtype.Text
+	port, leader, xminAge, xidAge                     pgtype.Int4
+	queryID                                           pgtype.Int8
+	bstart, xstart, qstart, schange                   pgtype.Timestamptz
+	blocked                                           []int32
+	locks                                             []byte
+	pid                                               int32
+	self                                              bool
+}
+
+func (r *scannedRow) decode(rows pgx.Rows) (activity.Session, time.Time, bool, error) {
+	var taken time.Time
+	var standby bool
+	r.blocked, r.locks = r.blocked[:0], nil
+	if err := rows.Scan(&taken, &r.pid, &r.datname, &r.usename, &r.app, &r.addr, &r.host, &r.port,
+		&r.bstart, &r.xstart, &r.qstart, &r.schange, &r.wet, &r.we, &r.state, &r.xid, &r.xmin, &r.query, &r.btype,
+		&r.leader, &r.queryID, &r.blocked, &r.self, &r.xminAge, &r.xidAge, &standby, &r.locks); err != nil {
+		return activity.Session{}, taken, standby, fmt.Errorf("decoding pg_stat_activity: %w", err)
+	}
+	s := activity.Session{
+		PID: int(r.pid), Datname: r.datname.String, Usename: r.usename.String, ApplicationName: r.app.String,
+		ClientAddr: r.addr.String, ClientHostname: r.host.String, ClientPort: int(r.port.Int32),
+		BackendStart: ts(r.bstart), XactStart: ts(r.xstart), QueryStart: ts(r.qstart), StateChange: ts(r.schange),
+		WaitEventType: r.wet.String, WaitEvent: r.we.String, State: r.state.String,
+		BackendXID: r.xid.String, BackendXmin: r.xmin.String, Query: r.query.String, BackendType: r.btype.String,
+		LeaderPID: int(r.leader.Int32), QueryID: r.queryID.Int64, IsSelf: r.self,
+		XminAge: int64(r.xminAge.Int32), XidAge: int64(r.xidAge.Int32),
+	}
+	if len(r.blocked) > 0 {
+		s.BlockedBy = make([]int, len(r.blocked))
+		for i, b := range r.blocked {
+			s.BlockedBy[i] = int(b)
+		}
+	}
+	var err error
+	if s.Locks, err = decodeLocks(r.locks); err != nil {
+		return s, taken, standby, fmt.Errorf("decoding the locks of pid %d: %w", r.pid, err)
+	}
+	return s, taken, standby, nil
 }
 
 // finishSnapshot adds what the client knows to the rows the server sent:

@@ -219,3 +219,40 @@ func TestSnapshotIsFresh(t *testing.T) {
 		t.Errorf("after Snapshot the connection is in transaction status %q, want idle 'I'", tx)
 	}
 }
+
+// TestSnapshotOfReadsOnlyTheGivenSessions: SnapshotOf returns the rows of
+// the pids asked for that exist, and nothing else.
+func TestSnapshotOfReadsOnlyTheGivenSessions(t *testing.T) {
+	t.Parallel()
+	ctx := pgtest.Context(t)
+	db := newDB(t, "pg_snap_of")
+	lq := pgtest.Staged[*incident.Session](t)(incident.LongQuery(ctx, db.dsn, "pgrb-of-long", longQuery))
+	idle := pgtest.Staged[*incident.Session](t)(incident.Idle(ctx, db.dsn, "pgrb-of-idle"))
+	pgtest.Staged[*incident.Session](t)(incident.Idle(ctx, db.dsn, "pgrb-of-other"))
+	c := connectClient(t, ctx, Options{DSN: db.dsn})
+
+	const gone = 1 << 30 // no backend has this pid
+	snap, err := c.SnapshotOf(ctx, []int{lq.PID, idle.PID, gone})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pids []int
+	for _, r := range snap.Rows {
+		pids = append(pids, r.PID)
+	}
+	slices.Sort(pids)
+	want := []int{lq.PID, idle.PID}
+	slices.Sort(want)
+	if !slices.Equal(pids, want) {
+		t.Fatalf("SnapshotOf read pids %v, want %v", pids, want)
+	}
+	if r := mustRow(t, snap, lq.PID, "long query"); r.State != "active" || r.QueryStart.IsZero() || r.Query == "" {
+		t.Errorf("long query row: %+v", r)
+	}
+	if snap.Taken.IsZero() {
+		t.Error("a targeted snapshot has no time")
+	}
+	if snap, err = c.SnapshotOf(ctx, nil); err != nil || len(snap.Rows) != 0 {
+		t.Errorf("SnapshotOf(nil): %d rows, %v; want none", len(snap.Rows), err)
+	}
+}

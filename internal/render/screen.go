@@ -19,7 +19,7 @@ type screen struct {
 	// as one line before the next event.
 	skipped []transcript.Event
 	// known are the rows of the latest snapshot, by pid, for lock trees.
-	known map[int]activity.Session
+	known map[int]*activity.Session
 	// shownSet and shownIDs are the set whose table was shown last.
 	shownSet string
 	shownIDs []activity.SessionKey
@@ -64,9 +64,9 @@ func (r *Renderer) remember(rows []activity.Session) {
 	if len(rows) == 0 {
 		return
 	}
-	r.known = make(map[int]activity.Session, len(rows))
-	for _, s := range rows {
-		r.known[s.PID] = s
+	r.known = make(map[int]*activity.Session, len(rows))
+	for i := range rows {
+		r.known[rows[i].PID] = &rows[i]
 	}
 }
 

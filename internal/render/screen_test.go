@@ -29,9 +29,9 @@ func TestLockTreeOfATwoLevelChain(t *testing.T) {
 	var b bytes.Buffer
 	rows := chain()
 	// The table shows only the waiters; the root comes from the snapshot.
-	known := map[int]activity.Session{}
-	for _, s := range rows {
-		known[s.PID] = s
+	known := map[int]*activity.Session{}
+	for i := range rows {
+		known[rows[i].PID] = &rows[i]
 	}
 	LockTree(&b, rows[1:3], known, "")
 	want := `lock tree (root blocker, then who waits on it):

@@ -9,6 +9,26 @@ import (
 	"github.com/pgrunbook/pgrunbook/internal/activity"
 )
 
+// anyWaiter reports whether a session of rows waits on another.
+func anyWaiter(rows []activity.Session) bool {
+	for i := range rows {
+		if len(rows[i].BlockedBy) > 0 || len(rows[i].HardBlockedBy) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// anyWaiterIn is anyWaiter for sessions by pid.
+func anyWaiterIn(known map[int]*activity.Session) bool {
+	for _, s := range known {
+		if len(s.BlockedBy) > 0 || len(s.HardBlockedBy) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
 // maxChildren is how many waiters of one session a lock tree lists; the
 // rest are counted.
 const maxChildren = 8
@@ -19,14 +39,18 @@ const maxChildren = 8
 // the sessions of the table; known are the rows of the latest snapshot,
 // used to show blockers and waiters that are not in the table. It writes
 // nothing when no row waits on or blocks another.
-func LockTree(w io.Writer, rows []activity.Session, known map[int]activity.Session, indent string) {
+func LockTree(w io.Writer, rows []activity.Session, known map[int]*activity.Session, indent string) {
 	lockTree(w, rows, known, indent, false)
 }
 
-func lockTree(w io.Writer, rows []activity.Session, known map[int]activity.Session, indent string, color bool) {
+func lockTree(w io.Writer, rows []activity.Session, known map[int]*activity.Session, indent string, color bool) {
+	if !anyWaiter(rows) && !anyWaiterIn(known) {
+		// No chain at all, as on most screens: nothing to build.
+		return
+	}
 	all := make(map[int]*activity.Session, len(known)+len(rows))
 	for pid, s := range known {
-		all[pid] = &s
+		all[pid] = s
 	}
 	inTable := map[int]bool{}
 	for i := range rows {

@@ -8,12 +8,40 @@ import (
 
 // TextWidth is how many terminal columns s takes: a CJK character or an
 // emoji takes two, a combining mark none.
-func TextWidth(s string) int { return runewidth.StringWidth(s) }
+func TextWidth(s string) int {
+	if printableASCII(s) {
+		// One column a byte: most cells of a table (pids, names,
+		// states, durations) are, and runewidth's grapheme walk is
+		// the costly part of drawing a table of hundreds of sessions.
+		return len(s)
+	}
+	return runewidth.StringWidth(s)
+}
+
+// printableASCII reports whether every byte of s is a printable ASCII
+// character (space to ~).
+func printableASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x20 || s[i] > 0x7e {
+			return false
+		}
+	}
+	return true
+}
 
 // Cut shortens s to at most n terminal columns, marking the cut with "…".
 func Cut(s string, n int) string {
 	if n <= 0 {
 		return ""
+	}
+	if printableASCII(s) {
+		// As runewidth.Truncate cuts it, without its table of every
+		// rune's width, which it builds the first time (a megabyte, a few
+		// milliseconds of a run that shows one long query).
+		if len(s) <= n {
+			return s
+		}
+		return s[:n-1] + "…"
 	}
 	if TextWidth(s) <= n {
 		return s

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/mattn/go-runewidth"
+
 	"github.com/pgrunbook/pgrunbook/internal/activity"
 )
 
@@ -66,6 +68,28 @@ func TestSessionTableAlignsWideNames(t *testing.T) {
 	for _, l := range lines[1:3] {
 		if got := col(l, "active"); got != want {
 			t.Errorf("state starts at column %d, the header's at %d:\n%s", got, want, b.String())
+		}
+	}
+}
+
+func TestTextWidthOfPrintableASCIIIsRunewidths(t *testing.T) {
+	var all strings.Builder
+	for b := byte(0x20); b <= 0x7e; b++ {
+		all.WriteByte(b)
+	}
+	for _, s := range []string{"", "pid", "idle in transaction", "12m03s", all.String(), "a\tb", "x\x7f", "é", "日本"} {
+		if got, want := TextWidth(s), runewidth.StringWidth(s); got != want {
+			t.Errorf("TextWidth(%q) = %d, runewidth says %d", s, got, want)
+		}
+	}
+}
+
+func TestCutOfPrintableASCIIIsRunewidths(t *testing.T) {
+	for _, s := range []string{"", "a", "idle", "SELECT pg_sleep(120)", strings.Repeat("x", 200)} {
+		for n := 1; n <= len(s)+2; n++ {
+			if got, want := Cut(s, n), runewidth.Truncate(s, n, "…"); got != want {
+				t.Errorf("Cut(%q, %d) = %q, runewidth says %q", s, n, got, want)
+			}
 		}
 	}
 }

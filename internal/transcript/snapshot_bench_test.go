@@ -54,17 +54,29 @@ func BenchmarkWriteSnapshotEvent(b *testing.B) {
 	}
 }
 
+// BenchmarkEncodeSnapshotEvent is the encoding alone, as the Writer does
+// it (encodeEvent) and as encoding/json alone would.
 func BenchmarkEncodeSnapshotEvent(b *testing.B) {
 	ev := benchSnapshotEvent(2000)
-	var buf bytes.Buffer
-	b.ReportAllocs()
-	for b.Loop() {
-		buf.Reset()
-		enc := json.NewEncoder(&buf)
-		enc.SetEscapeHTML(false)
-		if err := enc.Encode(ev); err != nil {
-			b.Fatal(err)
-		}
+	for _, c := range []struct {
+		name   string
+		encode func(*bytes.Buffer, *json.Encoder) error
+	}{
+		{"encodeEvent", func(buf *bytes.Buffer, enc *json.Encoder) error { return encodeEvent(buf, enc, ev) }},
+		{"encoding_json", func(_ *bytes.Buffer, enc *json.Encoder) error { return enc.Encode(ev) }},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			var buf bytes.Buffer
+			b.ReportAllocs()
+			for b.Loop() {
+				buf.Reset()
+				enc := json.NewEncoder(&buf)
+				enc.SetEscapeHTML(false)
+				if err := c.encode(&buf, enc); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.SetBytes(int64(buf.Len()))
+		})
 	}
-	b.SetBytes(int64(buf.Len()))
 }

@@ -126,8 +126,10 @@ func (w *Writer) WriteBatch(evs []Event) ([]Event, error) {
 		return evs, fmt.Errorf("transcript %s is closed", w.name())
 	}
 	out := make([]Event, len(evs))
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
+	buf := lineBuffers.Get().(*bytes.Buffer)
+	defer putLineBuffer(buf)
+	buf.Reset()
+	enc := json.NewEncoder(buf)
 	enc.SetEscapeHTML(false)
 	seq, prev := w.seq, w.prev
 	for i, ev := range evs {
@@ -140,7 +142,7 @@ func (w *Writer) WriteBatch(evs []Event) ([]Event, error) {
 			rec = redact(ev)
 		}
 		start := buf.Len()
-		if err := enc.Encode(rec); err != nil {
+		if err := encodeEvent(buf, enc, rec); err != nil {
 			return evs, fmt.Errorf("encoding transcript event: %w", err)
 		}
 		prev = LineHash(bytes.TrimSuffix(buf.Bytes()[start:], []byte("\n")))
@@ -272,3 +274,17 @@ func redact(ev Event) Event {
 // Redacted returns ev as a transcript written with RedactQueries records
 // it: query text replaced by "<redacted>".
 func Redacted(ev Event) Event { return redact(ev) }
+
+// lineBuffers hold encoded lines between writes, so that a snapshot of
+// thousands of sessions, recorded again every round of a watch, reuses
+// the memory of the last one instead of touching fresh pages.
+var lineBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// maxPooledLineBuffer is the largest buffer kept for reuse.
+const maxPooledLineBuffer = 4 << 20
+
+func putLineBuffer(b *bytes.Buffer) {
+	if b.Cap() <= maxPooledLineBuffer {
+		lineBuffers.Put(b)
+	}
+}
