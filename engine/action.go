@@ -97,6 +97,15 @@ func (r *runner) send(ctx context.Context, st *playbook.Step, targets []activity
 	// statement is bounded by statement_timeout anyway. A dry run's
 	// database sends nothing and answers dry_run (modes.go).
 	results, err := r.db.Signal(context.WithoutCancel(ctx), fn, reqs, a.BackendTypes)
+	var stop error // set when the connection could not be restored
+	if notSent(err) {
+		// The connection had died before the statement (after the last
+		// one's audit block, say), and nothing was sent: restore it and
+		// send, for the first time. The intent is on disk already.
+		if stop = r.reconnect(ctx, err); stop == nil {
+			results, err = r.db.Signal(context.WithoutCancel(ctx), fn, reqs, a.BackendTypes)
+		}
+	}
 	if err != nil && len(results) == len(targets) {
 		// The outcomes that stand come back with the error; the others
 		// are errors already.
@@ -105,7 +114,10 @@ func (r *runner) send(ctx context.Context, st *playbook.Step, targets []activity
 		}
 	} else if err != nil {
 		msg := err.Error()
-		if connectionLost(err) {
+		switch {
+		case notSent(err):
+			msg += "; nothing was sent"
+		case connectionLost(err):
 			// The statement may or may not have signalled: never
 			// re-send on a guess. The next verify checks each
 			// session by identity on a fresh snapshot.
@@ -160,6 +172,9 @@ func (r *runner) send(ctx context.Context, st *playbook.Step, targets []activity
 		}
 	}
 	r.scope.Put(st.ID, sets)
+	if stop != nil {
+		return stop
+	}
 	if lost != nil {
 		return r.reconnect(ctx, lost)
 	}

@@ -28,6 +28,14 @@ func connectionLost(err error) bool {
 	return errors.As(err, &cl) && cl.ConnectionLost()
 }
 
+// notSent reports whether err says the statement never left pgrunbook
+// (a NotSent method returning true, as internal/pg's ConnectionLostError
+// has): the connection was known to be dead before it.
+func notSent(err error) bool {
+	var ns interface{ NotSent() bool }
+	return errors.As(err, &ns) && ns.NotSent()
+}
+
 // snapshot reads pg_stat_activity (one statement) and remembers it as the
 // latest view. A lost connection is restored (see reconnect) and the read
 // retried: reading is always safe to repeat.

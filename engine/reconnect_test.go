@@ -12,6 +12,8 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/pgrunbook/pgrunbook/engine"
+	"github.com/pgrunbook/pgrunbook/internal/activity"
+	"github.com/pgrunbook/pgrunbook/internal/incident"
 	"github.com/pgrunbook/pgrunbook/internal/pg"
 	"github.com/pgrunbook/pgrunbook/internal/pg/pgtest"
 	"github.com/pgrunbook/pgrunbook/internal/playbook"
@@ -180,5 +182,88 @@ func TestServerRestartMidWaitReconnects(t *testing.T) {
 	}
 	if !back {
 		t.Errorf("the transcript does not record the reconnection\n%s", shown)
+	}
+}
+
+// TestSignalAfterADeadConnectionIsSentOnceAfterReconnecting: the
+// connection dies before a cancel is sent, and the client knows it (a
+// statement already failed on it). The cancel is not recorded as an
+// unknown outcome: the run reconnects, sends it, and records it signalled.
+func TestSignalAfterADeadConnectionIsSentOnceAfterReconnecting(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	db := pgtest.CreateDatabase(t, "unsent_signal")
+	app := "unsent-" + db
+	lq := pgtest.Staged[*incident.Session](t)(incident.LongQuery(ctx, pgtest.DSNFor(db), app, time.Minute))
+	pb, err := playbook.Parse("unsent.yaml", []byte(`name: unsent
+params:
+  app: {type: string}
+steps:
+  - activity:
+  - id: long
+    filter:
+      where: application_name == params.app
+  - cancel: {targets: long, max_targets: 1}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	vals, err := pb.Resolve([]string{"app=" + app})
+	if err != nil {
+		t.Fatal(err)
+	}
+	client, err := pg.Connect(ctx, pg.Options{DSN: pgtest.DSN()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close(ctx)
+	admin := pgtest.Connect(t)
+	path := filepath.Join(t.TempDir(), "run.jsonl")
+	tw, err := transcript.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tw.Close()
+	res, err := engine.Run(ctx, engine.Options{
+		Playbook: pb, Params: vals, DB: client, Mode: engine.Yes, Transcript: tw, ReconnectFor: 10 * time.Second,
+		BeforeSignal: func(activity.Function, []activity.Identity) error {
+			// pgrunbook's backend dies, and the client learns it.
+			pid := client.Info().PID
+			if err := terminate(admin, pid); err != nil {
+				return err
+			}
+			pgtest.WaitGone(t, ctx, admin, pid)
+			if _, err := client.Snapshot(ctx); err == nil {
+				return fmt.Errorf("a snapshot on the terminated backend %d succeeded", pid)
+			}
+			return nil
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tw.Close()
+	if res.ExitCode != engine.ExitOK {
+		t.Errorf("exit %d (%s), want 0", res.ExitCode, res.Message)
+	}
+	pgtest.WaitDone(t, lq, lq.App)
+	if got := pg.SQLState(lq.Err()); got != "57014" {
+		t.Errorf("the long query ended with %v, want query_canceled", lq.Err())
+	}
+	rr, err := transcript.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var actions []transcript.Event
+	var back bool
+	for _, ev := range rr.Events {
+		if ev.Type == transcript.Action {
+			actions = append(actions, ev)
+		}
+		back = back || ev.Type == transcript.Note && strings.HasPrefix(ev.Text, "reconnected after")
+	}
+	if len(actions) != 1 || actions[0].PID != lq.PID || actions[0].Outcome != string(activity.Signalled) || !back {
+		t.Errorf("actions %+v, reconnected %v; want one signalled action for pid %d after a reconnect", actions, back, lq.PID)
 	}
 }

@@ -12,11 +12,21 @@ import (
 // restarted, or the network failed. The statement's effect is unknown.
 type ConnectionLostError struct {
 	Err error
+	// Unsent is true when the statement was never sent: the connection
+	// was known to be closed before it (Signal).
+	Unsent bool
 }
 
 func (e *ConnectionLostError) Error() string {
+	if e.Unsent {
+		return "lost the connection to the server before the statement was sent: " + oneLine(e.Err)
+	}
 	return "lost the connection to the server: " + oneLine(e.Err)
 }
+
+// NotSent marks, for the engine, a statement that never left pgrunbook:
+// sending it after a reconnect is sending it for the first time.
+func (e *ConnectionLostError) NotSent() bool { return e.Unsent }
 
 func (e *ConnectionLostError) Unwrap() error { return e.Err }
 

@@ -120,6 +120,12 @@ func (c *Client) Signal(ctx context.Context, fn activity.Function, targets []act
 	if len(targets) == 0 {
 		return nil, nil
 	}
+	if c.conn.IsClosed() {
+		// The connection died after the last statement (the audit
+		// block of the last signals, say): nothing is sent now, and the
+		// error says so, so that the engine reconnects and sends.
+		return nil, &ConnectionLostError{Err: errors.New("the connection was already closed"), Unsent: true}
+	}
 	var query string
 	switch fn {
 	case activity.Cancel:

@@ -1,6 +1,7 @@
 package pg
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -371,5 +372,45 @@ func TestSignalTerminateChecksTransaction(t *testing.T) {
 	res = signal(t, ctx, c, activity.Terminate, []activity.SignalTarget{{Identity: r.Identity(), CheckXact: true}})
 	if res[0].Outcome != activity.Signalled {
 		t.Fatalf("terminate with the right transaction: %+v, want signalled", res[0])
+	}
+}
+
+// TestSignalOnAClosedConnectionSendsNothing: once the client knows its
+// connection is gone, Signal sends nothing and says so (NotSent), and
+// after Reconnect the same signal goes out once.
+func TestSignalOnAClosedConnectionSendsNothing(t *testing.T) {
+	t.Parallel()
+	ctx := pgtest.Context(t)
+	db := newDB(t, "pg_sig_unsent")
+	lq := pgtest.Staged[*incident.Session](t)(incident.LongQuery(ctx, db.dsn, "pgrb-unsent", longQuery))
+	c := connectClient(t, ctx, Options{DSN: db.dsn})
+	r := mustRow(t, snapshot(t, ctx, c), lq.PID, "the long query")
+
+	if _, err := db.ctl.Exec(ctx, "SELECT pg_terminate_backend($1)", c.Info().PID); err != nil {
+		t.Fatal(err)
+	}
+	pgtest.WaitGone(t, ctx, db.ctl, c.Info().PID)
+	if _, err := c.Snapshot(ctx); err == nil {
+		t.Fatal("a snapshot on a terminated backend succeeded")
+	}
+	res, err := c.Signal(ctx, activity.Cancel, []activity.SignalTarget{target(r, true)}, nil)
+	var cl *ConnectionLostError
+	if !errors.As(err, &cl) || !cl.NotSent() || res != nil {
+		t.Fatalf("Signal on a closed connection: %v, %v; want a ConnectionLostError that says nothing was sent", res, err)
+	}
+	select {
+	case <-lq.Done():
+		t.Fatalf("the long query ended (%v) after a signal that was not sent", lq.Err())
+	default:
+	}
+
+	if err := c.Reconnect(ctx); err != nil {
+		t.Fatal(err)
+	}
+	res = signal(t, ctx, c, activity.Cancel, []activity.SignalTarget{target(r, true)})
+	wantOutcome(t, "cancel after reconnecting", res[0], lq.PID, activity.Signalled)
+	pgtest.WaitDone(t, lq, lq.App)
+	if got := SQLState(lq.Err()); got != "57014" {
+		t.Errorf("the long query ended with %v, want query_canceled", lq.Err())
 	}
 }
