@@ -16,8 +16,7 @@ import (
 //
 // Round trips: one snapshot statement per poll; none in a dry run. A
 // built-in expectation on a Database that is a TargetReader reads only
-// the pending targets' rows, and one full snapshot more if some target
-// failed.
+// the rows of the pending targets and of the sessions in lock chains.
 func (r *runner) verify(ctx context.Context, st *playbook.Step) error {
 	v := st.Verify
 	targets := r.scope.Sessions(v.Targets)
@@ -50,11 +49,16 @@ func (r *runner) verify(ctx context.Context, st *playbook.Step) error {
 					pids = append(pids, t.PID)
 				}
 			}
-			// Reconnecting as snapshot does; the run's latest snapshot
-			// stays the last full one.
-			return readAgain(ctx, r, func(ctx context.Context) (*activity.Snapshot, error) {
+			// Reconnecting as snapshot does. The run's latest snapshot
+			// stays the last full one; the rows handed on are this
+			// fresh.
+			snap, err := readAgain(ctx, r, func(ctx context.Context) (*activity.Snapshot, error) {
 				return tr.SnapshotOf(ctx, pids)
 			})
+			if err == nil {
+				r.taken = snap.Taken
+			}
+			return snap, err
 		}
 	}
 	res, err := r.pollWith(ctx, v.Timeout, read, func(snap *activity.Snapshot) (bool, error) {
@@ -79,21 +83,6 @@ func (r *runner) verify(ctx context.Context, st *playbook.Step) error {
 	})
 	if err != nil {
 		return err
-	}
-	if targeted && len(pending) > 0 {
-		// The sessions that failed go on to later steps (a terminate of
-		// verify.failed): they are handed on as a full snapshot shows
-		// them, with every derived fact, and that snapshot becomes the
-		// run's latest.
-		snap, err := r.snapshot(ctx)
-		if err != nil {
-			return err
-		}
-		for _, t := range targets {
-			if now := snap.Find(t.Identity()); pending[t.PID] && now != nil {
-				latest[t.PID] = *now
-			}
-		}
 	}
 	for _, t := range targets {
 		if pending[t.PID] {

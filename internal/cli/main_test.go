@@ -21,10 +21,13 @@ import (
 // (with -race under go test -race), so no separate build is needed.
 var binary string
 
+// programs are the programs testscript.Main puts on PATH besides
+// pgrunbook, added by platform-specific test files.
+var programs = map[string]func(){}
+
 func TestMain(m *testing.M) {
-	testscript.Main(withServer{m}, map[string]func(){
-		"pgrunbook": func() { os.Exit(cli.Process()) },
-	})
+	programs["pgrunbook"] = func() { os.Exit(cli.Process()) }
+	testscript.Main(withServer{m}, programs)
 }
 
 // withServer runs the tests with the private PostgreSQL server of

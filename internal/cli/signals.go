@@ -22,25 +22,37 @@ var errSIGINT = fmt.Errorf("%w (SIGINT)", engine.ErrInterrupted)
 // away), an error wrapping engine.ErrInterrupted for SIGINT, so that the
 // run's last event says which one ended it. After the first signal the
 // default handling of SIGINT and SIGTERM is back: a second one ends the
-// process at once. SIGHUP stays ignored from then on: a terminal that hangs
-// up often sends it more than once (the shell passes it on, the session
-// leader exits), and nobody is there to mean "now" by it; the run must
-// still write its last event. stop releases the signals and the context.
+// process at once. Later SIGHUPs are caught and dropped until stop: a
+// terminal that hangs up often sends it more than once (the shell passes
+// it on, the session leader exits), and nobody is there to mean "now" by
+// it; the run must still write its last event. They are caught, not
+// ignored, because an ignored signal stays ignored in every program
+// started from then on (a --notify command), while a caught one is back
+// to its default there. stop releases the signals and the context.
 func SignalContext(parent context.Context) (ctx context.Context, stop func()) {
 	ctx, cancel := context.WithCancelCause(parent)
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
+	// hups takes the SIGHUPs after the first signal.
+	hups := make(chan os.Signal, 1)
 	done := make(chan struct{})
 	go func() {
 		select {
 		case s := <-sigs:
-			// Ignore SIGHUP before letting go of the others: between
+			// Catch SIGHUP on hups before letting go of sigs: between
 			// the two calls a second SIGHUP of the same hangup would
 			// otherwise meet the default action and kill the process
 			// before it writes its last event.
-			signal.Ignore(syscall.SIGHUP)
+			signal.Notify(hups, syscall.SIGHUP)
 			signal.Stop(sigs)
 			cancel(signalCause(s))
+			for {
+				select {
+				case <-hups:
+				case <-done:
+					return
+				}
+			}
 		case <-done:
 		}
 	}()
@@ -48,6 +60,7 @@ func SignalContext(parent context.Context) (ctx context.Context, stop func()) {
 	return ctx, func() {
 		once.Do(func() {
 			signal.Stop(sigs)
+			signal.Stop(hups)
 			close(done)
 			cancel(context.Canceled)
 		})

@@ -44,13 +44,16 @@ func buildSnapshotSQL(versionNum int) snapshotSQL {
 }
 
 // buildTargetSnapshotSQL is the snapshot statement for the sessions whose
-// pids are in the int[] $1 only (SnapshotOf).
+// pids are in the int[] $1 and for every session in a lock chain (waiting
+// on a lock, or named by a waiter's pg_blocking_pids): with those, the
+// lock facts derived across sessions are the whole server's (SnapshotOf).
 func buildTargetSnapshotSQL(versionNum int) snapshotSQL {
-	return buildSnapshotSQLWhere(versionNum, "WHERE a.pid = ANY($1::int[])")
+	return buildSnapshotSQLWhere(versionNum, "WHERE a.pid = ANY($1::int[]) OR a.pid IN (SELECT involved.pid FROM involved)")
 }
 
 // buildSnapshotSQLWhere is the snapshot statement with where (a WHERE
-// clause on pg_stat_activity a, or "") choosing the rows.
+// clause on the rows of the CTE a, or "") choosing the rows it returns.
+// pg_stat_activity is read whole either way, once, in a.
 func buildSnapshotSQLWhere(versionNum int, where string) snapshotSQL {
 	leader, queryID, waitStart := "NULL::int", "NULL::bigint", "NULL::timestamptz"
 	if versionNum >= 130000 {
@@ -66,7 +69,7 @@ func buildSnapshotSQLWhere(versionNum int, where string) snapshotSQL {
            a.wait_event_type, a.wait_event, a.state, a.backend_xid, a.backend_xmin, a.query, a.backend_type,
            %s AS leader_pid, %s AS query_id,
            CASE WHEN a.wait_event_type = 'Lock' THEN pg_blocking_pids(a.pid) END AS blocked_by
-    FROM pg_stat_activity a %s
+    FROM pg_stat_activity a
 ), involved AS (
     SELECT a.pid FROM a WHERE a.wait_event_type = 'Lock'
     UNION
@@ -108,7 +111,8 @@ SELECT statement_timestamp(),
        age(a.backend_xmin), age(a.backend_xid), (SELECT pg_is_in_recovery()),
        locks.locks
 FROM a LEFT JOIN locks ON locks.pid = a.pid
-ORDER BY a.pid`, leader, queryID, where, waitStart))
+%s
+ORDER BY a.pid`, leader, queryID, waitStart, where))
 }
 
 // lockRow is one element of the snapshot's JSON array of a session's
@@ -174,10 +178,12 @@ func (c *Client) Snapshot(ctx context.Context) (*activity.Snapshot, error) {
 	return c.readSnapshot(ctx, c.sql)
 }
 
-// SnapshotOf is Snapshot for the sessions with the given pids only, as
-// a verify poll needs them: what the server sends and pgrunbook decodes
-// is those rows, not every session's. The facts derived across sessions
-// (who blocks how many, root blockers) count only the sessions read.
+// SnapshotOf is Snapshot for the sessions with the given pids, as a verify
+// poll needs them: the server sends and pgrunbook decodes those rows and
+// the rows of the sessions in lock chains, not every session's. So a
+// row's own facts and its lock facts (who blocks how many, root blockers)
+// are the whole server's; the server's facts (connection counts) count
+// only the rows read.
 func (c *Client) SnapshotOf(ctx context.Context, pids []int) (*activity.Snapshot, error) {
 	ids := make([]int32, len(pids))
 	for i, p := range pids {

@@ -221,7 +221,8 @@ func TestSnapshotIsFresh(t *testing.T) {
 }
 
 // TestSnapshotOfReadsOnlyTheGivenSessions: SnapshotOf returns the rows of
-// the pids asked for that exist, and nothing else.
+// the pids asked for that exist, and, when sessions wait on locks, the
+// rows of the lock chains, so that the lock facts are the whole server's.
 func TestSnapshotOfReadsOnlyTheGivenSessions(t *testing.T) {
 	t.Parallel()
 	ctx := pgtest.Context(t)
@@ -254,5 +255,26 @@ func TestSnapshotOfReadsOnlyTheGivenSessions(t *testing.T) {
 	}
 	if snap, err = c.SnapshotOf(ctx, nil); err != nil || len(snap.Rows) != 0 {
 		t.Errorf("SnapshotOf(nil): %d rows, %v; want none", len(snap.Rows), err)
+	}
+
+	// A lock chain: holder <- writer <- writer2.
+	if err := incident.CreateLockTable(ctx, db.dsn, "locks", 1); err != nil {
+		t.Fatal(err)
+	}
+	holder := pgtest.Staged[*incident.Session](t)(incident.IdleInTransaction(ctx, db.dsn, "pgrb-of-holder", "locks", 1))
+	writer := pgtest.Staged[*incident.Session](t)(incident.Writer(ctx, db.dsn, "pgrb-of-writer", "locks", 1))
+	writer2 := pgtest.Staged[*incident.Session](t)(incident.Writer(ctx, db.dsn, "pgrb-of-writer2", "locks", 1))
+	if snap, err = c.SnapshotOf(ctx, []int{holder.PID, lq.PID}); err != nil {
+		t.Fatal(err)
+	}
+	for _, pid := range []int{lq.PID, writer.PID, writer2.PID} {
+		mustRow(t, snap, pid, "a session asked for or in the lock chain")
+	}
+	if snap.Find(activity.Identity{PID: idle.PID, BackendStart: mustRow(t, snapshot(t, ctx, c), idle.PID, "idle").BackendStart}) != nil {
+		t.Error("an idle session in no lock chain was read")
+	}
+	h := mustRow(t, snap, holder.PID, "the holder")
+	if h.BlockingTotal != 2 || !h.IsRootBlocker || h.Blocking != 1 {
+		t.Errorf("holder read alone with its chain: blocking %d, blocking_total %d, root %v; want 1, 2, true", h.Blocking, h.BlockingTotal, h.IsRootBlocker)
 	}
 }

@@ -18,6 +18,16 @@ func TextWidth(s string) int {
 	return runewidth.StringWidth(s)
 }
 
+// ellipsisWidth is the width of "…", an East Asian ambiguous character:
+// two columns where runewidth counts those wide (a CJK locale, or
+// RUNEWIDTH_EASTASIAN=1), else one.
+func ellipsisWidth() int {
+	if runewidth.DefaultCondition.EastAsianWidth {
+		return 2
+	}
+	return 1
+}
+
 // printableASCII reports whether every byte of s is a printable ASCII
 // character (space to ~).
 func printableASCII(s string) bool {
@@ -41,7 +51,7 @@ func Cut(s string, n int) string {
 		if len(s) <= n {
 			return s
 		}
-		return s[:n-1] + "…"
+		return s[:max(n-ellipsisWidth(), 0)] + "…"
 	}
 	if TextWidth(s) <= n {
 		return s

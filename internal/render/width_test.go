@@ -84,11 +84,19 @@ func TestTextWidthOfPrintableASCIIIsRunewidths(t *testing.T) {
 	}
 }
 
+// TestCutOfPrintableASCIIIsRunewidths holds the fast path equal to
+// runewidth, also where "…" is two columns wide (East Asian width, as a
+// CJK locale sets it). It changes runewidth's default condition, so it
+// does not run in parallel.
 func TestCutOfPrintableASCIIIsRunewidths(t *testing.T) {
-	for _, s := range []string{"", "a", "idle", "SELECT pg_sleep(120)", strings.Repeat("x", 200)} {
-		for n := 1; n <= len(s)+2; n++ {
-			if got, want := Cut(s, n), runewidth.Truncate(s, n, "…"); got != want {
-				t.Errorf("Cut(%q, %d) = %q, runewidth says %q", s, n, got, want)
+	defer func(was bool) { runewidth.DefaultCondition.EastAsianWidth = was }(runewidth.DefaultCondition.EastAsianWidth)
+	for _, eastAsian := range []bool{false, true} {
+		runewidth.DefaultCondition.EastAsianWidth = eastAsian
+		for _, s := range []string{"", "a", "idle", "SELECT pg_sleep(120)", strings.Repeat("x", 200)} {
+			for n := 1; n <= len(s)+2; n++ {
+				if got, want := Cut(s, n), runewidth.Truncate(s, n, "…"); got != want {
+					t.Errorf("east asian width %v: Cut(%q, %d) = %q, runewidth says %q", eastAsian, s, n, got, want)
+				}
 			}
 		}
 	}
