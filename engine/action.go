@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/pgrunbook/pgrunbook/internal/activity"
@@ -154,6 +155,7 @@ func (r *runner) send(ctx context.Context, st *playbook.Step, targets []activity
 	if err := r.emitAll(outcomes); err != nil {
 		return err
 	}
+	sets.Signalled = slices.Grow(sets.Signalled, len(targets))
 	for i, res := range results {
 		s := targets[i]
 		switch res.Outcome {

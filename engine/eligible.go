@@ -18,9 +18,10 @@ import (
 // playbook's or the run's protect rules cover, or a default protection
 // the playbook does not unprotect.
 func (r *runner) eligible(rows []activity.Session, backendTypes []string) ([]activity.Session, []transcript.Excluded, error) {
-	targets := []activity.Session{}
+	// Most sessions of a set are eligible: room for all of them at once.
+	targets := make([]activity.Session, 0, len(rows))
 	var excluded []transcript.Excluded
-	seen := map[int]bool{}
+	seen := make(map[int]bool, len(rows))
 	ev := r.scope.RowEvaluator()
 	consider := func(s *activity.Session) error {
 		if seen[s.PID] {

@@ -28,15 +28,22 @@ func (r *runner) filter(st *playbook.Step) error {
 // selectRows evaluates a filter over rows.
 func selectRows(scope *playbook.Scope, f *playbook.FilterStep, rows []activity.Session) ([]activity.Session, error) {
 	ev := scope.RowEvaluator()
-	out := []activity.Session{}
+	// The matches are counted first and copied once: a session is a large
+	// value, and growing the set by doubling would copy and allocate
+	// about twice what it keeps.
+	var kept []int
 	for i := range rows {
 		ok, err := ev.Bool(f.Where, &rows[i])
 		if err != nil {
 			return nil, err
 		}
 		if ok {
-			out = append(out, rows[i])
+			kept = append(kept, i)
 		}
+	}
+	out := make([]activity.Session, len(kept))
+	for j, i := range kept {
+		out[j] = rows[i]
 	}
 	if f.OrderBy != nil {
 		keys := make(map[int]any, len(out))

@@ -84,6 +84,7 @@ func (r *runner) verify(ctx context.Context, st *playbook.Step) error {
 	if err != nil {
 		return err
 	}
+	sets.Passed = make([]activity.Session, 0, len(targets)-len(pending))
 	for _, t := range targets {
 		if pending[t.PID] {
 			sets.Failed = append(sets.Failed, latest[t.PID])

@@ -55,8 +55,10 @@ type Client struct {
 	cfg  *pgx.ConnConfig
 	info ServerInfo
 	// sql is the snapshot statement for the server's version, targetSQL
-	// the same for some pids only (SnapshotOf).
+	// the same for some pids only (SnapshotOf); lastRows is how many rows
+	// the last full snapshot had.
 	sql, targetSQL snapshotSQL
+	lastRows       int
 	// target names the server in errors; want are the session settings
 	// applied after each connect (settings.go).
 	target string

@@ -116,7 +116,7 @@ func setUpStatement(ctx context.Context, conn *pgx.Conn, snapSQL snapshotSQL, sq
 				err = fmt.Errorf("reading the first snapshot: unexpected %T", res)
 			} else {
 				var read snapshotRows
-				read, err = scanSnapshot(pgx.RowsFromResultReader(conn.TypeMap(), rr))
+				read, err = scanSnapshot(pgx.RowsFromResultReader(conn.TypeMap(), rr), 0)
 				pre = &prefetched{rows: read, sql: snapSQL, at: time.Now()}
 			}
 		}

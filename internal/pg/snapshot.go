@@ -173,9 +173,15 @@ func decodeLocks(raw []byte) ([]activity.Lock, error) {
 // (prefetch.go).
 func (c *Client) Snapshot(ctx context.Context) (*activity.Snapshot, error) {
 	if p := c.takePrefetched(); p != nil {
-		return c.finishSnapshot(ctx, p.rows), nil
+		snap := c.finishSnapshot(ctx, p.rows)
+		c.lastRows = len(snap.Rows)
+		return snap, nil
 	}
-	return c.readSnapshot(ctx, c.sql)
+	snap, err := c.readSnapshot(ctx, c.sql, c.lastRows)
+	if err == nil {
+		c.lastRows = len(snap.Rows)
+	}
+	return snap, err
 }
 
 // SnapshotOf is Snapshot for the sessions with the given pids, as a verify
@@ -189,21 +195,30 @@ func (c *Client) SnapshotOf(ctx context.Context, pids []int) (*activity.Snapshot
 	for i, p := range pids {
 		ids[i] = int32(p)
 	}
-	return c.readSnapshot(ctx, c.targetSQL, ids)
+	return c.readSnapshot(ctx, c.targetSQL, len(pids), ids)
 }
 
 // readSnapshot runs a snapshot statement with its arguments and decodes
-// and finishes its rows.
-func (c *Client) readSnapshot(ctx context.Context, sql snapshotSQL, args ...any) (*activity.Snapshot, error) {
-	rows, err := c.query(ctx, string(sql), args...)
+// and finishes its rows, about rows of them.
+func (c *Client) readSnapshot(ctx context.Context, sql snapshotSQL, rows int, args ...any) (*activity.Snapshot, error) {
+	read, err := c.querySnapshot(ctx, sql, rows, args...)
 	if err != nil {
-		return nil, c.lost(fmt.Errorf("reading pg_stat_activity: %w", err))
-	}
-	read, err := scanSnapshot(rows)
-	if err != nil {
-		return nil, c.lost(err)
+		return nil, err
 	}
 	return c.finishSnapshot(ctx, read), nil
+}
+
+// querySnapshot runs a snapshot statement and decodes its rows.
+func (c *Client) querySnapshot(ctx context.Context, sql snapshotSQL, capacity int, args ...any) (snapshotRows, error) {
+	rows, err := c.query(ctx, string(sql), args...)
+	if err != nil {
+		return snapshotRows{}, c.lost(fmt.Errorf("reading pg_stat_activity: %w", err))
+	}
+	read, err := scanSnapshot(rows, capacity)
+	if err != nil {
+		return snapshotRows{}, c.lost(err)
+	}
+	return read, nil
 }
 
 // snapshotRows are the rows of one snapshot statement as the server sent
@@ -213,16 +228,19 @@ type snapshotRows struct {
 	standby bool
 }
 
-// scanSnapshot reads the rows of the snapshot statement and closes them:
-// from their binary values when the server described them as expected
-// (snapshotraw.go), else through pgx's Scan.
-func scanSnapshot(rows pgx.Rows) (snapshotRows, error) {
+// scanSnapshot reads the rows of the snapshot statement, with room for
+// capacity of them at first, and closes them: from their binary values
+// when the server described them as expected (snapshotraw.go), else
+// through pgx's Scan.
+func scanSnapshot(rows pgx.Rows, capacity int) (snapshotRows, error) {
 	defer rows.Close()
 	var dec snapshotRowDecoder = &scannedRow{}
 	if rawSnapshotReadable(rows) {
 		dec = newRawRow()
 	}
-	snap := &activity.Snapshot{}
+	// A session is a large value: growing the rows by doubling would
+	// copy and allocate about twice what a snapshot keeps.
+	snap := &activity.Snapshot{Rows: make([]activity.Session, 0, capacity)}
 	var taken time.Time
 	var standby bool
 	for rows.Next() {

@@ -223,6 +223,8 @@ func TestSnapshotIsFresh(t *testing.T) {
 // TestSnapshotOfReadsOnlyTheGivenSessions: SnapshotOf returns the rows of
 // the pids asked for that exist, and, when sessions wait on locks, the
 // rows of the lock chains, so that the lock facts are the whole server's.
+// (Tests that run beside it stage lock chains of their own, in other
+// databases: only this test's database is looked at.)
 func TestSnapshotOfReadsOnlyTheGivenSessions(t *testing.T) {
 	t.Parallel()
 	ctx := pgtest.Context(t)
@@ -239,7 +241,10 @@ func TestSnapshotOfReadsOnlyTheGivenSessions(t *testing.T) {
 	}
 	var pids []int
 	for _, r := range snap.Rows {
-		pids = append(pids, r.PID)
+		// Other tests' lock chains, in their own databases, come too.
+		if r.Datname == db.name {
+			pids = append(pids, r.PID)
+		}
 	}
 	slices.Sort(pids)
 	want := []int{lq.PID, idle.PID}
