@@ -6,7 +6,7 @@
 #                (MAJORS="13 18" for some; installs them with .ci/pg-major)
 #   make lint    gofmt and go vet
 #   make demo    stage incidents on a throwaway PostgreSQL and run the playbooks
-#   make bench   Go benchmarks
+#   make bench   Go benchmarks, then the bench and its watch part
 #   make golden  regenerate golden files after an intended output change
 #                (the command line's are in internal/cli/testdata/script)
 #   make completion  write bash, zsh and fish completion scripts to
@@ -45,6 +45,7 @@ demo:
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 	$(GO) run ./internal/bench
+	$(GO) run ./internal/bench -only watch
 
 # Goldens: the command line's testscript files, the reports of the
 # recorded transcripts and the committed schema. None of them needs

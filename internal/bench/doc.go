@@ -41,7 +41,9 @@
 // alone on a small cluster of its own, -timeout bounds the whole run,
 // -only reaction runs the reaction times alone on a sandbox of their own
 // (-reaction-scale F multiplies their trial counts), -only watch the
-// server impact of a dry-run watch and its peak RSS, and -only e2e the
+// server impact of a dry-run watch (the back-to-back one in -watch-repeat
+// pgbench rounds, 3 by default, pooled) and its peak RSS (make bench runs
+// this part after the rest), and -only e2e the
 // end-to-end comparison with the psql pair; -only hold stages the
 // end-to-end sessions and keeps them, printing the DSN, for probing a
 // pgrunbook build by hand (each line on standard input restages the long

@@ -40,12 +40,15 @@ type config struct {
 	Only string
 	// ReactionScale multiplies the reaction part's trial counts.
 	ReactionScale float64
+	// WatchRepeat is how many pgbench rounds the back-to-back watch of
+	// the watch part is measured in, pooled.
+	WatchRepeat int
 }
 
 func defaultConfig() config {
 	return config{
 		Idle: 1000, Long: 200, Trials: 5, StartupRuns: 20, StopTrials: 30, StopSpan: 600 * time.Millisecond,
-		Clients: 50, MinRuntime: 500 * time.Millisecond, ReactionScale: 1,
+		Clients: 50, MinRuntime: 500 * time.Millisecond, ReactionScale: 1, WatchRepeat: 3,
 	}
 }
 
@@ -62,8 +65,9 @@ func mainCode() int {
 	flag.StringVar(&cfg.CPUProfile, "cpuprofile", "", "write a CPU profile of in-process runs to `FILE`")
 	flag.DurationVar(&cfg.Timeout, "timeout", 0, "bound on the whole run (default 7m, 9m with -impact-detail)")
 	flag.BoolVar(&cfg.FarLinkOnly, "far-link-only", false, "only compare a pgrunbook dry run with one psql query at 30 ms round-trip time (about 15 s)")
-	flag.StringVar(&cfg.Only, "only", "", "run only this part, on a sandbox of its own: reaction (cancel and terminate reaction times, about 1.5 minutes), watch (a dry-run watch beside pgbench, and its RSS at 2,000 sessions, about 2.5 minutes) e2e (the end-to-end comparison with the psql pair, about a minute) or hold (stage the end-to-end sessions and keep them for probing by hand: prints the DSN, restages the long statements on every line read from standard input, ends at its end)")
+	flag.StringVar(&cfg.Only, "only", "", "run only this part, on a sandbox of its own: reaction (cancel and terminate reaction times, about 1.5 minutes), watch (a dry-run watch beside pgbench, and its RSS at 2,000 sessions, about 3.5 minutes) e2e (the end-to-end comparison with the psql pair, about a minute) or hold (stage the end-to-end sessions and keep them for probing by hand: prints the DSN, restages the long statements on every line read from standard input, ends at its end)")
 	flag.Float64Var(&cfg.ReactionScale, "reaction-scale", cfg.ReactionScale, "multiply the reaction part's trial counts by `F`")
+	flag.IntVar(&cfg.WatchRepeat, "watch-repeat", cfg.WatchRepeat, "measure the back-to-back watch in `N` pgbench rounds, pooled (-only watch; about 40 s each)")
 	flag.Parse()
 	if cfg.Only != "" && cfg.Only != "reaction" && cfg.Only != "watch" && cfg.Only != "e2e" && cfg.Only != "hold" {
 		fmt.Fprintf(os.Stderr, "bench: -only %q: the parts that run alone are reaction, watch, e2e and hold\n", cfg.Only)
