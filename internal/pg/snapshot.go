@@ -198,27 +198,18 @@ func (c *Client) SnapshotOf(ctx context.Context, pids []int) (*activity.Snapshot
 	return c.readSnapshot(ctx, c.targetSQL, len(pids), ids)
 }
 
-// readSnapshot runs a snapshot statement with its arguments and decodes
-// and finishes its rows, about rows of them.
-func (c *Client) readSnapshot(ctx context.Context, sql snapshotSQL, rows int, args ...any) (*activity.Snapshot, error) {
-	read, err := c.querySnapshot(ctx, sql, rows, args...)
-	if err != nil {
-		return nil, err
-	}
-	return c.finishSnapshot(ctx, read), nil
-}
-
-// querySnapshot runs a snapshot statement and decodes its rows.
-func (c *Client) querySnapshot(ctx context.Context, sql snapshotSQL, capacity int, args ...any) (snapshotRows, error) {
+// readSnapshot runs a snapshot statement with its arguments, and decodes
+// and finishes its rows, with room for capacity of them at first.
+func (c *Client) readSnapshot(ctx context.Context, sql snapshotSQL, capacity int, args ...any) (*activity.Snapshot, error) {
 	rows, err := c.query(ctx, string(sql), args...)
 	if err != nil {
-		return snapshotRows{}, c.lost(fmt.Errorf("reading pg_stat_activity: %w", err))
+		return nil, c.lost(fmt.Errorf("reading pg_stat_activity: %w", err))
 	}
 	read, err := scanSnapshot(rows, capacity)
 	if err != nil {
-		return snapshotRows{}, c.lost(err)
+		return nil, c.lost(err)
 	}
-	return read, nil
+	return c.finishSnapshot(ctx, read), nil
 }
 
 // snapshotRows are the rows of one snapshot statement as the server sent
