@@ -175,6 +175,13 @@ func (f *runFlags) runPlaybook(ctx context.Context, c *command, pos []string, st
 		return err
 	}
 
+	// The connection is made while the playbook loads: the server's
+	// part of connecting (a new backend, the set-up statement, the first
+	// snapshot) is most of a run's start. It signals nothing, and a run
+	// that stops before using it closes it.
+	conn := startConnect(ctx, pg.Options{DSN: f.dsn, StatementTimeout: f.statementTimeout, PoolerDSN: f.pooler, FirstSnapshot: true})
+	defer conn.abandon(ctx)
+
 	pb, vals, protect, err := resolveRun(pos[0], f.sets, f.protect)
 	if err != nil {
 		return err
@@ -206,7 +213,7 @@ func (f *runFlags) runPlaybook(ctx context.Context, c *command, pos []string, st
 		staleAfter: f.staleAfter, reconnectFor: f.reconnectFor, poolerDSN: f.pooler,
 		operator: currentOperator(f.operator, stdio), provenance: prov,
 		notify: f.notify, notifyTimeout: f.notifyTimeout,
-		jsonOut: *f.output == outputJSON,
+		jsonOut: *f.output == outputJSON, connecting: conn,
 	}.execute(ctx, stdio)
 	if err != nil {
 		return err
@@ -255,10 +262,50 @@ type playbookRun struct {
 	// jsonOut is --output json: events go to stdio.Out as JSON lines
 	// instead of the rendered screen.
 	jsonOut bool
+	// connecting, when not nil, is the connection already being made
+	// (startConnect); execute takes it over. Without it execute connects
+	// with dsn, statementTimeout and poolerDSN.
+	connecting *connecting
 }
 
-// execute runs the playbook: the transcript exists before pgrunbook
-// connects (nothing is signalled without a record), the engine renders
+// connecting is a connection being made in the background.
+type connecting struct {
+	done   chan struct{}
+	client *pg.Client
+	err    error
+	taken  bool
+}
+
+// startConnect makes a connection with opts in the background.
+func startConnect(ctx context.Context, opts pg.Options) *connecting {
+	c := &connecting{done: make(chan struct{})}
+	go func() {
+		defer close(c.done)
+		c.client, c.err = pg.Connect(ctx, opts)
+	}()
+	return c
+}
+
+// take waits for the connection and hands it over: abandon leaves it
+// alone from then on.
+func (c *connecting) take() (*pg.Client, error) {
+	<-c.done
+	c.taken = true
+	return c.client, c.err
+}
+
+// abandon closes the connection once it is made, unless it was taken.
+func (c *connecting) abandon(ctx context.Context) {
+	if c == nil || c.taken {
+		return
+	}
+	if client, err := c.take(); err == nil {
+		client.Close(ctx)
+	}
+}
+
+// execute runs the playbook: the transcript exists before pgrunbook uses
+// its connection (nothing is signalled without a record), the engine renders
 // to stdio.Out and, in interactive mode, asks on the terminal. It returns
 // the engine's result. execute opens the transcript at r.transcriptPath
 // and closes it before it returns, on every path (and removes it if the
@@ -268,6 +315,7 @@ func (r playbookRun) execute(ctx context.Context, stdio IO) (engine.Result, erro
 	path := r.transcriptPath
 	tw, err := transcript.Create(path)
 	if err != nil {
+		r.connecting.abandon(ctx)
 		return engine.Result{}, failf("%v; nothing was done", err)
 	}
 	// Closed last, after the deferred close of the notifier, whose
@@ -275,7 +323,12 @@ func (r playbookRun) execute(ctx context.Context, stdio IO) (engine.Result, erro
 	defer tw.Close()
 	tw.RedactQueries = r.redact
 
-	client, err := pg.Connect(ctx, pg.Options{DSN: r.dsn, StatementTimeout: r.statementTimeout, PoolerDSN: r.poolerDSN, FirstSnapshot: true})
+	var client *pg.Client
+	if r.connecting != nil {
+		client, err = r.connecting.take()
+	} else {
+		client, err = pg.Connect(ctx, pg.Options{DSN: r.dsn, StatementTimeout: r.statementTimeout, PoolerDSN: r.poolerDSN, FirstSnapshot: true})
+	}
 	if err != nil {
 		tw.Close()
 		os.Remove(path)
