@@ -3,6 +3,7 @@ package cli_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -78,5 +79,30 @@ func TestLinkCutDuringVerifyEndsTheRun(t *testing.T) {
 	}
 	if !warned {
 		t.Errorf("no warning says the server did not answer within the statement bound\n%s", out.String())
+	}
+}
+
+// TestRunThatStopsBeforeConnectingDoesNotWaitForTheServer: run connects
+// while it loads the playbook; a playbook that does not load ends the run
+// at once with its own error, and does not wait for a connection to a
+// server that does not answer (here one that would take 10 minutes to
+// time out). A run that waits is killed at the test's bound and fails.
+func TestRunThatStopsBeforeConnectingDoesNotWaitForTheServer(t *testing.T) {
+	t.Parallel()
+	hole := pgtest.StartBlackHole(t, pgtest.DSN())
+	hole.Cut()
+	dir := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, binary, "run", "no-such-playbook", "--dry-run", "-d", hole.DSN(t, pgtest.DSN()))
+	cmd.Dir = dir
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + dir, "PGCONNECT_TIMEOUT=600"}
+	out, err := cmd.CombinedOutput()
+	if ctx.Err() != nil {
+		t.Fatalf("the run was still waiting for the server a minute later:\n%s", out)
+	}
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != 2 || !strings.Contains(string(out), `no playbook "no-such-playbook"`) {
+		t.Fatalf("exit %v, want the usage error (2) about the playbook:\n%s", err, out)
 	}
 }

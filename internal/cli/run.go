@@ -271,6 +271,7 @@ type playbookRun struct {
 // connecting is a connection being made in the background.
 type connecting struct {
 	done   chan struct{}
+	cancel context.CancelFunc // ends the attempt
 	client *pg.Client
 	err    error
 	taken  bool
@@ -278,7 +279,8 @@ type connecting struct {
 
 // startConnect makes a connection with opts in the background.
 func startConnect(ctx context.Context, opts pg.Options) *connecting {
-	c := &connecting{done: make(chan struct{})}
+	ctx, cancel := context.WithCancel(ctx)
+	c := &connecting{done: make(chan struct{}), cancel: cancel}
 	go func() {
 		defer close(c.done)
 		c.client, c.err = pg.Connect(ctx, opts)
@@ -290,15 +292,20 @@ func startConnect(ctx context.Context, opts pg.Options) *connecting {
 // alone from then on.
 func (c *connecting) take() (*pg.Client, error) {
 	<-c.done
+	c.cancel() // the connection is made: nothing uses the context now
 	c.taken = true
 	return c.client, c.err
 }
 
-// abandon closes the connection once it is made, unless it was taken.
+// abandon ends the attempt, unless the connection was taken, and closes
+// the connection if it was made: a run that stopped before using it (a
+// playbook that does not load, say) returns at once, not after a
+// connect timeout to a server that does not answer.
 func (c *connecting) abandon(ctx context.Context) {
 	if c == nil || c.taken {
 		return
 	}
+	c.cancel()
 	if client, err := c.take(); err == nil {
 		client.Close(ctx)
 	}
