@@ -27,6 +27,10 @@ import (
 // reads pg_stat_activity afresh.
 const prefetchFresh = 500 * time.Millisecond
 
+// maxPresizedRows bounds the room made at once for a first snapshot: a
+// server configured for more sessions than that grows it as it comes.
+const maxPresizedRows = 8192
+
 // prefetched is a snapshot read while connecting, not yet handed out.
 type prefetched struct {
 	rows snapshotRows
@@ -88,7 +92,12 @@ func startupSnapshotSQL(conn *pgx.Conn) snapshotSQL {
 // The two statements share one Sync, so one implicit transaction: a
 // failing snapshot would roll back the set-up's set_config calls. Then
 // the set-up statement is sent again on its own.
-func setUpStatement(ctx context.Context, conn *pgx.Conn, snapSQL snapshotSQL, sql string, args, dest []any) (*prefetched, error) {
+//
+// rows, when not nil, is read once the set-up's row is scanned: room for
+// that many snapshot rows is made at once (the set-up reads
+// max_connections, more than the sessions there can be; capacity that is
+// never written costs no memory).
+func setUpStatement(ctx context.Context, conn *pgx.Conn, snapSQL snapshotSQL, sql string, args, dest []any, rows *int) (*prefetched, error) {
 	values, oids, err := encodeArgs(conn.TypeMap(), args)
 	if err != nil {
 		return nil, err
@@ -116,7 +125,11 @@ func setUpStatement(ctx context.Context, conn *pgx.Conn, snapSQL snapshotSQL, sq
 				err = fmt.Errorf("reading the first snapshot: unexpected %T", res)
 			} else {
 				var read snapshotRows
-				read, err = scanSnapshot(pgx.RowsFromResultReader(conn.TypeMap(), rr), 0)
+				capacity := 0
+				if rows != nil {
+					capacity = min(*rows, maxPresizedRows)
+				}
+				read, err = scanSnapshot(pgx.RowsFromResultReader(conn.TypeMap(), rr), capacity)
 				pre = &prefetched{rows: read, sql: snapSQL, at: time.Now()}
 			}
 		}
@@ -133,7 +146,7 @@ func setUpStatement(ctx context.Context, conn *pgx.Conn, snapSQL snapshotSQL, sq
 	}
 	// The snapshot failed, and with it the implicit transaction the
 	// settings were made in: set up again, alone.
-	_, err = setUpStatement(ctx, conn, "", sql, args, dest)
+	_, err = setUpStatement(ctx, conn, "", sql, args, dest, nil)
 	return nil, err
 }
 

@@ -98,7 +98,7 @@ func TestFailedPrefetchKeepsTheSettings(t *testing.T) {
 
 	var applied, pid string
 	pre, err := setUpStatement(ctx, conn, "SELECT 1/0",
-		"SELECT set_config($1, $2, false), pg_backend_pid()::text", []any{"statement_timeout", "4321"}, []any{&applied, &pid})
+		"SELECT set_config($1, $2, false), pg_backend_pid()::text", []any{"statement_timeout", "4321"}, []any{&applied, &pid}, nil)
 	if err != nil {
 		t.Fatalf("set-up failed with the snapshot: %v", err)
 	}

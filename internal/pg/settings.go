@@ -107,7 +107,7 @@ func (c *Client) setUp(ctx context.Context, conn *pgx.Conn) (ServerInfo, *prefet
 		snapSQL = startupSnapshotSQL(conn)
 	}
 	c.prefetchNext = false
-	pre, err := setUpStatement(ctx, conn, snapSQL, setupSQL(len(c.want)), args, dest)
+	pre, err := setUpStatement(ctx, conn, snapSQL, setupSQL(len(c.want)), args, dest, &info.Slots.MaxConnections)
 	if err != nil {
 		return info, nil, &ConnectError{Target: c.target, Err: err,
 			Reason: "connected, but could not set up pgrunbook's session (settings, the server's version, the role's privileges): " + oneLine(err)}
