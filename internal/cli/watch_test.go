@@ -218,11 +218,20 @@ func TestWatchYesEndsASessionThatGoesIdleInTransaction(t *testing.T) {
 	cmd, out := startWatch(t, dir, "terminate-idle-in-transaction", "--yes", "-d", dsn, "--every", "200ms",
 		"--set", "min_idle=0s", "--set", "database="+db, "--transcript-dir", tdir)
 	awaitFile(t, filepath.Join(tdir, "round-000002.jsonl"))
+	// The watch is stopped while the session is staged: a round may come
+	// every 200ms and end it before the staging helper has seen it idle
+	// in its transaction.
+	if err := cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
 	forgotten, err := incident.IdleInTransaction(ctx, dsn, "watch-forgotten", "accounts", 1)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(forgotten.Close)
+	if err := cmd.Process.Signal(syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
 	awaitGone(t, forgotten, "the watch never ended the session idle in transaction")
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
