@@ -76,15 +76,3 @@ func (r *runner) poll(ctx context.Context) (*activity.Snapshot, error) {
 func (r *runner) pause(ctx context.Context, d time.Duration) error {
 	return r.clock.Sleep(ctx, d)
 }
-
-// TargetReader is a Database that can read the rows of some sessions
-// only, with their facts as a full snapshot has them (lock facts too),
-// and the rows of every session in a lock chain. A verify whose
-// expectation is built in (gone, query_stopped) needs nothing else of a
-// poll, and reading a few rows instead of every session's is what makes
-// its polls cheap on a busy server. The server's facts (connection counts)
-// count only the rows read, so such a snapshot never becomes the run's
-// latest.
-type TargetReader interface {
-	SnapshotOf(ctx context.Context, pids []int) (*activity.Snapshot, error)
-}

@@ -196,19 +196,7 @@ func TestSignalAfterADeadConnectionIsSentOnceAfterReconnecting(t *testing.T) {
 	db := pgtest.CreateDatabase(t, "unsent_signal")
 	app := "unsent-" + db
 	lq := pgtest.Staged[*incident.Session](t)(incident.LongQuery(ctx, pgtest.DSNFor(db), app, time.Minute))
-	pb, err := playbook.Parse("unsent.yaml", []byte(`name: unsent
-params:
-  app: {type: string}
-steps:
-  - activity:
-  - id: long
-    filter:
-      where: application_name == params.app
-  - cancel: {targets: long, max_targets: 1}
-`))
-	if err != nil {
-		t.Fatal(err)
-	}
+	pb := parsePlaybook(t, roundTripCancel)
 	vals, err := pb.Resolve([]string{"app=" + app})
 	if err != nil {
 		t.Fatal(err)

@@ -167,41 +167,32 @@ func runWatchBench(ctx context.Context, w io.Writer, cfg config) (err error) {
 	if err := im.setup(ctx, ctl); err != nil {
 		return err
 	}
-	var rounds []impactRound
-	add := func(r impactRound, err error) error {
-		if err != nil {
-			return fmt.Errorf("%s: %w", r.Label, err)
-		}
-		if r.Aborted > 0 {
-			return fmt.Errorf("%s: %d pgbench clients aborted", r.Label, r.Aborted)
-		}
-		if r.Failed > 0 {
-			return fmt.Errorf("%s: %d of %d dry runs failed", r.Label, r.Failed, r.Runs)
-		}
-		rounds = append(rounds, r)
-		return nil
-	}
 	// The back-to-back watch is the target's measure: it is measured in
 	// several rounds, pooled, since pgbench's TPS on a shared VM drifts
 	// from one window to the next by more than the 5% it is to be told
 	// apart from.
 	var repeats []impactRound
 	for i := range max(cfg.WatchRepeat, 1) {
-		r, err := im.watchRound(ctx, fmt.Sprintf("watch --dry-run --every 0 (back to back), round %d", i+1), 0, filepath.Join(tmp, fmt.Sprintf("watch-0-%d", i+1)))
-		if err := add(r, err); err != nil {
+		r, err := sound(im.watchRound(ctx, fmt.Sprintf("watch --dry-run --every 0 (back to back), round %d", i+1), 0, filepath.Join(tmp, fmt.Sprintf("watch-0-%d", i+1))))
+		if err != nil {
 			return err
 		}
 		repeats = append(repeats, r)
 	}
-	rounds = rounds[:0]
-	if err := add(pooled("watch --dry-run --every 0 (back to back)", repeats), nil); err != nil {
-		return err
-	}
-	if err := add(im.watchRound(ctx, "watch --dry-run --every 1s", time.Second, filepath.Join(tmp, "watch-1s"))); err != nil {
-		return err
-	}
-	if err := add(im.round(ctx, im.dryRuns("back-to-back run --dry-run loop (for comparison)", 0, tmp))); err != nil {
-		return err
+	rounds := []impactRound{pooled("watch --dry-run --every 0 (back to back)", repeats)}
+	for _, measure := range []func() (impactRound, error){
+		func() (impactRound, error) {
+			return im.watchRound(ctx, "watch --dry-run --every 1s", time.Second, filepath.Join(tmp, "watch-1s"))
+		},
+		func() (impactRound, error) {
+			return im.round(ctx, im.dryRuns("back-to-back run --dry-run loop (for comparison)", 0, tmp))
+		},
+	} {
+		r, err := sound(measure())
+		if err != nil {
+			return err
+		}
+		rounds = append(rounds, r)
 	}
 	table(w, "  ", watchRows(rounds))
 	for _, r := range repeats {
@@ -240,6 +231,20 @@ func runWatchBench(ctx context.Context, w io.Writer, cfg config) (err error) {
 	}
 	fmt.Fprintf(w, "\nwatch part done in %s (load average now %s)\n", time.Since(began).Round(time.Second), loadAvg())
 	return nil
+}
+
+// sound passes on a round that ran cleanly: no error, no pgbench client
+// aborted, no dry run failed.
+func sound(r impactRound, err error) (impactRound, error) {
+	switch {
+	case err != nil:
+		return r, fmt.Errorf("%s: %w", r.Label, err)
+	case r.Aborted > 0:
+		return r, fmt.Errorf("%s: %d pgbench clients aborted", r.Label, r.Aborted)
+	case r.Failed > 0:
+		return r, fmt.Errorf("%s: %d of %d dry runs failed", r.Label, r.Failed, r.Runs)
+	}
+	return r, nil
 }
 
 // pooled is one round made of the seconds, windows and side-load work of

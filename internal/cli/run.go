@@ -330,12 +330,11 @@ func (r playbookRun) execute(ctx context.Context, stdio IO) (engine.Result, erro
 	defer tw.Close()
 	tw.RedactQueries = r.redact
 
-	var client *pg.Client
-	if r.connecting != nil {
-		client, err = r.connecting.take()
-	} else {
-		client, err = pg.Connect(ctx, pg.Options{DSN: r.dsn, StatementTimeout: r.statementTimeout, PoolerDSN: r.poolerDSN, FirstSnapshot: true})
+	conn := r.connecting
+	if conn == nil {
+		conn = startConnect(ctx, pg.Options{DSN: r.dsn, StatementTimeout: r.statementTimeout, PoolerDSN: r.poolerDSN, FirstSnapshot: true})
 	}
+	client, err := conn.take()
 	if err != nil {
 		tw.Close()
 		os.Remove(path)

@@ -172,16 +172,17 @@ func decodeLocks(raw []byte) ([]activity.Lock, error) {
 // that way is returned once if it is asked for within prefetchFresh
 // (prefetch.go).
 func (c *Client) Snapshot(ctx context.Context) (*activity.Snapshot, error) {
+	var snap *activity.Snapshot
 	if p := c.takePrefetched(); p != nil {
-		snap := c.finishSnapshot(ctx, p.rows)
-		c.lastRows = len(snap.Rows)
-		return snap, nil
+		snap = c.finishSnapshot(ctx, p.rows)
+	} else {
+		var err error
+		if snap, err = c.readSnapshot(ctx, c.sql, c.lastRows); err != nil {
+			return nil, err
+		}
 	}
-	snap, err := c.readSnapshot(ctx, c.sql, c.lastRows)
-	if err == nil {
-		c.lastRows = len(snap.Rows)
-	}
-	return snap, err
+	c.lastRows = len(snap.Rows)
+	return snap, nil
 }
 
 // SnapshotOf is Snapshot for the sessions with the given pids, as a verify

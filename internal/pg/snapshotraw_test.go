@@ -78,16 +78,23 @@ func TestRawSnapshotDecodeIsScans(t *testing.T) {
 // TestRawSnapshotRefusesAMalformedValue: a value of the wrong size is an
 // error, never a guessed session.
 func TestRawSnapshotRefusesAMalformedValue(t *testing.T) {
-	r := &rawRow{vals: [][]byte{{0, 0, 1}}, names: map[string]string{}}
+	r := withValues([][]byte{{0, 0, 1}})
 	if r.int4(0); r.err == nil {
 		t.Error("a 3-byte int4 was read")
 	}
-	r = &rawRow{vals: [][]byte{{0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 23, 0, 0, 0, 2, 0, 0, 0, 1, 0, 0, 0, 4, 0, 0, 0, 9}}, names: map[string]string{}}
+	r = withValues([][]byte{{0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 23, 0, 0, 0, 2, 0, 0, 0, 1, 0, 0, 0, 4, 0, 0, 0, 9}})
 	if got := r.int4Array(0); r.err == nil {
 		t.Errorf("an array claiming 2 elements with 1 was read: %v", got)
 	}
-	r = &rawRow{vals: [][]byte{{0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 23, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 4, 0, 0, 0, 9}}, names: map[string]string{}}
+	r = withValues([][]byte{{0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 23, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 4, 0, 0, 0, 9}})
 	if got := r.int4Array(0); r.err != nil || !reflect.DeepEqual(got, []int{9}) {
 		t.Errorf("int4Array of {9}: %v, %v", got, r.err)
 	}
+}
+
+// withValues is a raw row decoder positioned on a row of vals.
+func withValues(vals [][]byte) *rawRow {
+	r := newRawRow()
+	r.vals = vals
+	return r
 }

@@ -9,20 +9,28 @@ import (
 	"github.com/pgrunbook/pgrunbook/internal/activity"
 )
 
-// anyWaiter reports whether a session of rows waits on another.
-func anyWaiter(rows []activity.Session) bool {
+// blockerOf is the session a waiter hangs under in a lock tree: the first
+// blocker that holds a conflicting lock, else the first it waits for; 0
+// for a session that waits on nobody.
+func blockerOf(s *activity.Session) int {
+	if len(s.HardBlockedBy) > 0 {
+		return s.HardBlockedBy[0]
+	}
+	if len(s.BlockedBy) > 0 {
+		return s.BlockedBy[0]
+	}
+	return 0
+}
+
+// anyWaits reports whether a session of rows or of known waits on another.
+func anyWaits(rows []activity.Session, known map[int]*activity.Session) bool {
 	for i := range rows {
-		if len(rows[i].BlockedBy) > 0 || len(rows[i].HardBlockedBy) > 0 {
+		if blockerOf(&rows[i]) != 0 {
 			return true
 		}
 	}
-	return false
-}
-
-// anyWaiterIn is anyWaiter for sessions by pid.
-func anyWaiterIn(known map[int]*activity.Session) bool {
 	for _, s := range known {
-		if len(s.BlockedBy) > 0 || len(s.HardBlockedBy) > 0 {
+		if blockerOf(s) != 0 {
 			return true
 		}
 	}
@@ -44,7 +52,7 @@ func LockTree(w io.Writer, rows []activity.Session, known map[int]*activity.Sess
 }
 
 func lockTree(w io.Writer, rows []activity.Session, known map[int]*activity.Session, indent string, color bool) {
-	if !anyWaiter(rows) && !anyWaiterIn(known) {
+	if !anyWaits(rows, known) {
 		// No chain at all, as on most screens: nothing to build.
 		return
 	}
@@ -57,20 +65,9 @@ func lockTree(w io.Writer, rows []activity.Session, known map[int]*activity.Sess
 		all[rows[i].PID] = &rows[i]
 		inTable[rows[i].PID] = true
 	}
-	// Each waiter hangs under one blocker: the first that holds a
-	// conflicting lock, else the first it waits for.
-	parent := func(s *activity.Session) int {
-		if len(s.HardBlockedBy) > 0 {
-			return s.HardBlockedBy[0]
-		}
-		if len(s.BlockedBy) > 0 {
-			return s.BlockedBy[0]
-		}
-		return 0
-	}
 	children := map[int][]int{}
 	for pid, s := range all {
-		if p := parent(s); p != 0 && p != pid {
+		if p := blockerOf(s); p != 0 && p != pid {
 			children[p] = append(children[p], pid)
 		}
 	}
@@ -88,10 +85,10 @@ func lockTree(w io.Writer, rows []activity.Session, known map[int]*activity.Sess
 		for !seen[root] {
 			seen[root] = true
 			up, ok := all[root]
-			if !ok || parent(up) == 0 {
+			if !ok || blockerOf(up) == 0 {
 				break
 			}
-			root = parent(up)
+			root = blockerOf(up)
 		}
 		if !slices.Contains(roots, root) {
 			roots = append(roots, root)
