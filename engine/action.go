@@ -72,7 +72,7 @@ func (r *runner) send(ctx context.Context, st *playbook.Step, targets []activity
 	ids := make([]activity.Identity, len(targets))
 	for i, s := range targets {
 		ids[i] = s.Identity()
-		reqs[i] = activity.SignalTarget{Identity: ids[i], CheckQuery: fn == activity.Cancel, CheckXact: fn == activity.Terminate}
+		reqs[i] = activity.SignalTarget{Identity: ids[i], BackendType: s.BackendType, CheckQuery: fn == activity.Cancel, CheckXact: fn == activity.Terminate}
 		if fn == activity.Terminate {
 			reqs[i].WaitFor = a.Timeout
 		}

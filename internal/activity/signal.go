@@ -48,6 +48,11 @@ const (
 // have when the signal is sent.
 type SignalTarget struct {
 	Identity
+	// BackendType is the session's backend_type as the snapshot showed
+	// it. A process keeps its type for life, so while the identity holds
+	// it is the type still: the signalling statement signals only a type
+	// it is allowed to, and an empty one never.
+	BackendType string
 	// CheckQuery makes the running statement part of the identity: the
 	// signal is sent only if query_start is unchanged (used for cancel).
 	CheckQuery bool

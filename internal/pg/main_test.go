@@ -98,9 +98,10 @@ func rowOfType(snap *activity.Snapshot, backendType string) *activity.Session {
 }
 
 // target builds a signal target from a snapshot row, the way the engine
-// does: the row's identity, with the running statement for a cancel.
+// does: the row's identity and backend type, with the running statement
+// for a cancel.
 func target(r *activity.Session, checkQuery bool) activity.SignalTarget {
-	return activity.SignalTarget{Identity: r.Identity(), CheckQuery: checkQuery}
+	return activity.SignalTarget{Identity: r.Identity(), BackendType: r.BackendType, CheckQuery: checkQuery}
 }
 
 // signal calls c.Signal and fails the test on an error.

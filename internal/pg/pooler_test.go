@@ -189,7 +189,7 @@ func TestCancelThroughTransactionPoolNeverHitsNextClient(t *testing.T) {
 			bRow.PID, bRow.BackendStart, bRow.QueryStart, a.PID, a.BackendStart)
 	}
 
-	res, err := c.Signal(ctx, activity.Cancel, []activity.SignalTarget{{Identity: a.Identity(), CheckQuery: true}}, nil)
+	res, err := c.Signal(ctx, activity.Cancel, []activity.SignalTarget{target(&a, true)}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,24 +15,42 @@ import (
 )
 
 // signalSQL signals a batch of targets in one statement. For each target
-// it re-reads pg_stat_activity and calls the function only when the pid
-// still belongs to the same backend (backend_start), still runs the same
-// statement (query_start) or transaction (xact_start) when asked, is of an
-// allowed backend type and is not our own backend. It also predicts the
-// server's permission check (permissionSQL), so that one refused target
-// does not abort the whole batch.
+// it reads the server's backend status afresh and calls the function only
+// when the pid still belongs to the same backend (backend_start), still
+// runs the same statement (query_start) or transaction (xact_start) when
+// asked, is of an allowed backend type and is not our own backend. It
+// also predicts the server's permission check (permissionSQL), so that
+// one refused target does not abort the whole batch.
+//
+// The status is read through the functions behind pg_stat_activity that
+// look up one backend each (pg_stat_get_backend_pid and the like), not
+// through the view: the view's function builds every column of every row
+// (a client address alone is a getnameinfo call), several milliseconds at
+// a thousand sessions, where these lookups cost microseconds. They are
+// as fresh as the view (both read the status copied once per
+// transaction), and they show the same values to the same role: each
+// returns NULL where the view would not show the column. The backend type
+// has no such function; it is the target's own, from the snapshot, which
+// the identity check ties to the process.
 //
 // The first %s is permissionSQL, the second the WHEN clause that
 // signals, one of the constants below; never input. $6 is each target's
 // wait in milliseconds, read only by the terminate of PostgreSQL 14 and
-// later (see terminateWaitWhen).
+// later (see terminateWaitWhen); $9 is each target's backend type.
 const signalSQL = `WITH t AS (
-    SELECT * FROM unnest($1::int[], $2::timestamptz[], $3::timestamptz[], $5::timestamptz[], $6::bigint[])
-        AS t(pid, backend_start, query_start, xact_start, wait_ms)
+    SELECT * FROM unnest($1::int[], $2::timestamptz[], $3::timestamptz[], $5::timestamptz[], $6::bigint[], $9::text[])
+        AS t(pid, backend_start, query_start, xact_start, wait_ms, backend_type)
 ), a AS (
     SELECT a.pid, a.backend_start, a.query_start, a.xact_start, a.backend_type,
         %s AS refusal
-    FROM pg_stat_activity a WHERE a.pid IN (SELECT pid FROM t)
+    FROM (
+        SELECT b.pid, pg_stat_get_backend_start(b.id) AS backend_start,
+            pg_stat_get_backend_activity_start(b.id) AS query_start,
+            pg_stat_get_backend_xact_start(b.id) AS xact_start,
+            nullif(pg_stat_get_backend_userid(b.id), 0) AS usesysid, t.backend_type
+        FROM (SELECT id, pg_stat_get_backend_pid(id) AS pid FROM pg_stat_get_backend_idset() id) b
+        JOIN t ON t.pid = b.pid
+    ) a
 )
 SELECT t.pid,
     CASE
@@ -183,7 +201,9 @@ func (c *Client) signalBatch(ctx context.Context, fn activity.Function, query st
 	queryStarts := make([]*time.Time, len(targets))
 	xactStarts := make([]*time.Time, len(targets))
 	waits := make([]int64, len(targets))
+	types := make([]string, len(targets))
 	for i, t := range targets {
+		types[i] = t.BackendType
 		if query == terminateWaitSQL && t.WaitFor > 0 {
 			waits[i] = int64((t.WaitFor + time.Millisecond - 1) / time.Millisecond)
 		}
@@ -198,7 +218,7 @@ func (c *Client) signalBatch(ctx context.Context, fn activity.Function, query st
 	}
 	// The block that writes the signals' server log lines travels in the
 	// same round trip, right behind the statement (audit.go).
-	rows, err := c.queryThen(ctx, query, auditLogSQL, pids, starts, queryStarts, backendTypes, xactStarts, waits, c.audit.header, string(fn))
+	rows, err := c.queryThen(ctx, query, auditLogSQL, pids, starts, queryStarts, backendTypes, xactStarts, waits, c.audit.header, string(fn), types)
 	if err != nil {
 		return nil, err
 	}

@@ -70,6 +70,16 @@ func TestSignalIdentityMismatch(t *testing.T) {
 			t.QueryStart = t.QueryStart.Add(time.Second)
 			return t
 		}},
+		// The backend type is the snapshot's: one it did not show, or
+		// one not allowed, is never signalled.
+		{"cancel/no_backend_type", activity.Cancel, func(t activity.SignalTarget) activity.SignalTarget {
+			t.BackendType = ""
+			return t
+		}},
+		{"terminate/backend_type_not_allowed", activity.Terminate, func(t activity.SignalTarget) activity.SignalTarget {
+			t.BackendType = "walsender"
+			return t
+		}},
 	} {
 		res := signal(t, ctx, c, tc.fn, []activity.SignalTarget{tc.tgt(target(r, true))})
 		wantOutcome(t, tc.name, res[0], lq.PID, activity.Changed)
@@ -360,7 +370,7 @@ func TestSignalTerminateChecksTransaction(t *testing.T) {
 	if r.XactStart.IsZero() {
 		t.Fatal("an idle-in-transaction session has no xact_start")
 	}
-	stale := activity.SignalTarget{Identity: r.Identity(), CheckXact: true}
+	stale := activity.SignalTarget{Identity: r.Identity(), BackendType: r.BackendType, CheckXact: true}
 	stale.XactStart = r.XactStart.Add(-time.Second)
 	res := signal(t, ctx, c, activity.Terminate, []activity.SignalTarget{stale})
 	if res[0].Outcome != activity.Changed {
@@ -369,7 +379,7 @@ func TestSignalTerminateChecksTransaction(t *testing.T) {
 	if !idle.Alive(ctx) {
 		t.Fatal("the session was terminated although its transaction did not match")
 	}
-	res = signal(t, ctx, c, activity.Terminate, []activity.SignalTarget{{Identity: r.Identity(), CheckXact: true}})
+	res = signal(t, ctx, c, activity.Terminate, []activity.SignalTarget{{Identity: r.Identity(), BackendType: r.BackendType, CheckXact: true}})
 	if res[0].Outcome != activity.Signalled {
 		t.Fatalf("terminate with the right transaction: %+v, want signalled", res[0])
 	}
