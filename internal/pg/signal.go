@@ -44,12 +44,11 @@ const signalSQL = `WITH t AS (
     SELECT a.pid, a.backend_start, a.query_start, a.xact_start, a.backend_type,
         %s AS refusal
     FROM (
-        SELECT b.pid, pg_stat_get_backend_start(b.id) AS backend_start,
-            pg_stat_get_backend_activity_start(b.id) AS query_start,
-            pg_stat_get_backend_xact_start(b.id) AS xact_start,
-            nullif(pg_stat_get_backend_userid(b.id), 0) AS usesysid, t.backend_type
-        FROM (SELECT id, pg_stat_get_backend_pid(id) AS pid FROM pg_stat_get_backend_idset() id) b
-        JOIN t ON t.pid = b.pid
+        SELECT t.pid, pg_stat_get_backend_start(id) AS backend_start,
+            pg_stat_get_backend_activity_start(id) AS query_start,
+            pg_stat_get_backend_xact_start(id) AS xact_start,
+            nullif(pg_stat_get_backend_userid(id), 0) AS usesysid, t.backend_type
+        FROM pg_stat_get_backend_idset() id JOIN t ON t.pid = pg_stat_get_backend_pid(id)
     ) a
 )
 SELECT t.pid,
