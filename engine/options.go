@@ -147,6 +147,11 @@ type Options struct {
 	Transcript *transcript.Writer
 	// Show displays an event to the operator; nil shows nothing.
 	Show func(transcript.Event)
+	// ShowBatch, when not nil, displays in Show's place the events of one
+	// transcript write together: the outcomes of one signalling statement
+	// come as one batch, which a display can write at once (one system
+	// call for 200 lines, where a terminal over SSH pays for each).
+	ShowBatch func([]transcript.Event)
 	// Server describes the connection for the run_started event.
 	Server transcript.Server
 	// Protect holds run-level protection rules (--protect), compiled with

@@ -121,6 +121,7 @@ func TestRoundTripsOfACancelStepDoNotGrowWithItsTargets(t *testing.T) {
 		cr.wantVerifyPolls(t, "stopped")
 		cr.wantOneStatementPerCall(t)
 		cr.wantNothingElseOnTheWire(t)
+		cr.wantActionsInOneBatch(t, "cancel", n)
 		if len(sig) == 1 {
 			cancelWire = append(cancelWire, sig[0].wire)
 		}
@@ -262,10 +263,36 @@ type countedRun struct {
 	// outside is the wire traffic between the connection being ready and
 	// the run's end that no Snapshot or Signal call sent.
 	outside wireCount
+	// batches are the sizes of the batches the display was given, in order.
+	batches []int
+}
+
+// wantActionsInOneBatch checks that the display was given step's n action
+// events, the outcomes of one signalling statement, in one batch.
+func (cr countedRun) wantActionsInOneBatch(t *testing.T, step string, n int) {
+	t.Helper()
+	at := 0
+	for _, size := range cr.batches {
+		actions := 0
+		for _, ev := range cr.events[at : at+size] {
+			if ev.Type == transcript.Action && ev.Step == step {
+				actions++
+			}
+		}
+		if actions > 0 {
+			if actions != n {
+				t.Errorf("step %s: a batch of %d events carried %d of its %d action events, want all", step, size, actions, n)
+			}
+			return
+		}
+		at += size
+	}
+	t.Errorf("step %s: no batch carried its action events", step)
 }
 
 // runCounted runs pb in --yes mode on a client connected through a wire
-// proxy and wrapped in a counting decorator.
+// proxy and wrapped in a counting decorator. Its display takes batches
+// (Options.ShowBatch), and the run keeps the size of each.
 func runCounted(t *testing.T, pb *playbook.Playbook, sets ...string) countedRun {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -293,10 +320,13 @@ func runCounted(t *testing.T, pb *playbook.Playbook, sets ...string) countedRun 
 	}
 	cr.res, err = engine.Run(ctx, engine.Options{
 		Playbook: pb, Params: vals, DB: db, Mode: engine.Yes, Transcript: tw,
-		Show: func(ev transcript.Event) {
-			cr.events = append(cr.events, ev)
-			if ev.Type == transcript.StepStarted {
-				db.setStep(ev.Step)
+		ShowBatch: func(evs []transcript.Event) {
+			cr.events = append(cr.events, evs...)
+			cr.batches = append(cr.batches, len(evs))
+			for _, ev := range evs {
+				if ev.Type == transcript.StepStarted {
+					db.setStep(ev.Step)
+				}
 			}
 		},
 		Server: transcript.Server{BackendPID: client.Info().PID},

@@ -170,7 +170,8 @@ func (r *runner) emit(ev transcript.Event) error {
 	return r.emitAll([]transcript.Event{ev})
 }
 
-// emitAll records events with one write and one sync, then shows them.
+// emitAll records events with one write and one sync, then shows them,
+// as one batch when the display takes batches.
 func (r *runner) emitAll(evs []transcript.Event) error {
 	for i := range evs {
 		// Whoever answered, the prompt says which operator ran the run.
@@ -182,7 +183,10 @@ func (r *runner) emitAll(evs []transcript.Event) error {
 	if err != nil {
 		return err
 	}
-	if r.opts.Show != nil {
+	switch {
+	case r.opts.ShowBatch != nil:
+		r.opts.ShowBatch(evs)
+	case r.opts.Show != nil:
 		for _, ev := range evs {
 			r.opts.Show(ev)
 		}

@@ -66,18 +66,30 @@ func checkJSONRun(output string, dryRun, yes bool) error {
 	return nil
 }
 
-// jsonEventShow returns an engine Show function that prints each event as
-// the transcript records it (redacted when the transcript is), one JSON
-// line on stdout. A failed write is reported once on stderr; the
-// transcript stays the record.
-func jsonEventShow(stdio IO, redact bool) func(transcript.Event) {
-	jl := newJSONLines(stdio.Out)
+// jsonEventShow returns an engine ShowBatch function that prints each
+// event as the transcript records it (redacted when the transcript is),
+// one JSON line on stdout, a batch's lines in one write. A failed write is
+// reported once on stderr; the transcript stays the record.
+func jsonEventShow(stdio IO, redact bool) func([]transcript.Event) {
 	failed := false
-	return func(ev transcript.Event) {
-		if redact {
-			ev = transcript.Redacted(ev)
+	var buf []byte
+	return func(evs []transcript.Event) {
+		buf = buf[:0]
+		var err error
+		for _, ev := range evs {
+			if redact {
+				ev = transcript.Redacted(ev)
+			}
+			var b []byte
+			if b, err = transcript.MarshalLine(ev); err != nil {
+				break
+			}
+			buf = append(buf, b...)
 		}
-		if err := jl.event(ev); err != nil && !failed {
+		if err == nil {
+			_, err = stdio.Out.Write(buf)
+		}
+		if err != nil && !failed {
 			failed = true
 			fmt.Fprintf(stdio.Err, "pgrunbook: writing JSON output: %v\n", err)
 		}

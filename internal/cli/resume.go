@@ -134,17 +134,24 @@ func (f *resumeFlags) resume(ctx context.Context, c *command, pos []string, stdi
 
 	width := terminalWidth(stdio.OutFile)
 	rd := &render.Renderer{W: stdio.Out, Width: width, TranscriptPath: path}
-	show := func(ev transcript.Event) {
-		if ev.Type == transcript.RunResumed {
+	// The resumption has a header of its own; the rest renders as a
+	// run's events do.
+	show := func(evs []transcript.Event) {
+		start := 0
+		for i, ev := range evs {
+			if ev.Type != transcript.RunResumed {
+				continue
+			}
+			rd.Events(evs[start:i])
 			fmt.Fprintf(stdio.Out, "pgrunbook resume %s (%s), %s\n", ev.Playbook, path, ev.Mode)
 			fmt.Fprintf(stdio.Out, "    %s\n", ev.Text)
-			return
+			start = i + 1
 		}
-		rd.Event(ev)
+		rd.Events(evs[start:])
 	}
 	info2 := client.Info()
 	opts := engine.Options{
-		Playbook: pb, Params: vals, DB: client, Mode: mode, Transcript: tw, Show: show,
+		Playbook: pb, Params: vals, DB: client, Mode: mode, Transcript: tw, ShowBatch: show,
 		Server: serverRecord(info2),
 		Host:   hoststat.Sampler{}, Protect: protect, MaxTargets: f.maxTargets, StaleAfter: f.staleAfter, ReconnectFor: f.reconnectFor, Version: version(),
 		Resume: &engine.ResumeFrom{Events: info.Events, By: resumedBy(stdio), PlaybookChanged: changedFrom, DroppedLine: info.Dropped},

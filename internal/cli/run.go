@@ -347,7 +347,7 @@ func (r playbookRun) execute(ctx context.Context, stdio IO) (engine.Result, erro
 	width := terminalWidth(stdio.OutFile)
 	color := render.ColorFor(isTerminal(stdio.OutFile))
 	rd := &render.Renderer{W: stdio.Out, Width: width, TranscriptPath: path, Color: color}
-	show := rd.Event
+	show := rd.Events
 	if r.jsonOut {
 		// The screen would name the transcript; stderr does instead.
 		fmt.Fprintf(stdio.Err, "pgrunbook: transcript: %s\n", path)
@@ -362,9 +362,11 @@ func (r playbookRun) execute(ctx context.Context, stdio IO) (engine.Result, erro
 		// timeout's worth of time, then is dropped with a warning.
 		defer n.close(r.notifyTimeout + time.Second)
 		shown := show
-		show = func(ev transcript.Event) {
-			shown(ev)
-			n.event(ev)
+		show = func(evs []transcript.Event) {
+			shown(evs)
+			for _, ev := range evs {
+				n.event(ev)
+			}
 		}
 	}
 	info := client.Info()
@@ -374,7 +376,7 @@ func (r playbookRun) execute(ctx context.Context, stdio IO) (engine.Result, erro
 		DB:           client,
 		Mode:         r.mode,
 		Transcript:   tw,
-		Show:         show,
+		ShowBatch:    show,
 		Server:       serverRecord(info),
 		Host:         hoststat.Sampler{},
 		Protect:      r.protect,

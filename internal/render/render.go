@@ -37,6 +37,12 @@ type Renderer struct {
 // Event writes one event, in one write: a table of 200 targets is one
 // system call, not one per line.
 func (r *Renderer) Event(ev transcript.Event) {
+	r.Events([]transcript.Event{ev})
+}
+
+// Events writes several events, in one write: the 200 outcomes of one
+// signalling statement are one system call, not one per line.
+func (r *Renderer) Events(evs []transcript.Event) {
 	out := r.W
 	var buf bytes.Buffer
 	r.W = &buf
@@ -46,6 +52,13 @@ func (r *Renderer) Event(ev transcript.Event) {
 			_, _ = out.Write(buf.Bytes())
 		}
 	}()
+	for _, ev := range evs {
+		r.event(ev)
+	}
+}
+
+// event writes ev to r.W.
+func (r *Renderer) event(ev transcript.Event) {
 	w := r.W
 	if ev.Type != transcript.StepSkipped {
 		r.flushSkipped()

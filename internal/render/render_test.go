@@ -124,3 +124,39 @@ func TestPrivilegeSummaryExplainsHiddenSessions(t *testing.T) {
 		t.Errorf("summary without pg_read_all_stats = %q", got)
 	}
 }
+
+// writeCounter counts the writes it is given.
+type writeCounter struct {
+	bytes.Buffer
+	writes int
+}
+
+func (w *writeCounter) Write(p []byte) (int, error) {
+	w.writes++
+	return w.Buffer.Write(p)
+}
+
+// TestEventsWritesABatchAtOnce: the outcomes of one signalling statement,
+// given as one batch, reach the screen in one write, the same text as
+// event by event.
+func TestEventsWritesABatchAtOnce(t *testing.T) {
+	start := time.Date(2026, 12, 2, 10, 0, 0, 0, time.UTC)
+	evs := []transcript.Event{{Type: transcript.Intent, Step: "cancel", Function: activity.Cancel,
+		Targets: []activity.Identity{{PID: 1, BackendStart: start}, {PID: 2, BackendStart: start}, {PID: 3, BackendStart: start}}}}
+	for pid := 1; pid <= 3; pid++ {
+		evs = append(evs, transcript.Event{Type: transcript.Action, Step: "cancel", Function: activity.Cancel, PID: pid, BackendStart: &start, Outcome: "signalled"})
+	}
+	var one writeCounter
+	(&Renderer{W: &one, Width: 100}).Events(evs)
+	var each writeCounter
+	rd := &Renderer{W: &each, Width: 100}
+	for _, ev := range evs {
+		rd.Event(ev)
+	}
+	if one.writes != 1 {
+		t.Errorf("a batch of %d events took %d writes, want 1", len(evs), one.writes)
+	}
+	if one.String() != each.String() || !strings.Contains(one.String(), "pid 3") {
+		t.Errorf("the batch reads\n%s\nevent by event it reads\n%s", one.String(), each.String())
+	}
+}
