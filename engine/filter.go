@@ -28,9 +28,9 @@ func (r *runner) filter(st *playbook.Step) error {
 // selectRows evaluates a filter over rows.
 func selectRows(scope *playbook.Scope, f *playbook.FilterStep, rows []activity.Session) ([]activity.Session, error) {
 	ev := scope.RowEvaluator()
-	// The matches are counted first and copied once: a session is a large
-	// value, and growing the set by doubling would copy and allocate
-	// about twice what it keeps.
+	// The matches are found, ordered and cut to the limit as indexes, and
+	// copied once: a session is a large value, and sorting or growing a
+	// set of them would move far more memory than the set keeps.
 	var kept []int
 	for i := range rows {
 		ok, err := ev.Bool(f.Where, &rows[i])
@@ -41,29 +41,29 @@ func selectRows(scope *playbook.Scope, f *playbook.FilterStep, rows []activity.S
 			kept = append(kept, i)
 		}
 	}
-	out := make([]activity.Session, len(kept))
-	for j, i := range kept {
-		out[j] = rows[i]
-	}
 	if f.OrderBy != nil {
-		keys := make(map[int]any, len(out))
-		for i := range out {
-			v, err := ev.Value(f.OrderBy, &out[i])
+		keys := make([]any, len(rows))
+		for _, i := range kept {
+			v, err := ev.Value(f.OrderBy, &rows[i])
 			if err != nil {
 				return nil, err
 			}
-			keys[out[i].PID] = v
+			keys[i] = v
 		}
-		slices.SortStableFunc(out, func(a, b activity.Session) int {
-			c := compareValues(keys[a.PID], keys[b.PID])
+		slices.SortStableFunc(kept, func(a, b int) int {
+			c := compareValues(keys[a], keys[b])
 			if f.Descending {
 				return -c
 			}
 			return c
 		})
 	}
-	if f.Limit > 0 && len(out) > f.Limit {
-		out = out[:f.Limit]
+	if f.Limit > 0 && len(kept) > f.Limit {
+		kept = kept[:f.Limit]
+	}
+	out := make([]activity.Session, len(kept))
+	for j, i := range kept {
+		out[j] = rows[i]
 	}
 	return out, nil
 }

@@ -410,6 +410,9 @@ func (s *Scope) Rows(e *Expr, rows []activity.Session) (bool, error) {
 type RowEvaluator struct {
 	env    map[string]any
 	fields map[*vm.Program][]rowField
+	// machine runs every evaluation: one VM reused, its stack kept,
+	// instead of a new one per row.
+	machine vm.VM
 }
 
 // RowEvaluator returns an evaluator that sees the scope as it is now.
@@ -434,13 +437,14 @@ func (r *RowEvaluator) put(e *Expr, row *activity.Session) {
 // Bool evaluates a boolean row expression for one row.
 func (r *RowEvaluator) Bool(e *Expr, row *activity.Session) (bool, error) {
 	r.put(e, row)
-	return runBool(e, r.env)
+	v, err := r.machine.Run(e.Program, r.env)
+	return boolResult(e, v, err)
 }
 
 // Value evaluates a row expression for one row.
 func (r *RowEvaluator) Value(e *Expr, row *activity.Session) (any, error) {
 	r.put(e, row)
-	v, err := expr.Run(e.Program, r.env)
+	v, err := r.machine.Run(e.Program, r.env)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", e.Source, err)
 	}
@@ -449,6 +453,11 @@ func (r *RowEvaluator) Value(e *Expr, row *activity.Session) (any, error) {
 
 func runBool(e *Expr, env map[string]any) (bool, error) {
 	v, err := expr.Run(e.Program, env)
+	return boolResult(e, v, err)
+}
+
+// boolResult is the outcome of a boolean expression that returned v, err.
+func boolResult(e *Expr, v any, err error) (bool, error) {
 	if err != nil {
 		return false, fmt.Errorf("evaluating %q: %w", e.Source, err)
 	}

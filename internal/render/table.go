@@ -155,7 +155,8 @@ func sessionTable(w io.Writer, rows []activity.Session, notes []string, width in
 		var b strings.Builder
 		b.WriteString(indent)
 		for j, c := range cols {
-			b.WriteString(pad(Cut(c, widths[j]), widths[j]+2))
+			b.WriteString(Fit(c, widths[j]))
+			b.WriteString("  ")
 		}
 		b.WriteString(tail)
 		return strings.TrimRight(b.String(), " ")

@@ -15,6 +15,12 @@ func TextWidth(s string) int {
 		// the costly part of drawing a table of hundreds of sessions.
 		return len(s)
 	}
+	if t, ok := strings.CutSuffix(s, "…"); ok && printableASCII(t) {
+		// An ASCII cell that Cut shortened: measuring it with runewidth
+		// would build runewidth's table of every rune's width (a few
+		// milliseconds, once a process) for the ellipsis alone.
+		return len(t) + ellipsisWidth()
+	}
 	return runewidth.StringWidth(s)
 }
 
@@ -62,7 +68,17 @@ func Cut(s string, n int) string {
 // Fit makes s exactly n terminal columns wide: cut with "…" when longer,
 // filled with spaces when shorter. It is what fmt's %-Ns does for
 // columns, where fmt counts runes.
-func Fit(s string, n int) string { return pad(Cut(s, n), n) }
+func Fit(s string, n int) string {
+	if n > 0 && printableASCII(s) {
+		// A byte a column: filled, or cut to exactly n columns (the
+		// ellipsis included), without measuring the cut text again.
+		if len(s) <= n {
+			return s + strings.Repeat(" ", n-len(s))
+		}
+		return Cut(s, n)
+	}
+	return pad(Cut(s, n), n)
+}
 
 // pad fills s with spaces to n terminal columns.
 func pad(s string, n int) string {

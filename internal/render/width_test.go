@@ -84,8 +84,8 @@ func TestTextWidthOfPrintableASCIIIsRunewidths(t *testing.T) {
 	}
 }
 
-// TestCutOfPrintableASCIIIsRunewidths holds the fast path equal to
-// runewidth, also where "…" is two columns wide (East Asian width, as a
+// TestCutOfPrintableASCIIIsRunewidths holds the fast paths of Cut, of
+// TextWidth on what Cut returns and of Fit equal to runewidth, also where "…" is two columns wide (East Asian width, as a
 // CJK locale sets it). It changes runewidth's default condition, so it
 // does not run in parallel.
 func TestCutOfPrintableASCIIIsRunewidths(t *testing.T) {
@@ -94,8 +94,16 @@ func TestCutOfPrintableASCIIIsRunewidths(t *testing.T) {
 		runewidth.DefaultCondition.EastAsianWidth = eastAsian
 		for _, s := range []string{"", "a", "idle", "SELECT pg_sleep(120)", strings.Repeat("x", 200)} {
 			for n := 1; n <= len(s)+2; n++ {
-				if got, want := Cut(s, n), runewidth.Truncate(s, n, "…"); got != want {
+				got := Cut(s, n)
+				if want := runewidth.Truncate(s, n, "…"); got != want {
 					t.Errorf("east asian width %v: Cut(%q, %d) = %q, runewidth says %q", eastAsian, s, n, got, want)
+				}
+				// A cut cell is measured without runewidth too.
+				if w, want := TextWidth(got), runewidth.StringWidth(got); w != want {
+					t.Errorf("east asian width %v: TextWidth(%q) = %d, runewidth says %d", eastAsian, got, w, want)
+				}
+				if f, want := Fit(s, n), runewidth.FillRight(runewidth.Truncate(s, n, "…"), n); f != want {
+					t.Errorf("east asian width %v: Fit(%q, %d) = %q, runewidth says %q", eastAsian, s, n, f, want)
 				}
 			}
 		}
