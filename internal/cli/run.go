@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"time"
 
@@ -179,7 +180,7 @@ func (f *runFlags) runPlaybook(ctx context.Context, c *command, pos []string, st
 	// part of connecting (a new backend, the set-up statement, the first
 	// snapshot) is most of a run's start. It signals nothing, and a run
 	// that stops before using it closes it.
-	conn := startConnect(ctx, pg.Options{DSN: f.dsn, StatementTimeout: f.statementTimeout, PoolerDSN: f.pooler, FirstSnapshot: true})
+	conn := startConnect(ctx, pg.Options{DSN: f.dsn, StatementTimeout: f.statementTimeout, PoolerDSN: f.pooler, FirstSnapshot: true, WarmUp: !f.dryRun})
 	defer conn.abandon(ctx)
 
 	pb, vals, protect, err := resolveRun(pos[0], f.sets, f.protect)
@@ -285,6 +286,11 @@ func startConnect(ctx context.Context, opts pg.Options) *connecting {
 		defer close(c.done)
 		c.client, c.err = pg.Connect(ctx, opts)
 	}()
+	// The connection goes first: it soon waits on the network, and the
+	// server's part of connecting (a new backend, the first statements)
+	// is the longest wait of a run's start. The caller's work then runs
+	// while the server forks, instead of the server waiting for it.
+	runtime.Gosched()
 	return c
 }
 
@@ -332,7 +338,7 @@ func (r playbookRun) execute(ctx context.Context, stdio IO) (engine.Result, erro
 
 	conn := r.connecting
 	if conn == nil {
-		conn = startConnect(ctx, pg.Options{DSN: r.dsn, StatementTimeout: r.statementTimeout, PoolerDSN: r.poolerDSN, FirstSnapshot: true})
+		conn = startConnect(ctx, pg.Options{DSN: r.dsn, StatementTimeout: r.statementTimeout, PoolerDSN: r.poolerDSN, FirstSnapshot: true, WarmUp: r.mode != engine.DryRun})
 	}
 	client, err := conn.take()
 	if err != nil {

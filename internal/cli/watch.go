@@ -154,7 +154,7 @@ func (f *watchFlags) watch(ctx context.Context, c *command, pos []string, stdio 
 		return failf("cannot create the transcripts' directory: %v; nothing was done", err)
 	}
 
-	client, err := pg.Connect(ctx, pg.Options{DSN: f.dsn, StatementTimeout: f.statementTimeout, PoolerDSN: f.pooler, FirstSnapshot: true})
+	client, err := pg.Connect(ctx, pg.Options{DSN: f.dsn, StatementTimeout: f.statementTimeout, PoolerDSN: f.pooler, FirstSnapshot: true, WarmUp: mode != engine.DryRun})
 	if err != nil {
 		os.Remove(dir)
 		return connectError(err, "")

@@ -47,6 +47,15 @@ type Options struct {
 	// caller whose first statement is a snapshot (a run's first step);
 	// ignored with a PoolerDSN and through a pooler (prefetch.go).
 	FirstSnapshot bool
+	// WarmUp, with FirstSnapshot, is for a run that may signal: the
+	// set-up's round trip also carries, behind the first snapshot and
+	// never waited for, what makes the first signal and its verify cost
+	// the server less (ahead.go): an empty PL/pgSQL block, which loads
+	// the audit block's language, and parses of the signalling and
+	// verify statements, which bring the catalog entries they read into
+	// the backend's caches. It leaves nothing on the session and costs
+	// no round trip: its answer comes right behind the snapshot's.
+	WarmUp bool
 }
 
 // Client is pgrunbook's connection to one server.
@@ -76,6 +85,11 @@ type Client struct {
 	// first, never a reconnect) to read one (prefetch.go).
 	prefetch     *prefetched
 	prefetchNext bool
+	// ahead is the warm-up sent with the set-up statement, not yet read
+	// (ahead.go); nil when there is none. warmUp asks for it on the first
+	// connect (Options.WarmUp).
+	ahead  *ahead
+	warmUp bool
 }
 
 // ServerInfo describes the server and the role pgrunbook is connected as.
@@ -172,7 +186,7 @@ func Connect(ctx context.Context, opts Options) (*Client, error) {
 		target = fmt.Sprintf("socket %s (port %d)/%s", cfg.Host, cfg.Port, cfg.Database)
 	}
 
-	c := &Client{cfg: cfg, target: target, want: want, link: lk, prefetchNext: opts.FirstSnapshot}
+	c := &Client{cfg: cfg, target: target, want: want, link: lk, prefetchNext: opts.FirstSnapshot, warmUp: opts.WarmUp}
 	if opts.PoolerDSN != "" {
 		// First, so that a pooler on the way can be told by its console.
 		console, err := OpenConsole(ctx, opts.PoolerDSN, st)
@@ -204,7 +218,7 @@ func (c *Client) open(ctx context.Context) error {
 	// that dies right after connecting does not hang the run.
 	setupCtx, cancel := context.WithTimeout(ctx, c.link.statementBound()+2*probeTimeout)
 	defer cancel()
-	info, pre, err := c.setUp(setupCtx, conn)
+	info, pre, tail, err := c.setUp(setupCtx, conn)
 	if err != nil {
 		closeCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
 		defer cancel()
@@ -212,7 +226,11 @@ func (c *Client) open(ctx context.Context) error {
 		return err
 	}
 	info.Console = c.info.Console
-	c.conn, c.info, c.prefetch = conn, info, pre
+	if c.ahead != nil {
+		// Sent on the connection this one replaces.
+		c.ahead.cancel()
+	}
+	c.conn, c.info, c.prefetch, c.ahead = conn, info, pre, tail
 	c.sql, c.targetSQL = buildSnapshotSQL(info.VersionNum), buildTargetSnapshotSQL(info.VersionNum)
 	return nil
 }
@@ -225,6 +243,13 @@ func (c *Client) Info() ServerInfo { return c.info }
 func (c *Client) Close(ctx context.Context) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
 	defer cancel()
+	if a := c.ahead; a != nil {
+		// ahead.go: the server finished it long ago, as a rule; the
+		// reading is bounded like the rest of closing.
+		stop := context.AfterFunc(ctx, a.cancel)
+		defer stop()
+		c.settle()
+	}
 	_ = c.conn.Close(ctx)
 	if c.console != nil {
 		c.console.Close(ctx)

@@ -51,6 +51,7 @@ func (c *Client) Horizon(ctx context.Context) (*activity.Horizon, error) {
 		taken                    time.Time
 		slots, prepared, standby []byte
 	)
+	c.settle() // ahead.go
 	err := c.conn.QueryRow(ctx, buildHorizonSQL(c.info.VersionNum)).Scan(&taken, &h.FreezeMaxAge, &slots, &prepared, &standby)
 	if err != nil {
 		return nil, c.lost(fmt.Errorf("reading the xmin horizon's holders: %w", err))

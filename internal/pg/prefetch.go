@@ -97,23 +97,47 @@ func startupSnapshotSQL(conn *pgx.Conn) snapshotSQL {
 // that many snapshot rows is made at once (the set-up reads
 // max_connections, more than the sessions there can be; capacity that is
 // never written costs no memory).
-func setUpStatement(ctx context.Context, conn *pgx.Conn, snapSQL snapshotSQL, sql string, args, dest []any, rows *int) (*prefetched, error) {
+//
+// warm, with a snapshot, adds the warm-up (ahead.go) after a Sync of its
+// own, for the server version v; the pipeline is then returned unfinished
+// as an ahead, which the Client settles before its next statement. The
+// pipeline is bounded by ctx until the set-up and the snapshot are read,
+// and by bound from then on.
+func setUpStatement(ctx context.Context, conn *pgx.Conn, snapSQL snapshotSQL, sql string, args, dest []any, rows *int, warm bool, v int, bound time.Duration) (*prefetched, *ahead, error) {
 	values, oids, err := encodeArgs(conn.TypeMap(), args)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	p := conn.PgConn().StartPipeline(ctx)
+	warm = warm && snapSQL != ""
+	pctx, cancel := ctx, context.CancelFunc(func() {})
+	stop := func() bool { return true }
+	if warm {
+		// The warm-up's answer is read after this returns: the
+		// pipeline's context outlives ctx, following it only until
+		// the set-up's part is read.
+		pctx, cancel = context.WithTimeout(context.WithoutCancel(ctx), bound)
+		stop = context.AfterFunc(ctx, cancel)
+	}
+	pc := conn.PgConn()
+	p := pc.StartPipeline(pctx)
+	fail := func(err error) (*prefetched, *ahead, error) {
+		_ = p.Close()
+		cancel()
+		return nil, nil, err
+	}
 	p.SendQueryParams(sql, values, oids, binaryResults, binaryResults)
 	if snapSQL != "" {
 		p.SendQueryParams(string(snapSQL), nil, nil, nil, binaryResults)
 	}
+	if warm {
+		p.SendPipelineSync()
+		sendWarmUp(p, conn, v)
+	}
 	if err := p.Sync(); err != nil {
-		_ = p.Close()
-		return nil, err
+		return fail(err)
 	}
 	if err := scanOne(conn, p, dest); err != nil {
-		_ = p.Close()
-		return nil, err
+		return fail(err)
 	}
 	var pre *prefetched
 	var snapErr error
@@ -135,19 +159,35 @@ func setUpStatement(ctx context.Context, conn *pgx.Conn, snapSQL snapshotSQL, sq
 		}
 		snapErr = err
 	}
-	if err := p.Close(); err != nil && snapErr == nil {
-		snapErr = err
+	var tail *ahead
+	if warm && snapErr == nil {
+		// The set-up's Sync ends its part; the rest is the warm-up's.
+		var res any
+		if res, snapErr = p.GetResults(); snapErr == nil {
+			if _, ok := res.(*pgconn.PipelineSync); !ok {
+				snapErr = fmt.Errorf("setting up: unexpected %T", res)
+			}
+		}
+		if snapErr == nil && stop() {
+			tail = &ahead{conn: pc, pipeline: p, cancel: cancel}
+		}
+	}
+	if tail == nil {
+		if err := p.Close(); err != nil && snapErr == nil {
+			snapErr = err
+		}
+		cancel()
 	}
 	if snapErr == nil {
-		return pre, nil
+		return pre, tail, nil
 	}
 	if conn.IsClosed() {
-		return nil, snapErr
+		return nil, nil, snapErr
 	}
 	// The snapshot failed, and with it the implicit transaction the
 	// settings were made in: set up again, alone.
-	_, err = setUpStatement(ctx, conn, "", sql, args, dest, nil)
-	return nil, err
+	_, _, err = setUpStatement(ctx, conn, "", sql, args, dest, nil, false, 0, bound)
+	return nil, nil, err
 }
 
 // scanOne reads the next result of p, which must be one row, into dest.

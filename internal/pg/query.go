@@ -72,6 +72,7 @@ func (c *Client) queryThen(ctx context.Context, sql, then string, args ...any) (
 }
 
 func (c *Client) send(ctx context.Context, sql, then string, args []any) (pgx.Rows, error) {
+	c.settle() // ahead.go
 	sctx, cancel := c.statementContext(ctx)
 	r := &boundedRows{parent: ctx, ctx: sctx, cancel: cancel, bound: c.link}
 	values, oids, err := encodeArgs(c.conn.TypeMap(), args)

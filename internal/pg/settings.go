@@ -79,9 +79,16 @@ func readBackSQL(n int) string {
 // plainly direct (directConnection). On the first connect, when asked
 // (Options.FirstSnapshot) and no --pooler console is to be read with it,
 // the first snapshot travels with the set-up statement (prefetch.go); it
-// is kept for a direct connection only.
-func (c *Client) setUp(ctx context.Context, conn *pgx.Conn) (ServerInfo, *prefetched, error) {
-	info := ServerInfo{Host: c.cfg.Host, Port: int(c.cfg.Port)}
+// is kept for a direct connection only, and so is the warm-up that may
+// travel behind it (Options.WarmUp, ahead.go), returned unread.
+func (c *Client) setUp(ctx context.Context, conn *pgx.Conn) (info ServerInfo, pre *prefetched, tail *ahead, err error) {
+	var warm *ahead
+	defer func() {
+		if tail == nil {
+			warm.finish()
+		}
+	}()
+	info = ServerInfo{Host: c.cfg.Host, Port: int(c.cfg.Port)}
 	args := make([]any, 0, 2*len(c.want))
 	names := make([]any, len(c.want))
 	for i, s := range c.want {
@@ -107,9 +114,10 @@ func (c *Client) setUp(ctx context.Context, conn *pgx.Conn) (ServerInfo, *prefet
 		snapSQL = startupSnapshotSQL(conn)
 	}
 	c.prefetchNext = false
-	pre, err := setUpStatement(ctx, conn, snapSQL, setupSQL(len(c.want)), args, dest, &info.Slots.MaxConnections)
+	v := versionFromStartup(conn.PgConn().ParameterStatus("server_version"))
+	pre, warm, err = setUpStatement(ctx, conn, snapSQL, setupSQL(len(c.want)), args, dest, &info.Slots.MaxConnections, c.warmUp, v, c.link.statementBound())
 	if err != nil {
-		return info, nil, &ConnectError{Target: c.target, Err: err,
+		return info, nil, nil, &ConnectError{Target: c.target, Err: err,
 			Reason: "connected, but could not set up pgrunbook's session (settings, the server's version, the role's privileges): " + oneLine(err)}
 	}
 	provider.apply(&info)
@@ -125,13 +133,17 @@ func (c *Client) setUp(ctx context.Context, conn *pgx.Conn) (ServerInfo, *prefet
 		copy(readBack, applied)
 		readOnly, pid2 = applied[slices.IndexFunc(c.want, func(s setting) bool { return s.name == "default_transaction_read_only" })], own.pid
 	} else {
+		// The connection takes the next statement once the warm-up's
+		// answer is read; a session not plainly direct keeps none.
+		warm.finish()
+		warm = nil
 		dest = append(dest[:0], &pid2, &readOnly)
 		for i := range readBack {
 			dest = append(dest, &readBack[i])
 		}
 		err = conn.QueryRow(ctx, readBackSQL(len(c.want)), append([]any{pgx.QueryExecModeSimpleProtocol}, names...)...).Scan(dest...)
 		if err != nil {
-			return info, nil, &ConnectError{Target: c.target, Err: err,
+			return info, nil, nil, &ConnectError{Target: c.target, Err: err,
 				Reason: "connected, but could not read pgrunbook's session settings back: " + oneLine(err)}
 		}
 	}
@@ -139,7 +151,7 @@ func (c *Client) setUp(ctx context.Context, conn *pgx.Conn) (ServerInfo, *prefet
 
 	pooler, err := c.detectPooler(ctx, conn, own, pid2)
 	if err != nil {
-		return info, nil, err
+		return info, nil, nil, err
 	}
 	info.Pooler = pooler
 	if pooler != nil {
@@ -153,11 +165,15 @@ func (c *Client) setUp(ctx context.Context, conn *pgx.Conn) (ServerInfo, *prefet
 		info.Settings[s.name] = readBack[i]
 	}
 	if wrong := settingsThatDidNotHold(c.want, applied, readBack, readOnly); len(wrong) > 0 {
-		return info, nil, &ConnectError{Target: c.target,
+		return info, nil, nil, &ConnectError{Target: c.target,
 			Reason: "connected, but pgrunbook's session settings did not hold (" + strings.Join(wrong, "; ") +
 				"): it does not run without its read-only transactions and timeouts; is something between it and the server resetting sessions?"}
 	}
-	return info, pre, nil
+	if pre == nil {
+		// No snapshot kept, no warm-up either (the deferred finish).
+		return info, nil, nil, nil
+	}
+	return info, pre, warm, nil
 }
 
 // settingsThatDidNotHold compares each setting as set_config reported it

@@ -137,22 +137,17 @@ func (c *Client) Signal(ctx context.Context, fn activity.Function, targets []act
 	if len(targets) == 0 {
 		return nil, nil
 	}
+	// The warm-up's answer is read first (ahead.go): a connection found
+	// dead then is one the statement was never sent on.
+	c.settle()
 	if c.conn.IsClosed() {
 		// The connection died after the last statement (the audit
 		// block of the last signals, say): nothing is sent now, and the
 		// error says so, so that the engine reconnects and sends.
 		return nil, &ConnectionLostError{Err: errors.New("the connection was already closed"), Unsent: true}
 	}
-	var query string
-	switch fn {
-	case activity.Cancel:
-		query = cancelSQL
-	case activity.Terminate:
-		query = terminateSQL
-		if c.info.VersionNum >= 140000 {
-			query = terminateWaitSQL
-		}
-	default:
+	query := c.signalQuery(fn)
+	if query == "" {
 		return nil, fmt.Errorf("unknown signalling function %q", fn)
 	}
 	if !slices.Contains(backendTypes, activity.ClientBackend) {
@@ -195,29 +190,9 @@ func (c *Client) Signal(ctx context.Context, fn activity.Function, targets []act
 // failure of the block, or of the link after the rows, is an audit
 // problem (noteAudit), never an unknown outcome.
 func (c *Client) signalBatch(ctx context.Context, fn activity.Function, query string, targets []activity.SignalTarget, backendTypes []string) ([]activity.SignalResult, error) {
-	pids := make([]int32, len(targets))
-	starts := make([]time.Time, len(targets))
-	queryStarts := make([]*time.Time, len(targets))
-	xactStarts := make([]*time.Time, len(targets))
-	waits := make([]int64, len(targets))
-	types := make([]string, len(targets))
-	for i, t := range targets {
-		types[i] = t.BackendType
-		if query == terminateWaitSQL && t.WaitFor > 0 {
-			waits[i] = int64((t.WaitFor + time.Millisecond - 1) / time.Millisecond)
-		}
-		pids[i] = int32(t.PID)
-		starts[i] = t.BackendStart
-		if t.CheckQuery {
-			queryStarts[i] = &t.QueryStart
-		}
-		if t.CheckXact && !t.XactStart.IsZero() {
-			xactStarts[i] = &t.XactStart
-		}
-	}
 	// The block that writes the signals' server log lines travels in the
 	// same round trip, right behind the statement (audit.go).
-	rows, err := c.queryThen(ctx, query, auditLogSQL, pids, starts, queryStarts, backendTypes, xactStarts, waits, c.audit.header, string(fn), types)
+	rows, err := c.queryThen(ctx, query, auditLogSQL, signalArgs(query, fn, targets, backendTypes, c.audit.header)...)
 	if err != nil {
 		return nil, err
 	}
@@ -252,6 +227,48 @@ func (c *Client) signalBatch(ctx context.Context, fn activity.Function, query st
 	}
 	c.noteAudit(results, rows.ThenErr())
 	return results, nil
+}
+
+// signalQuery is the statement that sends fn on this server, "" for an
+// unknown function.
+func (c *Client) signalQuery(fn activity.Function) string {
+	switch fn {
+	case activity.Cancel:
+		return cancelSQL
+	case activity.Terminate:
+		if c.info.VersionNum >= 140000 {
+			return terminateWaitSQL
+		}
+		return terminateSQL
+	}
+	return ""
+}
+
+// signalArgs are the arguments of a signalling statement (signalSQL, in
+// query) for targets: the same Go types for every batch, so the types the
+// warm-up parses the statement with (ahead.go) are those it is run with.
+func signalArgs(query string, fn activity.Function, targets []activity.SignalTarget, backendTypes []string, header string) []any {
+	pids := make([]int32, len(targets))
+	starts := make([]time.Time, len(targets))
+	queryStarts := make([]*time.Time, len(targets))
+	xactStarts := make([]*time.Time, len(targets))
+	waits := make([]int64, len(targets))
+	types := make([]string, len(targets))
+	for i, t := range targets {
+		types[i] = t.BackendType
+		if query == terminateWaitSQL && t.WaitFor > 0 {
+			waits[i] = int64((t.WaitFor + time.Millisecond - 1) / time.Millisecond)
+		}
+		pids[i] = int32(t.PID)
+		starts[i] = t.BackendStart
+		if t.CheckQuery {
+			queryStarts[i] = &t.QueryStart
+		}
+		if t.CheckXact && !t.XactStart.IsZero() {
+			xactStarts[i] = &t.XactStart
+		}
+	}
+	return []any{pids, starts, queryStarts, backendTypes, xactStarts, waits, header, string(fn), types}
 }
 
 // markAfterAbort says, on a target the fallback found gone or changed,

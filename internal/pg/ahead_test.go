@@ -1,0 +1,179 @@
+package pg
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	"github.com/pgrunbook/pgrunbook/internal/activity"
+	"github.com/pgrunbook/pgrunbook/internal/incident"
+	"github.com/pgrunbook/pgrunbook/internal/pg/pgtest"
+)
+
+// warmOptions connects with the first snapshot and the warm-up behind it,
+// as `pgrunbook run` does when it may signal.
+func warmOptions(dsn string) Options {
+	return Options{DSN: dsn, FirstSnapshot: true, WarmUp: true}
+}
+
+// TestWarmUpThenSignalAndVerify: a connection made with the warm-up keeps
+// it unread after connecting, and the first snapshot, the signal with its
+// audit line and the verify's read work as without it. The warm-up leaves
+// no prepared statement on the session.
+func TestWarmUpThenSignalAndVerify(t *testing.T) {
+	t.Parallel()
+	ctx := pgtest.Context(t)
+	db := newDB(t, "pg_warm")
+	lq := pgtest.Staged[*incident.Session](t)(incident.LongQuery(ctx, db.dsn, "pgrb-warm", longQuery))
+	c := connectClient(t, ctx, warmOptions(db.dsn))
+	if c.ahead == nil {
+		t.Fatal("no warm-up is pending after connecting with WarmUp")
+	}
+	r := mustRow(t, snapshot(t, ctx, c), lq.PID, "the long query")
+	if c.ahead == nil {
+		t.Error("the first snapshot, read while connecting, read the warm-up's answer too")
+	}
+
+	res := signal(t, ctx, c, activity.Cancel, []activity.SignalTarget{target(r, true)})
+	wantOutcome(t, "cancel after the warm-up", res[0], lq.PID, activity.Signalled)
+	if c.ahead != nil {
+		t.Error("the warm-up is still pending after a signal")
+	}
+	if p := c.TakeAuditProblem(); p != "" {
+		t.Errorf("the audit block failed: %s", p)
+	}
+	pgtest.WaitDone(t, lq, lq.App)
+	if got := SQLState(lq.Err()); got != "57014" {
+		t.Fatalf("cancelled query ended with %v, want query_canceled 57014", lq.Err())
+	}
+	after, err := c.SnapshotOf(ctx, []int{lq.PID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := mustRow(t, after, lq.PID, "the cancelled session"); s.State != "idle" {
+		t.Errorf("the cancelled session is %q after the cancel, want idle", s.State)
+	}
+
+	// What the session holds prepared is pgrunbook's own statements,
+	// prepared at their first use, and nothing else.
+	rows, err := c.query(ctx, "SELECT name FROM pg_prepared_statements ORDER BY name")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for rows.Next() {
+		var n string
+		if err := rows.Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		names = append(names, n)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if want := len(c.link.statements.byText); len(names) != want {
+		t.Errorf("the session holds %d prepared statements %v, want the %d pgrunbook prepared at first use", len(names), names, want)
+	}
+}
+
+// TestWarmUpOnADeadLinkSendsNoSignal: the link dies with the warm-up's
+// answer unread (here its socket is closed under the client); the Signal
+// that reads the answer first finds the connection dead and says that
+// nothing was sent, so that the engine may reconnect and send it once.
+func TestWarmUpOnADeadLinkSendsNoSignal(t *testing.T) {
+	t.Parallel()
+	ctx := pgtest.Context(t)
+	db := newDB(t, "pg_warm_dead")
+	lq := pgtest.Staged[*incident.Session](t)(incident.LongQuery(ctx, db.dsn, "pgrb-warm-dead", longQuery))
+	c := connectClient(t, ctx, warmOptions(db.dsn))
+	r := mustRow(t, snapshot(t, ctx, c), lq.PID, "the long query")
+	if c.ahead == nil {
+		t.Fatal("no warm-up is pending after connecting with WarmUp")
+	}
+
+	if err := c.conn.PgConn().Conn().Close(); err != nil {
+		t.Fatal(err)
+	}
+	res, err := c.Signal(ctx, activity.Cancel, []activity.SignalTarget{target(r, true)}, nil)
+	var cl *ConnectionLostError
+	if !errors.As(err, &cl) || !cl.NotSent() || res != nil {
+		t.Fatalf("Signal after the link died: %v, %v; want a ConnectionLostError that says nothing was sent", res, err)
+	}
+	select {
+	case <-lq.Done():
+		t.Fatalf("the long query ended (%v) after a signal that was not sent", lq.Err())
+	default:
+	}
+	if err := c.Reconnect(ctx); err != nil {
+		t.Fatal(err)
+	}
+	res = signal(t, ctx, c, activity.Cancel, []activity.SignalTarget{target(r, true)})
+	wantOutcome(t, "cancel after reconnecting", res[0], lq.PID, activity.Signalled)
+}
+
+// TestWarmUpThatFailsCostsNothing: a role that may not use PL/pgSQL fails
+// the warm-up's block; the connection goes on working, the signal is
+// sent, and only the audit block's own failure is reported.
+func TestWarmUpThatFailsCostsNothing(t *testing.T) {
+	t.Parallel()
+	ctx := pgtest.Context(t)
+	db := newDB(t, "pg_warm_fail")
+	role := createRole(t, ctx, "pg_signal_backend", "pg_read_all_stats")
+	if _, err := db.ctl.Exec(ctx, "REVOKE USAGE ON LANGUAGE plpgsql FROM PUBLIC"); err != nil {
+		t.Fatal(err)
+	}
+	app := createRole(t, ctx)
+	lq := pgtest.Staged[*incident.Session](t)(incident.LongQuery(ctx, app.dsn(db.name), "pgrb-warm-fail", longQuery))
+	c := connectClient(t, ctx, warmOptions(role.dsn(db.name)))
+	r := mustRow(t, snapshot(t, ctx, c), lq.PID, "the long query")
+
+	res := signal(t, ctx, c, activity.Cancel, []activity.SignalTarget{target(r, true)})
+	wantOutcome(t, "cancel after a failed warm-up", res[0], lq.PID, activity.Signalled)
+	pgtest.WaitDone(t, lq, lq.App)
+	if p := c.TakeAuditProblem(); p == "" {
+		t.Error("no audit problem reported although the block could not run")
+	}
+	if got := snapshot(t, ctx, c).Rows; len(got) == 0 {
+		t.Error("a snapshot after the failed warm-up read no rows")
+	}
+}
+
+// TestWarmUpAndClose: a client closed with the warm-up unread closes
+// cleanly: its backend ends.
+func TestWarmUpAndClose(t *testing.T) {
+	t.Parallel()
+	ctx := pgtest.Context(t)
+	db := newDB(t, "pg_warm_close")
+	c, err := Connect(ctx, warmOptions(db.dsn))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.ahead == nil {
+		t.Fatal("no warm-up is pending after connecting with WarmUp")
+	}
+	pid := c.Info().PID
+	c.Close(context.Background())
+	if c.ahead != nil {
+		t.Error("Close left the warm-up unread")
+	}
+	pgtest.WaitGone(t, ctx, db.ctl, pid)
+}
+
+// TestNoWarmUpThroughAPooler: through a pooler the warm-up is read before
+// the probes that tell the pooler, and none is kept.
+func TestNoWarmUpThroughAPooler(t *testing.T) {
+	t.Parallel()
+	ctx := pgtest.Context(t)
+	db := newDB(t, "pg_warm_pooler")
+	b := pgtest.StartPgBouncer(t, pgtest.PgBouncerOptions{PoolMode: pgtest.SessionPooling})
+	c := connectClient(t, ctx, warmOptions(b.DSN(db.name)))
+	if c.Info().Pooler == nil {
+		t.Fatalf("no pooler seen through %s", b.Addr())
+	}
+	if c.ahead != nil {
+		t.Error("a warm-up is kept on a connection through a pooler")
+	}
+	if got := snapshot(t, ctx, c).Rows; len(got) == 0 {
+		t.Error("a snapshot through the pooler read no rows")
+	}
+}
