@@ -80,14 +80,16 @@ func jsonEventShow(stdio IO, redact bool) func([]transcript.Event) {
 			if redact {
 				ev = transcript.Redacted(ev)
 			}
-			var b []byte
-			if b, err = transcript.MarshalLine(ev); err != nil {
-				break
+			b, merr := transcript.MarshalLine(ev)
+			if merr != nil {
+				// The others of the batch are still written.
+				err = merr
+				continue
 			}
 			buf = append(buf, b...)
 		}
-		if err == nil {
-			_, err = stdio.Out.Write(buf)
+		if _, werr := stdio.Out.Write(buf); werr != nil {
+			err = werr
 		}
 		if err != nil && !failed {
 			failed = true

@@ -18,6 +18,7 @@ package pg
 
 import (
 	"context"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -33,9 +34,13 @@ const loadPLpgSQL = `DO $$BEGIN END$$`
 // ahead is the warm-up part of the set-up's pipeline, sent and not yet
 // read.
 type ahead struct {
-	conn     *pgconn.PgConn
 	pipeline *pgconn.Pipeline
-	cancel   context.CancelFunc
+	// cancel ends the pipeline's context, which has no deadline: pgx
+	// watches it until the pipeline is closed, and a deadline would cut
+	// the connection of a run whose next statement comes late. bound
+	// limits the reading of the answer (finish), like a statement's.
+	cancel context.CancelFunc
+	bound  time.Duration
 }
 
 // sendWarmUp adds the warm-up to p, after the set-up's Sync: the block,
@@ -72,19 +77,17 @@ func (c *Client) settle() {
 		return
 	}
 	c.ahead = nil
-	if c.conn == nil || a.conn != c.conn.PgConn() {
-		// A reconnect replaced the connection it was sent on.
-		a.cancel()
-		return
-	}
 	a.finish()
 }
 
-// finish reads the rest of a's pipeline and ends it; nothing for nil.
+// finish reads the rest of a's pipeline, within a.bound, and ends it;
+// nothing for nil.
 func (a *ahead) finish() {
 	if a == nil {
 		return
 	}
+	t := time.AfterFunc(a.bound, a.cancel)
+	defer t.Stop()
 	_ = a.pipeline.Close()
 	a.cancel()
 }

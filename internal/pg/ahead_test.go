@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/pgrunbook/pgrunbook/internal/activity"
 	"github.com/pgrunbook/pgrunbook/internal/incident"
@@ -74,6 +75,37 @@ func TestWarmUpThenSignalAndVerify(t *testing.T) {
 	if want := len(c.link.statements.byText); len(names) != want {
 		t.Errorf("the session holds %d prepared statements %v, want the %d pgrunbook prepared at first use", len(names), names, want)
 	}
+}
+
+// TestWarmUpReadLongAfterConnecting: the warm-up's answer is read by the
+// connection's next statement, which may come long after connecting (a
+// confirmation, a wait step, a watch's next round): later than any
+// statement's bound, the signal still goes out on the same backend.
+func TestWarmUpReadLongAfterConnecting(t *testing.T) {
+	t.Parallel()
+	ctx := pgtest.Context(t)
+	db := newDB(t, "pg_warm_late")
+	lq := pgtest.Staged[*incident.Session](t)(incident.LongQuery(ctx, db.dsn, "pgrb-warm-late", longQuery))
+	opts := warmOptions(db.dsn)
+	opts.StatementTimeout = 100 * time.Millisecond
+	c := connectClient(t, ctx, opts)
+	r := mustRow(t, snapshot(t, ctx, c), lq.PID, "the long query")
+	if c.ahead == nil {
+		t.Fatal("no warm-up is pending after connecting with WarmUp")
+	}
+	pid := c.Info().PID
+
+	// Set-up, not a timing assertion: the signal must come after the
+	// bound of a statement (statement_timeout + StatementGrace) has
+	// passed since connecting.
+	time.Sleep(c.link.statementBound() + 500*time.Millisecond)
+
+	res := signal(t, ctx, c, activity.Cancel, []activity.SignalTarget{target(r, true)})
+	wantOutcome(t, "cancel long after connecting", res[0], lq.PID, activity.Signalled)
+	if got := c.Info().PID; got != pid {
+		t.Errorf("the signal went out on backend %d, not on the one connected (%d): the connection was lost and made again", got, pid)
+	}
+	pgtest.WaitDone(t, lq, lq.App)
 }
 
 // TestWarmUpOnADeadLinkSendsNoSignal: the link dies with the warm-up's

@@ -227,7 +227,8 @@ func (c *Client) open(ctx context.Context) error {
 	}
 	info.Console = c.info.Console
 	if c.ahead != nil {
-		// Sent on the connection this one replaces.
+		// Sent on the connection this one replaces (every statement
+		// reads it first, so a reconnect finds none, as a rule).
 		c.ahead.cancel()
 	}
 	c.conn, c.info, c.prefetch, c.ahead = conn, info, pre, tail

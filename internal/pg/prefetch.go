@@ -101,8 +101,10 @@ func startupSnapshotSQL(conn *pgx.Conn) snapshotSQL {
 // warm, with a snapshot, adds the warm-up (ahead.go) after a Sync of its
 // own, for the server version v; the pipeline is then returned unfinished
 // as an ahead, which the Client settles before its next statement. The
-// pipeline is bounded by ctx until the set-up and the snapshot are read,
-// and by bound from then on.
+// pipeline follows ctx until the set-up and the snapshot are read; from
+// then on nothing bounds it until the reading of the rest, which bound
+// bounds (settle): the next statement may come much later (after a
+// confirmation, a wait step, a watch's next round).
 func setUpStatement(ctx context.Context, conn *pgx.Conn, snapSQL snapshotSQL, sql string, args, dest []any, rows *int, warm bool, v int, bound time.Duration) (*prefetched, *ahead, error) {
 	values, oids, err := encodeArgs(conn.TypeMap(), args)
 	if err != nil {
@@ -115,7 +117,7 @@ func setUpStatement(ctx context.Context, conn *pgx.Conn, snapSQL snapshotSQL, sq
 		// The warm-up's answer is read after this returns: the
 		// pipeline's context outlives ctx, following it only until
 		// the set-up's part is read.
-		pctx, cancel = context.WithTimeout(context.WithoutCancel(ctx), bound)
+		pctx, cancel = context.WithCancel(context.WithoutCancel(ctx))
 		stop = context.AfterFunc(ctx, cancel)
 	}
 	pc := conn.PgConn()
@@ -169,7 +171,7 @@ func setUpStatement(ctx context.Context, conn *pgx.Conn, snapSQL snapshotSQL, sq
 			}
 		}
 		if snapErr == nil && stop() {
-			tail = &ahead{conn: pc, pipeline: p, cancel: cancel}
+			tail = &ahead{pipeline: p, cancel: cancel, bound: bound}
 		}
 	}
 	if tail == nil {
