@@ -34,6 +34,17 @@ func TestWarmUpThenSignalAndVerify(t *testing.T) {
 	if c.ahead == nil {
 		t.Error("the first snapshot, read while connecting, read the warm-up's answer too")
 	}
+	// The warm-up loaded PL/pgSQL before any block of pgrunbook's ran:
+	// the language defines its settings when it loads, and a setting not
+	// defined reads as NULL here. Reading it is the next statement, which
+	// reads the warm-up's answer first.
+	var conflict *string
+	if err := c.queryRow(ctx, "SELECT current_setting('plpgsql.variable_conflict', true)").Scan(&conflict); err != nil {
+		t.Fatal(err)
+	}
+	if conflict == nil {
+		t.Error("PL/pgSQL is not loaded in the backend after the warm-up")
+	}
 
 	res := signal(t, ctx, c, activity.Cancel, []activity.SignalTarget{target(r, true)})
 	wantOutcome(t, "cancel after the warm-up", res[0], lq.PID, activity.Signalled)
