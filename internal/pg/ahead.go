@@ -53,17 +53,15 @@ func sendWarmUp(p *pgconn.Pipeline, m *pgx.Conn, v int) {
 	if v == 0 {
 		return
 	}
-	terminate := terminateSQL
-	if v >= 140000 {
-		terminate = terminateWaitSQL
-	}
 	parse := func(sql string, args []any) {
 		if _, oids, err := encodeArgs(m.TypeMap(), args); err == nil {
 			p.SendPrepare("", sql, oids)
 		}
 	}
-	parse(cancelSQL, signalArgs(cancelSQL, activity.Cancel, nil, nil, ""))
-	parse(terminate, signalArgs(terminate, activity.Terminate, nil, nil, ""))
+	for _, fn := range []activity.Function{activity.Cancel, activity.Terminate} {
+		q := signalQuery(fn, v)
+		parse(q, signalArgs(q, fn, nil, nil, ""))
+	}
 	parse(string(buildTargetSnapshotSQL(v)), []any{[]int32(nil)})
 }
 

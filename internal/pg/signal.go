@@ -146,7 +146,7 @@ func (c *Client) Signal(ctx context.Context, fn activity.Function, targets []act
 		// error says so, so that the engine reconnects and sends.
 		return nil, &ConnectionLostError{Err: errors.New("the connection was already closed"), Unsent: true}
 	}
-	query := c.signalQuery(fn)
+	query := signalQuery(fn, c.info.VersionNum)
 	if query == "" {
 		return nil, fmt.Errorf("unknown signalling function %q", fn)
 	}
@@ -229,14 +229,14 @@ func (c *Client) signalBatch(ctx context.Context, fn activity.Function, query st
 	return results, nil
 }
 
-// signalQuery is the statement that sends fn on this server, "" for an
-// unknown function.
-func (c *Client) signalQuery(fn activity.Function) string {
+// signalQuery is the statement that sends fn on a server of versionNum
+// (server_version_num), "" for an unknown function.
+func signalQuery(fn activity.Function, versionNum int) string {
 	switch fn {
 	case activity.Cancel:
 		return cancelSQL
 	case activity.Terminate:
-		if c.info.VersionNum >= 140000 {
+		if versionNum >= 140000 {
 			return terminateWaitSQL
 		}
 		return terminateSQL
