@@ -209,8 +209,13 @@ func TestIncidentLibraryTraps(t *testing.T) {
 	t.Run("connection-exhaustion with terminate-all-idle sheds the bystanders too", func(t *testing.T) {
 		t.Parallel()
 		r := rehearseWith(t, "connection-exhaustion", engine.Yes, loadPlaybook(t, filepath.Join("testdata", "terminate-all-idle.yaml")))
-		r.expect(t, "[ok]   after: ", "[FAIL] billing#1: pid", "→ gone", "NOT CULPRITS: ", "terminate billing#1 (pid", "terminate pgbench (pid",
-			"[FAIL] pgbench: 2 sessions before", "RESOLVED, but with COLLATERAL DAMAGE")
+		// The other application's idle pool is always shed. pgbench's two
+		// clients are shed too when the snapshot finds one of them idle
+		// between its transactions, as a rule; on a loaded machine both
+		// were once caught inside a transaction, so their fate is not
+		// asserted.
+		r.expect(t, "[ok]   after: ", "[FAIL] billing#1: pid", "→ gone", "NOT CULPRITS: ", "terminate billing#1 (pid",
+			"RESOLVED, but with COLLATERAL DAMAGE")
 	})
 	t.Run("xmin-horizon with cancel-long-queries leaves the horizon pinned", func(t *testing.T) {
 		t.Parallel()
