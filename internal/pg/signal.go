@@ -155,7 +155,15 @@ func (c *Client) Signal(ctx context.Context, fn activity.Function, targets []act
 	}
 	results, err := c.signalBatch(ctx, fn, query, targets, backendTypes)
 	if err == nil || SQLState(err) != "42501" {
-		return results, c.lost(err)
+		err = c.lost(err)
+		// A batch whose sending failed before a byte of it left (pgx
+		// says so: the socket was closed under the client, say) signalled
+		// nothing, so the engine may reconnect and send it once.
+		var cl *ConnectionLostError
+		if results == nil && errors.As(err, &cl) && pgconn.SafeToRetry(err) {
+			cl.Unsent = true
+		}
+		return results, err
 	}
 	// The refused statement may have signalled some targets before the
 	// one the server refused; it was rolled back, with its audit lines.

@@ -385,6 +385,39 @@ func TestSignalTerminateChecksTransaction(t *testing.T) {
 	}
 }
 
+// TestSignalOnALinkClosedUnderTheClientSendsNothing: the client does not
+// know yet that its link is gone (its socket closed under it, the answers
+// it waited for all read), so it tries to send; the write fails before a
+// byte leaves, and the error says nothing was sent, so that the engine
+// may reconnect and send the signal once.
+func TestSignalOnALinkClosedUnderTheClientSendsNothing(t *testing.T) {
+	t.Parallel()
+	ctx := pgtest.Context(t)
+	db := newDB(t, "pg_sig_link_closed")
+	lq := pgtest.Staged[*incident.Session](t)(incident.LongQuery(ctx, db.dsn, "pgrb-link-closed", longQuery))
+	c := connectClient(t, ctx, Options{DSN: db.dsn})
+	r := mustRow(t, snapshot(t, ctx, c), lq.PID, "the long query")
+
+	if err := c.conn.PgConn().Conn().Close(); err != nil {
+		t.Fatal(err)
+	}
+	res, err := c.Signal(ctx, activity.Cancel, []activity.SignalTarget{target(r, true)}, nil)
+	var cl *ConnectionLostError
+	if !errors.As(err, &cl) || !cl.NotSent() || res != nil {
+		t.Fatalf("Signal on a link closed under the client: %v, %v; want a ConnectionLostError that says nothing was sent", res, err)
+	}
+	select {
+	case <-lq.Done():
+		t.Fatalf("the long query ended (%v) after a signal that was not sent", lq.Err())
+	default:
+	}
+	if err := c.Reconnect(ctx); err != nil {
+		t.Fatal(err)
+	}
+	res = signal(t, ctx, c, activity.Cancel, []activity.SignalTarget{target(r, true)})
+	wantOutcome(t, "cancel after reconnecting", res[0], lq.PID, activity.Signalled)
+}
+
 // TestSignalOnAClosedConnectionSendsNothing: once the client knows its
 // connection is gone, Signal sends nothing and says so (NotSent), and
 // after Reconnect the same signal goes out once.
