@@ -2,7 +2,6 @@ package pg
 
 import (
 	"context"
-	"errors"
 	"testing"
 	"time"
 
@@ -137,21 +136,7 @@ func TestWarmUpOnADeadLinkSendsNoSignal(t *testing.T) {
 	if err := c.conn.PgConn().Conn().Close(); err != nil {
 		t.Fatal(err)
 	}
-	res, err := c.Signal(ctx, activity.Cancel, []activity.SignalTarget{target(r, true)}, nil)
-	var cl *ConnectionLostError
-	if !errors.As(err, &cl) || !cl.NotSent() || res != nil {
-		t.Fatalf("Signal after the link died: %v, %v; want a ConnectionLostError that says nothing was sent", res, err)
-	}
-	select {
-	case <-lq.Done():
-		t.Fatalf("the long query ended (%v) after a signal that was not sent", lq.Err())
-	default:
-	}
-	if err := c.Reconnect(ctx); err != nil {
-		t.Fatal(err)
-	}
-	res = signal(t, ctx, c, activity.Cancel, []activity.SignalTarget{target(r, true)})
-	wantOutcome(t, "cancel after reconnecting", res[0], lq.PID, activity.Signalled)
+	wantSentOnceAfterReconnect(t, ctx, c, lq, r)
 }
 
 // TestWarmUpThatFailsCostsNothing: a role that may not use PL/pgSQL fails
@@ -161,11 +146,7 @@ func TestWarmUpThatFailsCostsNothing(t *testing.T) {
 	t.Parallel()
 	ctx := pgtest.Context(t)
 	db := newDB(t, "pg_warm_fail")
-	role := createRole(t, ctx, "pg_signal_backend", "pg_read_all_stats")
-	if _, err := db.ctl.Exec(ctx, "REVOKE USAGE ON LANGUAGE plpgsql FROM PUBLIC"); err != nil {
-		t.Fatal(err)
-	}
-	app := createRole(t, ctx)
+	role, app := withoutPLpgSQL(t, ctx, db)
 	lq := pgtest.Staged[*incident.Session](t)(incident.LongQuery(ctx, app.dsn(db.name), "pgrb-warm-fail", longQuery))
 	c := connectClient(t, ctx, warmOptions(role.dsn(db.name)))
 	r := mustRow(t, snapshot(t, ctx, c), lq.PID, "the long query")

@@ -117,6 +117,40 @@ func signal(t *testing.T, ctx context.Context, c *Client, fn activity.Function, 
 	return res
 }
 
+// wantSentOnceAfterReconnect checks that Signal, on a connection that the
+// test has made unusable, sends nothing and says so (NotSent), and that
+// after Reconnect the same cancel of r goes out once.
+func wantSentOnceAfterReconnect(t *testing.T, ctx context.Context, c *Client, lq *incident.Session, r *activity.Session) {
+	t.Helper()
+	res, err := c.Signal(ctx, activity.Cancel, []activity.SignalTarget{target(r, true)}, nil)
+	var cl *ConnectionLostError
+	if !errors.As(err, &cl) || !cl.NotSent() || res != nil {
+		t.Fatalf("Signal on a dead connection: %v, %v; want a ConnectionLostError that says nothing was sent", res, err)
+	}
+	select {
+	case <-lq.Done():
+		t.Fatalf("the long query ended (%v) after a signal that was not sent", lq.Err())
+	default:
+	}
+	if err := c.Reconnect(ctx); err != nil {
+		t.Fatal(err)
+	}
+	res = signal(t, ctx, c, activity.Cancel, []activity.SignalTarget{target(r, true)})
+	wantOutcome(t, "cancel after reconnecting", res[0], lq.PID, activity.Signalled)
+}
+
+// withoutPLpgSQL revokes PL/pgSQL from PUBLIC in db, as some servers do,
+// and returns a role that may signal and read every session (but not use
+// PL/pgSQL) and an application role to stage sessions as.
+func withoutPLpgSQL(t *testing.T, ctx context.Context, db testDB) (signaller, app testRole) {
+	t.Helper()
+	signaller = createRole(t, ctx, "pg_signal_backend", "pg_read_all_stats")
+	if _, err := db.ctl.Exec(ctx, "REVOKE USAGE ON LANGUAGE plpgsql FROM PUBLIC"); err != nil {
+		t.Fatal(err)
+	}
+	return signaller, createRole(t, ctx)
+}
+
 // wantOutcome checks one signal result.
 func wantOutcome(t *testing.T, what string, got activity.SignalResult, pid int, want activity.Outcome) {
 	t.Helper()

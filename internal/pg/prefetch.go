@@ -73,15 +73,6 @@ func versionFromStartup(v string) int {
 	return m*10000 + minor
 }
 
-// startupSnapshotSQL is the snapshot statement for the version the server
-// named at startup, "" when it named none that can be read.
-func startupSnapshotSQL(conn *pgx.Conn) snapshotSQL {
-	if v := versionFromStartup(conn.PgConn().ParameterStatus("server_version")); v > 0 {
-		return buildSnapshotSQL(v)
-	}
-	return ""
-}
-
 // setUpStatement runs the set-up statement (sql with args, one row scanned
 // into dest) on a new connection. With a snapshot statement (snapSQL not
 // "") it sends that in the same pipeline, after the set-up, and returns
@@ -120,8 +111,7 @@ func setUpStatement(ctx context.Context, conn *pgx.Conn, snapSQL snapshotSQL, sq
 		pctx, cancel = context.WithCancel(context.WithoutCancel(ctx))
 		stop = context.AfterFunc(ctx, cancel)
 	}
-	pc := conn.PgConn()
-	p := pc.StartPipeline(pctx)
+	p := conn.PgConn().StartPipeline(pctx)
 	fail := func(err error) (*prefetched, *ahead, error) {
 		_ = p.Close()
 		cancel()

@@ -130,11 +130,7 @@ func TestAuditFailureNeverHidesASignal(t *testing.T) {
 	t.Parallel()
 	ctx := pgtest.Context(t)
 	db := newDB(t, "pg_audit_fail")
-	role := createRole(t, ctx, "pg_signal_backend", "pg_read_all_stats")
-	if _, err := db.ctl.Exec(ctx, "REVOKE USAGE ON LANGUAGE plpgsql FROM PUBLIC"); err != nil {
-		t.Fatal(err)
-	}
-	app := createRole(t, ctx)
+	role, app := withoutPLpgSQL(t, ctx, db)
 	lq := pgtest.Staged[*incident.Session](t)(incident.LongQuery(ctx, app.dsn(db.name), "pgrb-audit-fail", longQuery))
 	c := connectClient(t, ctx, Options{DSN: role.dsn(db.name)})
 	r := mustRow(t, snapshot(t, ctx, c), lq.PID, "the long query")

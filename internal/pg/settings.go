@@ -109,12 +109,14 @@ func (c *Client) setUp(ctx context.Context, conn *pgx.Conn) (info ServerInfo, pr
 	var provider providerFacts
 	dest = append(dest, provider.dest()...)
 	args = append(args, providerArgs()...)
+	// The snapshot and the warm-up depend on the version the server named
+	// at startup (prefetch.go); none is sent when it named none readable.
+	v := versionFromStartup(conn.PgConn().ParameterStatus("server_version"))
 	var snapSQL snapshotSQL
-	if c.prefetchNext && c.console == nil {
-		snapSQL = startupSnapshotSQL(conn)
+	if c.prefetchNext && c.console == nil && v > 0 {
+		snapSQL = buildSnapshotSQL(v)
 	}
 	c.prefetchNext = false
-	v := versionFromStartup(conn.PgConn().ParameterStatus("server_version"))
 	pre, warm, err = setUpStatement(ctx, conn, snapSQL, setupSQL(len(c.want)), args, dest, &info.Slots.MaxConnections, c.warmUp, v, c.link.statementBound())
 	if err != nil {
 		return info, nil, nil, &ConnectError{Target: c.target, Err: err,

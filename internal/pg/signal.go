@@ -137,9 +137,6 @@ func (c *Client) Signal(ctx context.Context, fn activity.Function, targets []act
 	if len(targets) == 0 {
 		return nil, nil
 	}
-	// The warm-up's answer is read first (ahead.go): a connection found
-	// dead then is one the statement was never sent on.
-	c.settle()
 	if c.conn.IsClosed() {
 		// The connection died after the last statement (the audit
 		// block of the last signals, say): nothing is sent now, and the
@@ -157,7 +154,8 @@ func (c *Client) Signal(ctx context.Context, fn activity.Function, targets []act
 	if err == nil || SQLState(err) != "42501" {
 		err = c.lost(err)
 		// A batch whose sending failed before a byte of it left (pgx
-		// says so: the socket was closed under the client, say) signalled
+		// says so: the socket was closed under the client, or reading the
+		// warm-up's answer first found the connection dead) signalled
 		// nothing, so the engine may reconnect and send it once.
 		var cl *ConnectionLostError
 		if results == nil && errors.As(err, &cl) && pgconn.SafeToRetry(err) {

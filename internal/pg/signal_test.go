@@ -1,7 +1,6 @@
 package pg
 
 import (
-	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -401,21 +400,7 @@ func TestSignalOnALinkClosedUnderTheClientSendsNothing(t *testing.T) {
 	if err := c.conn.PgConn().Conn().Close(); err != nil {
 		t.Fatal(err)
 	}
-	res, err := c.Signal(ctx, activity.Cancel, []activity.SignalTarget{target(r, true)}, nil)
-	var cl *ConnectionLostError
-	if !errors.As(err, &cl) || !cl.NotSent() || res != nil {
-		t.Fatalf("Signal on a link closed under the client: %v, %v; want a ConnectionLostError that says nothing was sent", res, err)
-	}
-	select {
-	case <-lq.Done():
-		t.Fatalf("the long query ended (%v) after a signal that was not sent", lq.Err())
-	default:
-	}
-	if err := c.Reconnect(ctx); err != nil {
-		t.Fatal(err)
-	}
-	res = signal(t, ctx, c, activity.Cancel, []activity.SignalTarget{target(r, true)})
-	wantOutcome(t, "cancel after reconnecting", res[0], lq.PID, activity.Signalled)
+	wantSentOnceAfterReconnect(t, ctx, c, lq, r)
 }
 
 // TestSignalOnAClosedConnectionSendsNothing: once the client knows its
@@ -436,22 +421,7 @@ func TestSignalOnAClosedConnectionSendsNothing(t *testing.T) {
 	if _, err := c.Snapshot(ctx); err == nil {
 		t.Fatal("a snapshot on a terminated backend succeeded")
 	}
-	res, err := c.Signal(ctx, activity.Cancel, []activity.SignalTarget{target(r, true)}, nil)
-	var cl *ConnectionLostError
-	if !errors.As(err, &cl) || !cl.NotSent() || res != nil {
-		t.Fatalf("Signal on a closed connection: %v, %v; want a ConnectionLostError that says nothing was sent", res, err)
-	}
-	select {
-	case <-lq.Done():
-		t.Fatalf("the long query ended (%v) after a signal that was not sent", lq.Err())
-	default:
-	}
-
-	if err := c.Reconnect(ctx); err != nil {
-		t.Fatal(err)
-	}
-	res = signal(t, ctx, c, activity.Cancel, []activity.SignalTarget{target(r, true)})
-	wantOutcome(t, "cancel after reconnecting", res[0], lq.PID, activity.Signalled)
+	wantSentOnceAfterReconnect(t, ctx, c, lq, r)
 	pgtest.WaitDone(t, lq, lq.App)
 	if got := SQLState(lq.Err()); got != "57014" {
 		t.Errorf("the long query ended with %v, want query_canceled", lq.Err())
