@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 
 	"github.com/spf13/pflag"
 
@@ -34,6 +35,7 @@ func checkOutput(out string) error {
 type jsonLines struct {
 	w   io.Writer
 	enc *json.Encoder
+	buf []byte
 }
 
 func newJSONLines(w io.Writer) *jsonLines {
@@ -47,9 +49,27 @@ func (j *jsonLines) line(v any) error { return j.enc.Encode(v) }
 
 // event writes a transcript event as the transcript's own line.
 func (j *jsonLines) event(ev transcript.Event) error {
-	b, err := transcript.MarshalLine(ev)
-	if err == nil {
-		_, err = j.w.Write(b)
+	return j.events([]transcript.Event{ev})
+}
+
+// events writes transcript events as the transcript's own lines, in one
+// write. An event that cannot be encoded is left out, the others are
+// written, and its error is returned.
+func (j *jsonLines) events(evs []transcript.Event) error {
+	j.buf = j.buf[:0]
+	var err error
+	for _, ev := range evs {
+		b, merr := transcript.MarshalLine(ev)
+		if merr != nil {
+			err = merr
+			continue
+		}
+		j.buf = append(j.buf, b...)
+	}
+	if len(j.buf) > 0 {
+		if _, werr := j.w.Write(j.buf); werr != nil {
+			err = werr
+		}
 	}
 	return err
 }
@@ -71,27 +91,16 @@ func checkJSONRun(output string, dryRun, yes bool) error {
 // one JSON line on stdout, a batch's lines in one write. A failed write is
 // reported once on stderr; the transcript stays the record.
 func jsonEventShow(stdio IO, redact bool) func([]transcript.Event) {
+	jl := newJSONLines(stdio.Out)
 	failed := false
-	var buf []byte
 	return func(evs []transcript.Event) {
-		buf = buf[:0]
-		var err error
-		for _, ev := range evs {
-			if redact {
-				ev = transcript.Redacted(ev)
+		if redact {
+			evs = slices.Clone(evs)
+			for i := range evs {
+				evs[i] = transcript.Redacted(evs[i])
 			}
-			b, merr := transcript.MarshalLine(ev)
-			if merr != nil {
-				// The others of the batch are still written.
-				err = merr
-				continue
-			}
-			buf = append(buf, b...)
 		}
-		if _, werr := stdio.Out.Write(buf); werr != nil {
-			err = werr
-		}
-		if err != nil && !failed {
+		if err := jl.events(evs); err != nil && !failed {
 			failed = true
 			fmt.Fprintf(stdio.Err, "pgrunbook: writing JSON output: %v\n", err)
 		}

@@ -46,13 +46,9 @@ type ahead struct {
 // sendWarmUp adds the warm-up to p, after the set-up's Sync: the block,
 // then unnamed parses of the signalling statements and of the verify's
 // statement for the server version v, with the parameter types they are
-// run with. It adds the block alone when v is 0 (the startup named no
-// version that can be read).
+// run with.
 func sendWarmUp(p *pgconn.Pipeline, m *pgx.Conn, v int) {
 	p.SendQueryParams(loadPLpgSQL, nil, nil, nil, nil)
-	if v == 0 {
-		return
-	}
 	parse := func(sql string, args []any) {
 		if _, oids, err := encodeArgs(m.TypeMap(), args); err == nil {
 			p.SendPrepare("", sql, oids)
@@ -71,9 +67,6 @@ func sendWarmUp(p *pgconn.Pipeline, m *pgx.Conn, v int) {
 // found dead shows as closed to whatever uses it next.
 func (c *Client) settle() {
 	a := c.ahead
-	if a == nil {
-		return
-	}
 	c.ahead = nil
 	a.finish()
 }

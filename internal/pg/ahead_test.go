@@ -118,27 +118,6 @@ func TestWarmUpReadLongAfterConnecting(t *testing.T) {
 	pgtest.WaitDone(t, lq, lq.App)
 }
 
-// TestWarmUpOnADeadLinkSendsNoSignal: the link dies with the warm-up's
-// answer unread (here its socket is closed under the client); the Signal
-// that reads the answer first finds the connection dead and says that
-// nothing was sent, so that the engine may reconnect and send it once.
-func TestWarmUpOnADeadLinkSendsNoSignal(t *testing.T) {
-	t.Parallel()
-	ctx := pgtest.Context(t)
-	db := newDB(t, "pg_warm_dead")
-	lq := pgtest.Staged[*incident.Session](t)(incident.LongQuery(ctx, db.dsn, "pgrb-warm-dead", longQuery))
-	c := connectClient(t, ctx, warmOptions(db.dsn))
-	r := mustRow(t, snapshot(t, ctx, c), lq.PID, "the long query")
-	if c.ahead == nil {
-		t.Fatal("no warm-up is pending after connecting with WarmUp")
-	}
-
-	if err := c.conn.PgConn().Conn().Close(); err != nil {
-		t.Fatal(err)
-	}
-	wantSentOnceAfterReconnect(t, ctx, c, lq, r)
-}
-
 // TestWarmUpThatFailsCostsNothing: a role that may not use PL/pgSQL fails
 // the warm-up's block; the connection goes on working, the signal is
 // sent, and only the audit block's own failure is reported.

@@ -89,21 +89,22 @@ func versionFromStartup(v string) int {
 // max_connections, more than the sessions there can be; capacity that is
 // never written costs no memory).
 //
-// warm, with a snapshot, adds the warm-up (ahead.go) after a Sync of its
-// own, for the server version v; the pipeline is then returned unfinished
-// as an ahead, which the Client settles before its next statement. The
-// pipeline follows ctx until the set-up and the snapshot are read; from
+// warmUp, when not 0 and with a snapshot, adds the warm-up (ahead.go)
+// for that server version after a Sync of its own; the pipeline is then
+// returned unfinished as an ahead, which the Client settles before its
+// next statement. The pipeline follows ctx until the set-up and the
+// snapshot are read; from
 // then on nothing bounds it until the reading of the rest, which bound
 // bounds (settle): the next statement may come much later (after a
 // confirmation, a wait step, a watch's next round).
-func setUpStatement(ctx context.Context, conn *pgx.Conn, snapSQL snapshotSQL, sql string, args, dest []any, rows *int, warm bool, v int, bound time.Duration) (*prefetched, *ahead, error) {
+func setUpStatement(ctx context.Context, conn *pgx.Conn, snapSQL snapshotSQL, sql string, args, dest []any, rows *int, warmUp int, bound time.Duration) (*prefetched, *ahead, error) {
 	values, oids, err := encodeArgs(conn.TypeMap(), args)
 	if err != nil {
 		return nil, nil, err
 	}
-	warm = warm && snapSQL != ""
+	warm := warmUp > 0 && snapSQL != ""
 	pctx, cancel := ctx, context.CancelFunc(func() {})
-	stop := func() bool { return true }
+	var stop func() bool
 	if warm {
 		// The warm-up's answer is read after this returns: the
 		// pipeline's context outlives ctx, following it only until
@@ -123,7 +124,7 @@ func setUpStatement(ctx context.Context, conn *pgx.Conn, snapSQL snapshotSQL, sq
 	}
 	if warm {
 		p.SendPipelineSync()
-		sendWarmUp(p, conn, v)
+		sendWarmUp(p, conn, warmUp)
 	}
 	if err := p.Sync(); err != nil {
 		return fail(err)
@@ -178,7 +179,7 @@ func setUpStatement(ctx context.Context, conn *pgx.Conn, snapSQL snapshotSQL, sq
 	}
 	// The snapshot failed, and with it the implicit transaction the
 	// settings were made in: set up again, alone.
-	_, _, err = setUpStatement(ctx, conn, "", sql, args, dest, nil, false, 0, bound)
+	_, _, err = setUpStatement(ctx, conn, "", sql, args, dest, nil, 0, bound)
 	return nil, nil, err
 }
 

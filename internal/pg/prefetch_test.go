@@ -99,7 +99,7 @@ func TestFailedPrefetchKeepsTheSettings(t *testing.T) {
 	var applied, pid string
 	pre, tail, err := setUpStatement(ctx, conn, "SELECT 1/0",
 		"SELECT set_config($1, $2, false), pg_backend_pid()::text", []any{"statement_timeout", "4321"}, []any{&applied, &pid}, nil,
-		true, versionFromStartup(conn.PgConn().ParameterStatus("server_version")), time.Minute)
+		versionFromStartup(conn.PgConn().ParameterStatus("server_version")), time.Minute)
 	if tail != nil {
 		t.Error("a warm-up was kept behind a failed snapshot")
 	}

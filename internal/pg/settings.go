@@ -84,7 +84,7 @@ func readBackSQL(n int) string {
 func (c *Client) setUp(ctx context.Context, conn *pgx.Conn) (info ServerInfo, pre *prefetched, tail *ahead, err error) {
 	var warm *ahead
 	defer func() {
-		if tail == nil {
+		if err != nil {
 			warm.finish()
 		}
 	}()
@@ -117,7 +117,11 @@ func (c *Client) setUp(ctx context.Context, conn *pgx.Conn) (info ServerInfo, pr
 		snapSQL = buildSnapshotSQL(v)
 	}
 	c.prefetchNext = false
-	pre, warm, err = setUpStatement(ctx, conn, snapSQL, setupSQL(len(c.want)), args, dest, &info.Slots.MaxConnections, c.warmUp, v, c.link.statementBound())
+	warmUp := 0
+	if c.warmUp {
+		warmUp = v
+	}
+	pre, warm, err = setUpStatement(ctx, conn, snapSQL, setupSQL(len(c.want)), args, dest, &info.Slots.MaxConnections, warmUp, c.link.statementBound())
 	if err != nil {
 		return info, nil, nil, &ConnectError{Target: c.target, Err: err,
 			Reason: "connected, but could not set up pgrunbook's session (settings, the server's version, the role's privileges): " + oneLine(err)}
@@ -171,10 +175,9 @@ func (c *Client) setUp(ctx context.Context, conn *pgx.Conn) (info ServerInfo, pr
 			Reason: "connected, but pgrunbook's session settings did not hold (" + strings.Join(wrong, "; ") +
 				"): it does not run without its read-only transactions and timeouts; is something between it and the server resetting sessions?"}
 	}
-	if pre == nil {
-		// No snapshot kept, no warm-up either (the deferred finish).
-		return info, nil, nil, nil
-	}
+	// A warm-up is pending only behind a snapshot kept: it is sent with
+	// the snapshot, dropped with a snapshot that failed, and read above on
+	// a connection that is not plainly direct.
 	return info, pre, warm, nil
 }
 

@@ -386,21 +386,38 @@ func TestSignalTerminateChecksTransaction(t *testing.T) {
 
 // TestSignalOnALinkClosedUnderTheClientSendsNothing: the client does not
 // know yet that its link is gone (its socket closed under it, the answers
-// it waited for all read), so it tries to send; the write fails before a
-// byte leaves, and the error says nothing was sent, so that the engine
-// may reconnect and send the signal once.
+// it waited for all read, or, with the warm-up, its answer still unread),
+// so it tries to send; the write fails before a byte leaves, and the error
+// says nothing was sent, so that the engine may reconnect and send the
+// signal once.
 func TestSignalOnALinkClosedUnderTheClientSendsNothing(t *testing.T) {
 	t.Parallel()
-	ctx := pgtest.Context(t)
-	db := newDB(t, "pg_sig_link_closed")
-	lq := pgtest.Staged[*incident.Session](t)(incident.LongQuery(ctx, db.dsn, "pgrb-link-closed", longQuery))
-	c := connectClient(t, ctx, Options{DSN: db.dsn})
-	r := mustRow(t, snapshot(t, ctx, c), lq.PID, "the long query")
+	for _, warm := range []bool{false, true} {
+		name := "answers_read"
+		if warm {
+			name = "warm_up_unread"
+		}
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			ctx := pgtest.Context(t)
+			db := newDB(t, "pg_sig_closed_"+name)
+			lq := pgtest.Staged[*incident.Session](t)(incident.LongQuery(ctx, db.dsn, "pgrb-closed-"+name, longQuery))
+			opts := Options{DSN: db.dsn}
+			if warm {
+				opts = warmOptions(db.dsn)
+			}
+			c := connectClient(t, ctx, opts)
+			r := mustRow(t, snapshot(t, ctx, c), lq.PID, "the long query")
+			if warm && c.ahead == nil {
+				t.Fatal("no warm-up is pending after connecting with WarmUp")
+			}
 
-	if err := c.conn.PgConn().Conn().Close(); err != nil {
-		t.Fatal(err)
+			if err := c.conn.PgConn().Conn().Close(); err != nil {
+				t.Fatal(err)
+			}
+			wantSentOnceAfterReconnect(t, ctx, c, lq, r)
+		})
 	}
-	wantSentOnceAfterReconnect(t, ctx, c, lq, r)
 }
 
 // TestSignalOnAClosedConnectionSendsNothing: once the client knows its
