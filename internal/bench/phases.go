@@ -13,47 +13,57 @@ import (
 	"github.com/pgrunbook/pgrunbook/internal/pg"
 )
 
-// endToEnd alternates the psql pair and pgrunbook, restaging the long
-// statements before each trial, and prints the comparison and where
-// pgrunbook's time goes in its median trial.
+// endToEnd runs the psql pair and pgrunbook (with its transcript on disk,
+// and on tmpfs when there is one) trials times, restaging the long
+// statements before each run, and prints the comparison and where
+// pgrunbook's time goes in its median trial. The order of the methods
+// turns by one each trial, so none always runs right after another: a
+// run leaves work behind it (the server's log of 200 cancelled
+// statements, the disk's journal), and whatever comes next would always
+// pay for it.
 func endToEnd(ctx context.Context, w io.Writer, res *results, c *comparison, trials int) error {
+	type method struct {
+		name string
+		run  func() error
+	}
+	// toolIn runs pgrunbook with its transcript in dir and keeps the trial.
+	toolIn := func(dir string, into *[]toolTrial) func() error {
+		return func() error {
+			t, err := c.tool(ctx, dir)
+			if err != nil {
+				return err
+			}
+			*into = append(*into, t)
+			return nil
+		}
+	}
+	methods := []method{
+		{"psql pair", func() error {
+			p, err := c.psqlPair(ctx)
+			if err != nil {
+				return fmt.Errorf("psql pair: %w", err)
+			}
+			res.psql = append(res.psql, p)
+			return nil
+		}},
+		{"pgrunbook", toolIn(c.dir, &res.tool)},
+	}
+	if c.shmDir != "" {
+		methods = append(methods, method{"pgrunbook, transcript on tmpfs", toolIn(c.shmDir, &res.toolShm)})
+	}
 	for i := 0; i < trials; i++ {
-		if err := c.prepare(ctx); err != nil {
-			return err
+		for k := range methods {
+			m := methods[(i+k)%len(methods)]
+			if err := c.prepare(ctx); err != nil {
+				return err
+			}
+			if err := m.run(); err != nil {
+				return err
+			}
+			if err := c.check(ctx, m.name); err != nil {
+				return err
+			}
 		}
-		p, err := c.psqlPair(ctx)
-		if err != nil {
-			return fmt.Errorf("psql pair: %w", err)
-		}
-		if err := c.check(ctx, "psql pair"); err != nil {
-			return err
-		}
-		res.psql = append(res.psql, p)
-		if err := c.prepare(ctx); err != nil {
-			return err
-		}
-		t, err := c.tool(ctx, c.dir)
-		if err != nil {
-			return err
-		}
-		if err := c.check(ctx, "pgrunbook"); err != nil {
-			return err
-		}
-		res.tool = append(res.tool, t)
-		if c.shmDir == "" {
-			continue
-		}
-		if err := c.prepare(ctx); err != nil {
-			return err
-		}
-		t, err = c.tool(ctx, c.shmDir)
-		if err != nil {
-			return err
-		}
-		if err := c.check(ctx, "pgrunbook, transcript on tmpfs"); err != nil {
-			return err
-		}
-		res.toolShm = append(res.toolShm, t)
 	}
 	return printEndToEnd(w, res)
 }
