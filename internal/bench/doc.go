@@ -22,8 +22,9 @@
 //     pg_sleep: the psql pair (one psql -c calling pg_cancel_backend for
 //     every matching row, then psql polls until none is active) against
 //     `pgrunbook run cancel-long-queries --yes`, in an order that turns
-//     each trial, restaged before every run, with pgrunbook's peak RSS (wait4 rusage) and a
-//     breakdown of where its time goes, read from its own transcript;
+//     each trial, restaged before every run, with pgrunbook's peak RSS
+//     (wait4 rusage) and a breakdown of where its time goes, read from
+//     its own transcript;
 //   - stop detection: how long after a statement really ends the engine's
 //     verify step notices it, run in-process with a three-step playbook;
 //   - server impact: pgbench TPS with 50 clients, alone and beside a

@@ -93,10 +93,9 @@ func versionFromStartup(v string) int {
 // for that server version after a Sync of its own; the pipeline is then
 // returned unfinished as an ahead, which the Client settles before its
 // next statement. The pipeline follows ctx until the set-up and the
-// snapshot are read; from
-// then on nothing bounds it until the reading of the rest, which bound
-// bounds (settle): the next statement may come much later (after a
-// confirmation, a wait step, a watch's next round).
+// snapshot are read; from then on nothing bounds it until the reading of
+// the rest, which bound bounds (settle): the next statement may come much
+// later (after a confirmation, a wait step, a watch's next round).
 func setUpStatement(ctx context.Context, conn *pgx.Conn, snapSQL snapshotSQL, sql string, args, dest []any, rows *int, warmUp int, bound time.Duration) (*prefetched, *ahead, error) {
 	values, oids, err := encodeArgs(conn.TypeMap(), args)
 	if err != nil {

@@ -392,23 +392,22 @@ func TestSignalTerminateChecksTransaction(t *testing.T) {
 // signal once.
 func TestSignalOnALinkClosedUnderTheClientSendsNothing(t *testing.T) {
 	t.Parallel()
-	for _, warm := range []bool{false, true} {
-		name := "answers_read"
-		if warm {
-			name = "warm_up_unread"
-		}
-		t.Run(name, func(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		warm bool
+	}{{"answers_read", false}, {"warm_up_unread", true}} {
+		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			ctx := pgtest.Context(t)
-			db := newDB(t, "pg_sig_closed_"+name)
-			lq := pgtest.Staged[*incident.Session](t)(incident.LongQuery(ctx, db.dsn, "pgrb-closed-"+name, longQuery))
+			db := newDB(t, "pg_sig_closed_"+tc.name)
+			lq := pgtest.Staged[*incident.Session](t)(incident.LongQuery(ctx, db.dsn, "pgrb-closed-"+tc.name, longQuery))
 			opts := Options{DSN: db.dsn}
-			if warm {
+			if tc.warm {
 				opts = warmOptions(db.dsn)
 			}
 			c := connectClient(t, ctx, opts)
 			r := mustRow(t, snapshot(t, ctx, c), lq.PID, "the long query")
-			if warm && c.ahead == nil {
+			if tc.warm && c.ahead == nil {
 				t.Fatal("no warm-up is pending after connecting with WarmUp")
 			}
 
