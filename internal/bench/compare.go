@@ -51,7 +51,7 @@ type psqlTrial struct {
 	Polls                 int
 }
 
-// toolTrial is one run of pgrunbook.
+// toolTrial is one run of pgrunbook or of the floor command.
 type toolTrial struct {
 	child
 	Transcript string
@@ -143,18 +143,43 @@ func (c *comparison) psqlPair(ctx context.Context) (psqlTrial, error) {
 // tool runs `pgrunbook run cancel-long-queries --yes` on the staged
 // statements with its transcript in dir and reads the transcript back.
 func (c *comparison) tool(ctx context.Context, dir string) (toolTrial, error) {
+	return c.measure(ctx, dir, c.tools.Pgrunbook, func(path string) []string {
+		return []string{"run", "cancel-long-queries", "--yes",
+			"--max-targets", fmt.Sprint(len(c.fleet.long)), "--set", "min_runtime=" + c.minRuntime.String(),
+			"-d", c.dsn, "--transcript", path}
+	})
+}
+
+// floor runs the floor command (internal/bench/floor) on the staged
+// statements: the same cancels with the same rules and transcript
+// writer, without the engine; belowRules drops the snapshot's rows and
+// the verify as well.
+func (c *comparison) floor(ctx context.Context, dir string, belowRules bool) (toolTrial, error) {
+	return c.measure(ctx, dir, c.tools.Floor, func(path string) []string {
+		args := []string{"-d", c.dsn, "-transcript", path, "-app", longApp,
+			"-min-runtime", c.minRuntime.String(), "-max-targets", fmt.Sprint(len(c.fleet.long))}
+		if belowRules {
+			args = append(args, "-below-rules")
+		}
+		return args
+	})
+}
+
+// measure runs program with the arguments args gives for a new
+// transcript in dir, and reads the transcript back: how many sessions it
+// signalled (every staged statement, or the trial fails) and how its
+// verify went.
+func (c *comparison) measure(ctx context.Context, dir, program string, args func(transcript string) []string) (toolTrial, error) {
 	c.runs++
 	path := filepath.Join(dir, fmt.Sprintf("run-%03d.jsonl", c.runs))
-	n := len(c.fleet.long)
-	ch, err := c.tools.pgrunbook(ctx, "run", "cancel-long-queries", "--yes",
-		"--max-targets", fmt.Sprint(n), "--set", "min_runtime="+c.minRuntime.String(),
-		"-d", c.dsn, "--transcript", path)
+	name := filepath.Base(program)
+	ch, err := c.tools.measured(ctx, program, args(path)...)
 	tr := toolTrial{child: ch, Transcript: path}
 	if err != nil {
 		return tr, err
 	}
 	if ch.ExitCode != 0 {
-		return tr, fmt.Errorf("pgrunbook exited %d:\n%s", ch.ExitCode, lastLines(ch.Output, 30))
+		return tr, fmt.Errorf("%s exited %d:\n%s", name, ch.ExitCode, lastLines(ch.Output, 30))
 	}
 	events, err := readTranscript(path)
 	if err != nil {
@@ -168,8 +193,8 @@ func (c *comparison) tool(ctx context.Context, dir string) (toolTrial, error) {
 			tr.Polls, tr.VerifyTime = ev.Polls, ev.Elapsed
 		}
 	}
-	if tr.Signalled != n {
-		return tr, fmt.Errorf("pgrunbook signalled %d of %d statements (transcript %s)", tr.Signalled, n, path)
+	if n := len(c.fleet.long); tr.Signalled != n {
+		return tr, fmt.Errorf("%s signalled %d of %d statements (transcript %s)", name, tr.Signalled, n, path)
 	}
 	return tr, nil
 }

@@ -21,10 +21,13 @@
 //   - end to end, at 1,000 idle sessions plus 200 statements running
 //     pg_sleep: the psql pair (one psql -c calling pg_cancel_backend for
 //     every matching row, then psql polls until none is active) against
-//     `pgrunbook run cancel-long-queries --yes`, in an order that turns
-//     each trial, restaged before every run, with pgrunbook's peak RSS
-//     (wait4 rusage) and a breakdown of where its time goes, read from
-//     its own transcript;
+//     `pgrunbook run cancel-long-queries --yes`, and the floor command
+//     (internal/bench/floor: the same cancels with the safety rules and
+//     the transcript writer, without the engine; and below the rules, no
+//     rows recorded and no verify), in an order that turns each trial,
+//     restaged before every run, with pgrunbook's peak RSS (wait4
+//     rusage) and a breakdown of where its time and the floor's go, read
+//     from their own transcripts;
 //   - stop detection: how long after a statement really ends the engine's
 //     verify step notices it, run in-process with a three-step playbook;
 //   - server impact: pgbench TPS with 50 clients, alone and beside a

@@ -141,6 +141,10 @@ type results struct {
 	impact                            []impactRound
 	far                               *farLinkResult
 	reaction                          []reactionLevel
+
+	// floor and floorBelow are the floor command's runs, keeping the
+	// rules and below them (see internal/bench/floor).
+	floor, floorBelow []toolTrial
 }
 
 // run does the whole bench; everything it starts is gone when it returns.
@@ -291,6 +295,8 @@ func runEndToEndOnly(ctx context.Context, w io.Writer, cfg config) (err error) {
 	r, tool, psql := res.endToEndRatio()
 	fmt.Fprintf(w, "\n  end to end, %d rows: pgrunbook / psql pair %.2f× (%s vs %s; target ≤ 1.0×: %s)\n",
 		res.rows, r, ms(tool), ms(psql), verdict(r <= 1.0))
+	fr, br := res.floorRatios()
+	fmt.Fprintf(w, "  the floor command / psql pair: %.2f× keeping the rules, %.2f× below them\n", fr, br)
 	fmt.Fprintf(w, "\ne2e part done in %s (load average now %s)\n", time.Since(began).Round(time.Second), loadAvg())
 	return nil
 }
@@ -341,7 +347,8 @@ func (p *part) stop() error {
 }
 
 // buildTools builds the programs a part of the bench runs into dir: the
-// pgrunbook binary (unless cfg.Bin names one) and the rusage wrapper.
+// pgrunbook binary (unless cfg.Bin names one), the rusage wrapper and
+// the floor command.
 func buildTools(ctx context.Context, dir string, cfg config) (tools, error) {
 	t := tools{Pgrunbook: cfg.Bin}
 	var err error
@@ -350,7 +357,10 @@ func buildTools(ctx context.Context, dir string, cfg config) (tools, error) {
 			return t, err
 		}
 	}
-	t.Rusage, err = goBuild(ctx, dir, "rusage", "github.com/pgrunbook/pgrunbook/internal/bench/rusage")
+	if t.Rusage, err = goBuild(ctx, dir, "rusage", "github.com/pgrunbook/pgrunbook/internal/bench/rusage"); err != nil {
+		return t, err
+	}
+	t.Floor, err = goBuild(ctx, dir, "floor", "github.com/pgrunbook/pgrunbook/internal/bench/floor")
 	return t, err
 }
 

@@ -13,8 +13,9 @@ import (
 	"github.com/pgrunbook/pgrunbook/internal/pg"
 )
 
-// endToEnd runs the psql pair and pgrunbook (with its transcript on disk,
-// and on tmpfs when there is one) trials times, restaging the long
+// endToEnd runs the psql pair, pgrunbook (with its transcript on disk,
+// and on tmpfs when there is one) and the floor command (keeping the
+// rules and below them) trials times, restaging the long
 // statements before each run, and prints the comparison and where
 // pgrunbook's time goes in its median trial. The order of the methods
 // turns by one each trial, so none always runs right after another: a
@@ -37,6 +38,17 @@ func endToEnd(ctx context.Context, w io.Writer, res *results, c *comparison, tri
 			return nil
 		}
 	}
+	// floorIn runs the floor command, its transcript on disk.
+	floorIn := func(belowRules bool, into *[]toolTrial) func() error {
+		return func() error {
+			t, err := c.floor(ctx, c.dir, belowRules)
+			if err != nil {
+				return err
+			}
+			*into = append(*into, t)
+			return nil
+		}
+	}
 	methods := []method{
 		{"psql pair", func() error {
 			p, err := c.psqlPair(ctx)
@@ -47,6 +59,8 @@ func endToEnd(ctx context.Context, w io.Writer, res *results, c *comparison, tri
 			return nil
 		}},
 		{"pgrunbook", toolIn(c.dir, &res.tool)},
+		{"floor", floorIn(false, &res.floor)},
+		{"floor below the rules", floorIn(true, &res.floorBelow)},
 	}
 	if c.shmDir != "" {
 		methods = append(methods, method{"pgrunbook, transcript on tmpfs", toolIn(c.shmDir, &res.toolShm)})
@@ -80,9 +94,15 @@ func printEndToEnd(w io.Writer, res *results) error {
 		tw = append(tw, res.tool[i].Wall)
 		rss = max(rss, res.tool[i].MaxRSS)
 	}
-	for _, t := range res.toolShm {
-		sw = append(sw, t.Wall)
+	walls := func(ts []toolTrial) durations {
+		var d durations
+		for _, t := range ts {
+			d = append(d, t.Wall)
+		}
+		return d
 	}
+	sw = walls(res.toolShm)
+	fw, bw := walls(res.floor), walls(res.floorBelow)
 	rows := [][]string{{"method", "median", "min", "max", "per trial"}}
 	rows = append(rows, []string{"psql pair (cancel + poll until none active)", ms(pw.median()), ms(pw.min()), ms(pw.max()), trialList(pw)})
 	rows = append(rows, []string{"  of which the cancelling psql process", ms(pc.median()), ms(pc.min()), ms(pc.max()), trialList(pc)})
@@ -91,12 +111,15 @@ func printEndToEnd(w io.Writer, res *results) error {
 	if len(sw) > 0 {
 		rows = append(rows, []string{"  the same, transcript on tmpfs (fsync ~free)", ms(sw.median()), ms(sw.min()), ms(sw.max()), trialList(sw)})
 	}
+	rows = append(rows, []string{"floor: the rules kept, no engine", ms(fw.median()), ms(fw.min()), ms(fw.max()), trialList(fw)})
+	rows = append(rows, []string{"floor below the rules: no rows recorded, no verify", ms(bw.median()), ms(bw.min()), ms(bw.max()), trialList(bw)})
 	table(w, "  ", rows)
-	fmt.Fprintf(w, "  ratio pgrunbook / psql (medians): %.2f×", ratio(tw.median(), pw.median()))
+	fmt.Fprintf(w, "  ratio to the psql pair (medians): pgrunbook %.2f×", ratio(tw.median(), pw.median()))
 	if len(sw) > 0 {
-		fmt.Fprintf(w, "; with the transcript on tmpfs %.2f×", ratio(sw.median(), pw.median()))
+		fmt.Fprintf(w, ", transcript on tmpfs %.2f×", ratio(sw.median(), pw.median()))
 	}
-	fmt.Fprintf(w, "   pgrunbook peak RSS %s\n", mib(rss))
+	fmt.Fprintf(w, ", floor %.2f×, below the rules %.2f×\n", ratio(fw.median(), pw.median()), ratio(bw.median(), pw.median()))
+	fmt.Fprintf(w, "  pgrunbook peak RSS %s\n", mib(rss))
 	polls := func(ts []toolTrial) ([]int, durations) {
 		var p []int
 		var cpu durations
@@ -115,34 +138,43 @@ func printEndToEnd(w io.Writer, res *results) error {
 	fmt.Fprintf(w, "\n  pgrunbook CPU (user+sys) median %s\n", ms(tc.median()))
 
 	// Where the median runs spent their time, side by side.
-	disk, err := breakdown(medianTrial(res.tool))
+	fmt.Fprintf(w, "  where the median pgrunbook runs spent their time, from their transcripts (an event's time is taken before it is written):\n")
+	if err := printBreakdowns(w, "transcript on disk", res.tool, "on tmpfs", res.toolShm); err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "  where the median floor runs spent their time (transcript on disk):\n")
+	return printBreakdowns(w, "rules kept", res.floor, "below the rules", res.floorBelow)
+}
+
+// printBreakdowns prints where the median trial of first spent its time,
+// next to the same stretches of second's median trial ("-" where second
+// has no such stretch, or no trials).
+func printBreakdowns(w io.Writer, firstName string, first []toolTrial, secondName string, second []toolTrial) error {
+	segs, err := breakdown(medianTrial(first))
 	if err != nil {
 		return err
 	}
-	var shm []segment
-	if len(res.toolShm) > 0 {
-		if shm, err = breakdown(medianTrial(res.toolShm)); err != nil {
+	var other []segment
+	total := "-"
+	if len(second) > 0 {
+		if other, err = breakdown(medianTrial(second)); err != nil {
 			return err
 		}
+		total = ms(medianTrial(second).Wall)
 	}
-	fmt.Fprintf(w, "  where the median pgrunbook runs spent their time, from their transcripts (an event's time is taken before it is written):\n")
-	srows := [][]string{{"stretch", "transcript on disk", "on tmpfs"}}
-	for _, s := range disk {
-		other := "-"
-		for _, o := range shm {
+	rows := [][]string{{"stretch", firstName, secondName}}
+	for _, s := range segs {
+		took := "-"
+		for _, o := range other {
 			if o.Label == s.Label {
-				other = ms(o.Took)
+				took = ms(o.Took)
 				break
 			}
 		}
-		srows = append(srows, []string{s.Label, ms(s.Took), other})
+		rows = append(rows, []string{s.Label, ms(s.Took), took})
 	}
-	total := "-"
-	if len(sw) > 0 {
-		total = ms(sw.median())
-	}
-	srows = append(srows, []string{"total", ms(medianTrial(res.tool).Wall), total})
-	table(w, "    ", srows)
+	rows = append(rows, []string{"total", ms(medianTrial(first).Wall), total})
+	table(w, "    ", rows)
 	return nil
 }
 
@@ -385,6 +417,22 @@ func (res *results) endToEndRatio() (r float64, tool, psql time.Duration) {
 	return ratio(tw.median(), pw.median()), tw.median(), pw.median()
 }
 
+// floorRatios are the floor command's median runs over the median psql
+// pair: keeping the rules, and below them.
+func (res *results) floorRatios() (floor, below float64) {
+	var pw, fw, bw durations
+	for i := range res.psql {
+		pw = append(pw, res.psql[i].Wall)
+	}
+	for i := range res.floor {
+		fw = append(fw, res.floor[i].Wall)
+	}
+	for i := range res.floorBelow {
+		bw = append(bw, res.floorBelow[i].Wall)
+	}
+	return ratio(fw.median(), pw.median()), ratio(bw.median(), pw.median())
+}
+
 // summary compares the numbers with the targets.
 func summary(w io.Writer, res *results, cfg config) {
 	heading(w, "Summary against the targets")
@@ -398,6 +446,9 @@ func summary(w io.Writer, res *results, cfg config) {
 	rows := [][]string{{"measure", "value", "target", "verdict"}}
 	rows = append(rows, []string{fmt.Sprintf("end to end, %d idle + %d long (%d rows): pgrunbook / psql pair", cfg.Idle, cfg.Long, res.rows),
 		fmt.Sprintf("%.2f× (%s vs %s)", r, ms(tool), ms(psql)), "≤ 1.0×", verdict(r <= 1.0)})
+	fr, br := res.floorRatios()
+	rows = append(rows, []string{"  the least the rules allow (floor command) / psql pair; below the rules",
+		fmt.Sprintf("%.2f×; %.2f×", fr, br), "", ""})
 	rows = append(rows, []string{"pgrunbook peak RSS (up to 2,000 sessions)", fmt.Sprintf("%s (floor of the measure %s)", mib(rss), mib(res.startup[2].MaxRSS)),
 		"< 64 MiB", verdict(rss < 64*1024)})
 	for _, s := range res.startup[:2] {

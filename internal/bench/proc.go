@@ -84,6 +84,9 @@ type tools struct {
 	Pgrunbook string
 	// Rusage starts a command and reports its own wait4 rusage.
 	Rusage string
+	// Floor is the floor command (internal/bench/floor): the end-to-end
+	// cancel with the safety rules and without the engine.
+	Floor string
 }
 
 // pgrunbook runs the binary under test with args; see measured.
