@@ -143,11 +143,10 @@ func (c *comparison) psqlPair(ctx context.Context) (psqlTrial, error) {
 // tool runs `pgrunbook run cancel-long-queries --yes` on the staged
 // statements with its transcript in dir and reads the transcript back.
 func (c *comparison) tool(ctx context.Context, dir string) (toolTrial, error) {
-	return c.measure(ctx, dir, c.tools.Pgrunbook, func(path string) []string {
-		return []string{"run", "cancel-long-queries", "--yes",
-			"--max-targets", fmt.Sprint(len(c.fleet.long)), "--set", "min_runtime=" + c.minRuntime.String(),
-			"-d", c.dsn, "--transcript", path}
-	})
+	path := c.nextTranscript(dir)
+	return c.measure(ctx, path, c.tools.Pgrunbook, "run", "cancel-long-queries", "--yes",
+		"--max-targets", fmt.Sprint(len(c.fleet.long)), "--set", "min_runtime="+c.minRuntime.String(),
+		"-d", c.dsn, "--transcript", path)
 }
 
 // floor runs the floor command (internal/bench/floor) on the staged
@@ -155,25 +154,27 @@ func (c *comparison) tool(ctx context.Context, dir string) (toolTrial, error) {
 // writer, without the engine; belowRules drops the snapshot's rows and
 // the verify as well.
 func (c *comparison) floor(ctx context.Context, dir string, belowRules bool) (toolTrial, error) {
-	return c.measure(ctx, dir, c.tools.Floor, func(path string) []string {
-		args := []string{"-d", c.dsn, "-transcript", path, "-app", longApp,
-			"-min-runtime", c.minRuntime.String(), "-max-targets", fmt.Sprint(len(c.fleet.long))}
-		if belowRules {
-			args = append(args, "-below-rules")
-		}
-		return args
-	})
+	path := c.nextTranscript(dir)
+	args := []string{"-d", c.dsn, "-transcript", path, "-app", longApp,
+		"-min-runtime", c.minRuntime.String(), "-max-targets", fmt.Sprint(len(c.fleet.long))}
+	if belowRules {
+		args = append(args, "-below-rules")
+	}
+	return c.measure(ctx, path, c.tools.Floor, args...)
 }
 
-// measure runs program with the arguments args gives for a new
-// transcript in dir, and reads the transcript back: how many sessions it
-// signalled (every staged statement, or the trial fails) and how its
-// verify went.
-func (c *comparison) measure(ctx context.Context, dir, program string, args func(transcript string) []string) (toolTrial, error) {
+// nextTranscript is the path of the next trial's transcript in dir.
+func (c *comparison) nextTranscript(dir string) string {
 	c.runs++
-	path := filepath.Join(dir, fmt.Sprintf("run-%03d.jsonl", c.runs))
+	return filepath.Join(dir, fmt.Sprintf("run-%03d.jsonl", c.runs))
+}
+
+// measure runs program with args, which make it write its transcript
+// at path, and reads the transcript back: how many sessions it signalled
+// (every staged statement, or the trial fails) and how its verify went.
+func (c *comparison) measure(ctx context.Context, path, program string, args ...string) (toolTrial, error) {
 	name := filepath.Base(program)
-	ch, err := c.tools.measured(ctx, program, args(path)...)
+	ch, err := c.tools.measured(ctx, program, args...)
 	tr := toolTrial{child: ch, Transcript: path}
 	if err != nil {
 		return tr, err

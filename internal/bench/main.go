@@ -295,8 +295,8 @@ func runEndToEndOnly(ctx context.Context, w io.Writer, cfg config) (err error) {
 	r, tool, psql := res.endToEndRatio()
 	fmt.Fprintf(w, "\n  end to end, %d rows: pgrunbook / psql pair %.2f× (%s vs %s; target ≤ 1.0×: %s)\n",
 		res.rows, r, ms(tool), ms(psql), verdict(r <= 1.0))
-	fr, br := res.floorRatios()
-	fmt.Fprintf(w, "  the floor command / psql pair: %.2f× keeping the rules, %.2f× below them\n", fr, br)
+	fmt.Fprintf(w, "  the floor command / psql pair: %.2f× keeping the rules, %.2f× below them\n",
+		res.ratioToPsql(res.floor), res.ratioToPsql(res.floorBelow))
 	fmt.Fprintf(w, "\ne2e part done in %s (load average now %s)\n", time.Since(began).Round(time.Second), loadAvg())
 	return nil
 }

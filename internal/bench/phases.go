@@ -27,10 +27,11 @@ func endToEnd(ctx context.Context, w io.Writer, res *results, c *comparison, tri
 		name string
 		run  func() error
 	}
-	// toolIn runs pgrunbook with its transcript in dir and keeps the trial.
-	toolIn := func(dir string, into *[]toolTrial) func() error {
+	// keep runs a trial of a program that keeps a transcript and adds it
+	// to into.
+	keep := func(into *[]toolTrial, trial func() (toolTrial, error)) func() error {
 		return func() error {
-			t, err := c.tool(ctx, dir)
+			t, err := trial()
 			if err != nil {
 				return err
 			}
@@ -38,16 +39,11 @@ func endToEnd(ctx context.Context, w io.Writer, res *results, c *comparison, tri
 			return nil
 		}
 	}
-	// floorIn runs the floor command, its transcript on disk.
-	floorIn := func(belowRules bool, into *[]toolTrial) func() error {
-		return func() error {
-			t, err := c.floor(ctx, c.dir, belowRules)
-			if err != nil {
-				return err
-			}
-			*into = append(*into, t)
-			return nil
-		}
+	toolIn := func(dir string) func() (toolTrial, error) {
+		return func() (toolTrial, error) { return c.tool(ctx, dir) }
+	}
+	floorWith := func(belowRules bool) func() (toolTrial, error) {
+		return func() (toolTrial, error) { return c.floor(ctx, c.dir, belowRules) }
 	}
 	methods := []method{
 		{"psql pair", func() error {
@@ -58,12 +54,12 @@ func endToEnd(ctx context.Context, w io.Writer, res *results, c *comparison, tri
 			res.psql = append(res.psql, p)
 			return nil
 		}},
-		{"pgrunbook", toolIn(c.dir, &res.tool)},
-		{"floor", floorIn(false, &res.floor)},
-		{"floor below the rules", floorIn(true, &res.floorBelow)},
+		{"pgrunbook", keep(&res.tool, toolIn(c.dir))},
+		{"floor", keep(&res.floor, floorWith(false))},
+		{"floor below the rules", keep(&res.floorBelow, floorWith(true))},
 	}
 	if c.shmDir != "" {
-		methods = append(methods, method{"pgrunbook, transcript on tmpfs", toolIn(c.shmDir, &res.toolShm)})
+		methods = append(methods, method{"pgrunbook, transcript on tmpfs", keep(&res.toolShm, toolIn(c.shmDir))})
 	}
 	for i := 0; i < trials; i++ {
 		for k := range methods {
@@ -85,40 +81,32 @@ func endToEnd(ctx context.Context, w io.Writer, res *results, c *comparison, tri
 // printEndToEnd prints the comparison and where pgrunbook's median runs
 // spent their time.
 func printEndToEnd(w io.Writer, res *results) error {
-	var pw, pc, ps, tw, sw durations
+	var pc, ps durations
+	for _, p := range res.psql {
+		pc = append(pc, p.CancelWall)
+		ps = append(ps, p.Statement)
+	}
 	var rss int64
-	for i := range res.psql {
-		pw = append(pw, res.psql[i].Wall)
-		pc = append(pc, res.psql[i].CancelWall)
-		ps = append(ps, res.psql[i].Statement)
-		tw = append(tw, res.tool[i].Wall)
-		rss = max(rss, res.tool[i].MaxRSS)
+	for _, t := range res.tool {
+		rss = max(rss, t.MaxRSS)
 	}
-	walls := func(ts []toolTrial) durations {
-		var d durations
-		for _, t := range ts {
-			d = append(d, t.Wall)
-		}
-		return d
-	}
-	sw = walls(res.toolShm)
-	fw, bw := walls(res.floor), walls(res.floorBelow)
-	rows := [][]string{{"method", "median", "min", "max", "per trial"}}
-	rows = append(rows, []string{"psql pair (cancel + poll until none active)", ms(pw.median()), ms(pw.min()), ms(pw.max()), trialList(pw)})
-	rows = append(rows, []string{"  of which the cancelling psql process", ms(pc.median()), ms(pc.min()), ms(pc.max()), trialList(pc)})
-	rows = append(rows, []string{"  of which its statement (\\timing)", ms(ps.median()), ms(ps.min()), ms(ps.max()), trialList(ps)})
-	rows = append(rows, []string{"pgrunbook run cancel-long-queries --yes", ms(tw.median()), ms(tw.min()), ms(tw.max()), trialList(tw)})
+	sw := wallTimes(res.toolShm)
+	rows := [][]string{{"method", "median", "min", "max", "per trial"},
+		spreadRow("psql pair (cancel + poll until none active)", psqlWalls(res.psql)),
+		spreadRow("  of which the cancelling psql process", pc),
+		spreadRow("  of which its statement (\\timing)", ps),
+		spreadRow("pgrunbook run cancel-long-queries --yes", wallTimes(res.tool))}
 	if len(sw) > 0 {
-		rows = append(rows, []string{"  the same, transcript on tmpfs (fsync ~free)", ms(sw.median()), ms(sw.min()), ms(sw.max()), trialList(sw)})
+		rows = append(rows, spreadRow("  the same, transcript on tmpfs (fsync ~free)", sw))
 	}
-	rows = append(rows, []string{"floor: the rules kept, no engine", ms(fw.median()), ms(fw.min()), ms(fw.max()), trialList(fw)})
-	rows = append(rows, []string{"floor below the rules: no rows recorded, no verify", ms(bw.median()), ms(bw.min()), ms(bw.max()), trialList(bw)})
+	rows = append(rows, spreadRow("floor: the rules kept, no engine", wallTimes(res.floor)),
+		spreadRow("floor below the rules: no rows recorded, no verify", wallTimes(res.floorBelow)))
 	table(w, "  ", rows)
-	fmt.Fprintf(w, "  ratio to the psql pair (medians): pgrunbook %.2f×", ratio(tw.median(), pw.median()))
+	fmt.Fprintf(w, "  ratio to the psql pair (medians): pgrunbook %.2f×", res.ratioToPsql(res.tool))
 	if len(sw) > 0 {
-		fmt.Fprintf(w, ", transcript on tmpfs %.2f×", ratio(sw.median(), pw.median()))
+		fmt.Fprintf(w, ", transcript on tmpfs %.2f×", res.ratioToPsql(res.toolShm))
 	}
-	fmt.Fprintf(w, ", floor %.2f×, below the rules %.2f×\n", ratio(fw.median(), pw.median()), ratio(bw.median(), pw.median()))
+	fmt.Fprintf(w, ", floor %.2f×, below the rules %.2f×\n", res.ratioToPsql(res.floor), res.ratioToPsql(res.floorBelow))
 	fmt.Fprintf(w, "  pgrunbook peak RSS %s\n", mib(rss))
 	polls := func(ts []toolTrial) ([]int, durations) {
 		var p []int
@@ -180,17 +168,37 @@ func printBreakdowns(w io.Writer, firstName string, first []toolTrial, secondNam
 
 // medianTrial returns the trial with the median wall time.
 func medianTrial(ts []toolTrial) toolTrial {
-	var d durations
-	for _, t := range ts {
-		d = append(d, t.Wall)
-	}
-	m := d.median()
+	m := wallTimes(ts).median()
 	for _, t := range ts {
 		if t.Wall == m {
 			return t
 		}
 	}
 	return ts[0]
+}
+
+// wallTimes are the trials' wall times, in order.
+func wallTimes(ts []toolTrial) durations {
+	var d durations
+	for _, t := range ts {
+		d = append(d, t.Wall)
+	}
+	return d
+}
+
+// psqlWalls are the psql pairs' wall times, in order.
+func psqlWalls(ps []psqlTrial) durations {
+	var d durations
+	for _, p := range ps {
+		d = append(d, p.Wall)
+	}
+	return d
+}
+
+// spreadRow is a table row of label and d's median, min, max and every
+// value.
+func spreadRow(label string, d durations) []string {
+	return []string{label, ms(d.median()), ms(d.min()), ms(d.max()), trialList(d)}
 }
 
 func trialList(d durations) string {
@@ -409,28 +417,12 @@ func at2000(ctx context.Context, w io.Writer, res *results, fl *fleet, ctl *pgx.
 // endToEndRatio is the median pgrunbook run over the median psql pair,
 // with both medians.
 func (res *results) endToEndRatio() (r float64, tool, psql time.Duration) {
-	var pw, tw durations
-	for i := range res.psql {
-		pw = append(pw, res.psql[i].Wall)
-		tw = append(tw, res.tool[i].Wall)
-	}
-	return ratio(tw.median(), pw.median()), tw.median(), pw.median()
+	return res.ratioToPsql(res.tool), wallTimes(res.tool).median(), psqlWalls(res.psql).median()
 }
 
-// floorRatios are the floor command's median runs over the median psql
-// pair: keeping the rules, and below them.
-func (res *results) floorRatios() (floor, below float64) {
-	var pw, fw, bw durations
-	for i := range res.psql {
-		pw = append(pw, res.psql[i].Wall)
-	}
-	for i := range res.floor {
-		fw = append(fw, res.floor[i].Wall)
-	}
-	for i := range res.floorBelow {
-		bw = append(bw, res.floorBelow[i].Wall)
-	}
-	return ratio(fw.median(), pw.median()), ratio(bw.median(), pw.median())
+// ratioToPsql is the median of ts's wall times over the median psql pair.
+func (res *results) ratioToPsql(ts []toolTrial) float64 {
+	return ratio(wallTimes(ts).median(), psqlWalls(res.psql).median())
 }
 
 // summary compares the numbers with the targets.
@@ -446,9 +438,8 @@ func summary(w io.Writer, res *results, cfg config) {
 	rows := [][]string{{"measure", "value", "target", "verdict"}}
 	rows = append(rows, []string{fmt.Sprintf("end to end, %d idle + %d long (%d rows): pgrunbook / psql pair", cfg.Idle, cfg.Long, res.rows),
 		fmt.Sprintf("%.2f× (%s vs %s)", r, ms(tool), ms(psql)), "≤ 1.0×", verdict(r <= 1.0)})
-	fr, br := res.floorRatios()
 	rows = append(rows, []string{"  the least the rules allow (floor command) / psql pair; below the rules",
-		fmt.Sprintf("%.2f×; %.2f×", fr, br), "", ""})
+		fmt.Sprintf("%.2f×; %.2f×", res.ratioToPsql(res.floor), res.ratioToPsql(res.floorBelow)), "", ""})
 	rows = append(rows, []string{"pgrunbook peak RSS (up to 2,000 sessions)", fmt.Sprintf("%s (floor of the measure %s)", mib(rss), mib(res.startup[2].MaxRSS)),
 		"< 64 MiB", verdict(rss < 64*1024)})
 	for _, s := range res.startup[:2] {

@@ -152,7 +152,7 @@ func run(ctx context.Context, o options) error {
 		return err
 	}
 
-	outcome := transcript.RunDone
+	var stillActive []int
 	if !o.belowRules {
 		ev, err := verify(ctx, c, signalled)
 		if err != nil {
@@ -161,19 +161,17 @@ func run(ctx context.Context, o options) error {
 		if _, err := w.Write(ev); err != nil {
 			return err
 		}
-		if len(ev.Failed) > 0 {
-			outcome = transcript.RunFailed
-		}
+		stillActive = ev.Failed
 	}
-	code := 0
-	if outcome != transcript.RunDone {
-		code = 1
+	outcome, code := transcript.RunDone, 0
+	if len(stillActive) > 0 {
+		outcome, code = transcript.RunFailed, 1
 	}
 	if _, err := w.Write(transcript.Event{Type: transcript.RunFinished, Outcome: string(outcome), ExitCode: &code}); err != nil {
 		return err
 	}
-	if code != 0 {
-		return errors.New("some cancelled statements were still active")
+	if len(stillActive) > 0 {
+		return fmt.Errorf("cancelled statements still active after %s: pid %v", verifyFor, stillActive)
 	}
 	return nil
 }
